@@ -1,0 +1,85 @@
+/**
+ * X25519 (RFC 7748) through node:crypto, which is ~25x faster than pure JS.
+ * Raw keys enter OpenSSL through JWK (a few µs) rather than DER.
+ * The core never draws randomness itself: callers pass 32 random bytes in.
+ */
+import { createPrivateKey, createPublicKey, diffieHellman, type KeyObject } from 'node:crypto';
+
+export const X25519_KEY_LEN = 32;
+const KEY_LEN = X25519_KEY_LEN;
+
+function b64url(b: Uint8Array): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('base64url');
+}
+
+/** Clamp 32 random bytes into an X25519 private key (RFC 7748 section 5), in a fresh array. */
+export function clampPrivateKey(random32: Uint8Array): Uint8Array {
+  if (random32.length !== KEY_LEN) throw new RangeError('x25519: need 32 bytes');
+  const k = Uint8Array.from(random32);
+  k[0]! &= 248;
+  k[31]! &= 127;
+  k[31]! |= 64;
+  return k;
+}
+
+const PKCS8_X25519_PREFIX = Buffer.from('302e020100300506032b656e04220420', 'hex');
+
+function publicFromPrivateSlow(priv: Uint8Array): Uint8Array {
+  // JWK import needs "x", so derive the public key once through PKCS#8 DER.
+  const ko = createPrivateKey({ key: Buffer.concat([PKCS8_X25519_PREFIX, priv]), format: 'der', type: 'pkcs8' });
+  const jwk = createPublicKey(ko).export({ format: 'jwk' }) as { x: string };
+  return new Uint8Array(Buffer.from(jwk.x, 'base64url'));
+}
+
+/** The public key for a private key. */
+export function publicKey(priv: Uint8Array): Uint8Array {
+  if (priv.length !== KEY_LEN) throw new RangeError('x25519: private key must be 32 bytes');
+  return publicFromPrivateSlow(priv);
+}
+
+function publicKeyObject(pub: Uint8Array): KeyObject {
+  return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: b64url(pub) }, format: 'jwk' });
+}
+
+/** A private key held with its KeyObject so repeated DH skips the import. */
+export class PrivateKey {
+  readonly raw: Uint8Array;
+  readonly publicKey: Uint8Array;
+  private readonly obj: KeyObject;
+  constructor(raw: Uint8Array) {
+    if (raw.length !== KEY_LEN) throw new RangeError('x25519: private key must be 32 bytes');
+    this.raw = Uint8Array.from(raw);
+    this.publicKey = publicFromPrivateSlow(this.raw);
+    this.obj = createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: b64url(this.raw), x: b64url(this.publicKey) }, format: 'jwk' });
+  }
+  /** DH with a peer public key; null if the shared secret is all zeros (low-order point). */
+  dh(peerPublic: Uint8Array): Uint8Array | null {
+    return dhObjects(this.obj, peerPublic);
+  }
+  /** Overwrite the raw copy. The OpenSSL copy is freed with the KeyObject. */
+  wipe(): void {
+    this.raw.fill(0);
+  }
+}
+
+function dhObjects(privObj: KeyObject, peerPublic: Uint8Array): Uint8Array | null {
+  if (peerPublic.length !== KEY_LEN) return null;
+  let out: Buffer;
+  try {
+    out = diffieHellman({ privateKey: privObj, publicKey: publicKeyObject(peerPublic) });
+  } catch {
+    // OpenSSL refuses an all-zero result itself on some versions.
+    return null;
+  }
+  let acc = 0;
+  for (let i = 0; i < out.length; i++) acc |= out[i]!;
+  if (acc === 0) return null;
+  return new Uint8Array(out.buffer, out.byteOffset, out.byteLength);
+}
+
+/** X25519(priv, pub); null when the result is all zeros (RFC 7748 section 6.1 check). */
+export function x25519(priv: Uint8Array, peerPublic: Uint8Array): Uint8Array | null {
+  if (priv.length !== KEY_LEN) throw new RangeError('x25519: private key must be 32 bytes');
+  return new PrivateKey(priv).dh(peerPublic);
+}
+

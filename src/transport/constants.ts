@@ -1,0 +1,52 @@
+/**
+ * Constants of the WireGuard protocol.
+ * Spec constants come from the whitepaper, section 6.1 and 5.4; implementation
+ * constants follow wireguard-go and the Linux module and are kept apart below.
+ * All times are milliseconds (the core's clock unit).
+ */
+
+// ---- Spec constants (whitepaper 6.1) ----
+export const REKEY_AFTER_MESSAGES = 2 ** 60;
+export const REJECT_AFTER_MESSAGES = 2n ** 64n - 2n ** 13n - 1n;
+export const REKEY_AFTER_TIME = 120_000;
+export const REJECT_AFTER_TIME = 180_000;
+export const REKEY_ATTEMPT_TIME = 90_000;
+export const REKEY_TIMEOUT = 5_000;
+export const KEEPALIVE_TIMEOUT = 10_000;
+/** Initiator re-keys on receive when the current keypair is this old (REJECT - KEEPALIVE - REKEY_TIMEOUT). */
+export const REKEY_ON_RECEIVE_AFTER = REJECT_AFTER_TIME - KEEPALIVE_TIMEOUT - REKEY_TIMEOUT; // 165 s
+export const COOKIE_REFRESH_TIME = 120_000;
+
+// ---- Spec constants (whitepaper 5.4) ----
+export const CONSTRUCTION = 'Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s';
+export const IDENTIFIER = 'WireGuard v1 zx2c4 Jason@zx2c4.com';
+export const LABEL_MAC1 = 'mac1----';
+export const LABEL_COOKIE = 'cookie--';
+
+// ---- Wire format ----
+export const MESSAGE_INITIATION = 1;
+export const MESSAGE_RESPONSE = 2;
+export const MESSAGE_COOKIE_REPLY = 3;
+export const MESSAGE_TRANSPORT = 4;
+export const INITIATION_SIZE = 148;
+export const RESPONSE_SIZE = 92;
+export const COOKIE_REPLY_SIZE = 64;
+export const TRANSPORT_HEADER_SIZE = 16;
+export const TRANSPORT_MIN_SIZE = 32; // header + empty payload + tag (keepalive)
+export const PADDING_MULTIPLE = 16;
+
+// ---- Implementation constants (wireguard-go / Linux) ----
+/** Random jitter added to each handshake retransmission. */
+export const REKEY_TIMEOUT_JITTER_MAX = 334; // jitter in [0, 333] ms
+/** Minimum spacing between accepted initiations from one peer (1/50 s). */
+export const HANDSHAKE_INITIATION_RATE = 20;
+/** Max handshake attempts before give-up is REKEY_ATTEMPT_TIME / REKEY_TIMEOUT (18). */
+export const MAX_TIMER_HANDSHAKES = REKEY_ATTEMPT_TIME / REKEY_TIMEOUT;
+/** Replay window: 8192 bits as ring, of which 8128 are the usable window. */
+export const REPLAY_RING_BITS = 8192;
+/** Packets staged per peer while no session exists. */
+export const MAX_STAGED_PACKETS = 128;
+/** Pending handshakes above which the device is "under load" and demands cookies. */
+export const UNDER_LOAD_HANDSHAKES = 64;
+/** Once under load, stay so for this long after the load falls. */
+export const UNDER_LOAD_AFTER_TIME = 1_000;
