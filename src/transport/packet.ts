@@ -1,0 +1,45 @@
+/**
+ * Transport (type 4) message layout, whitepaper 5.4.6:
+ *   type u8 = 4 | reserved 3 | receiver u32 LE | counter u64 LE | AEAD(padded inner packet)
+ * and the inner IP header fields needed to trim padding.
+ */
+import { MESSAGE_TRANSPORT, PADDING_MULTIPLE, TRANSPORT_HEADER_SIZE } from './constants.js';
+
+export function writeTransportHeader(out: Uint8Array, receiver: number, counter: number): void {
+  const dv = new DataView(out.buffer, out.byteOffset, TRANSPORT_HEADER_SIZE);
+  dv.setUint32(0, MESSAGE_TRANSPORT, true);
+  dv.setUint32(4, receiver >>> 0, true);
+  dv.setUint32(8, counter >>> 0, true);
+  dv.setUint32(12, Math.floor(counter / 0x1_0000_0000), true);
+}
+
+/** The padded length of an inner packet: a multiple of 16, never past the MTU (wireguard-go rule). */
+export function paddedLength(len: number, mtu: number): number {
+  if (len === 0) return 0;
+  let padded = (len + PADDING_MULTIPLE - 1) & ~(PADDING_MULTIPLE - 1);
+  if (len <= mtu && padded > mtu) padded = mtu;
+  return Math.max(padded, len);
+}
+
+/**
+ * The real length of a decrypted inner IP packet from its header, or -1 when
+ * it is not a well-formed IPv4/IPv6 header that fits in `buf`.
+ */
+export function innerPacketLength(buf: Uint8Array): number {
+  if (buf.length < 1) return -1;
+  const version = buf[0]! >> 4;
+  if (version === 4) {
+    if (buf.length < 20) return -1;
+    const total = (buf[2]! << 8) | buf[3]!;
+    const ihl = (buf[0]! & 0x0f) * 4;
+    if (ihl < 20 || total < ihl || total > buf.length) return -1;
+    return total;
+  }
+  if (version === 6) {
+    if (buf.length < 40) return -1;
+    const total = 40 + ((buf[4]! << 8) | buf[5]!);
+    if (total > buf.length) return -1;
+    return total;
+  }
+  return -1;
+}
