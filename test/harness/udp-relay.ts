@@ -1,0 +1,316 @@
+// Impairing UDP relay for tests (this machine's kernel has no netem). Endpoint
+// A talks to the relay's A-side socket, endpoint B to its B-side socket; each
+// datagram received on one side is forwarded out of the other side's socket to
+// that side's target (configured, or learned from the latest sender), after
+// per-direction decisions from a seeded PRNG: drop, duplicate (sent twice), or
+// hold back (released right after the next datagram in that direction, i.e.
+// reordered, or after holdMs). Every datagram draws exactly three numbers, so
+// the same seed gives the same decisions for the same datagram sequence.
+// Runs in-process (UdpRelay.start) or as a child in a namespace (spawnRelay,
+// which runs this file with a JSON argument and reads a ready line).
+import { createSocket, type RemoteInfo, type Socket } from 'node:dgram';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Netns } from './netns.js';
+import type { Proc } from './exec.js';
+import { waitFor } from './wait.js';
+
+/** Deterministic PRNG: a Weyl sequence through a 32-bit avalanche mix. Returns [0, 1). */
+export function createPrng(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x9e3779b9) >>> 0;
+    let z = state;
+    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+    z ^= z >>> 16;
+    return (z >>> 0) / 0x1_0000_0000;
+  };
+}
+
+export interface Impairment {
+  /** Probability a datagram is dropped. */
+  drop?: number;
+  /** Probability a (not dropped) datagram is sent twice. */
+  duplicate?: number;
+  /** Probability a (not dropped) datagram is held back behind the next one. */
+  reorder?: number;
+  /** Longest hold before a held datagram is sent anyway. Default 10 ms. */
+  holdMs?: number;
+}
+
+export interface HostPort {
+  address: string;
+  port: number;
+}
+
+export interface RelayOptions {
+  /** Socket endpoint A sends to. Port 0 / absent = any free port. */
+  listenA: { address: string; port?: number };
+  listenB: { address: string; port?: number };
+  /** Where A's datagrams go. Absent: the latest sender seen on the B side. */
+  targetB?: HostPort;
+  /** Where B's datagrams go. Absent: the latest sender seen on the A side. */
+  targetA?: HostPort;
+  seed?: number;
+  /** Applied to both directions unless aToB / bToA override. */
+  impair?: Impairment;
+  aToB?: Impairment;
+  bToA?: Impairment;
+}
+
+export interface DirectionStats {
+  received: number;
+  /** Datagrams sent on, duplicates included. */
+  sent: number;
+  dropped: number;
+  duplicated: number;
+  /** Held datagrams that went out after a later one. */
+  reordered: number;
+  /** Held datagrams released by the hold timer (delayed, not reordered). */
+  delayed: number;
+  /** Dropped because the target was not known yet. */
+  noTarget: number;
+  sendErrors: number;
+}
+
+export interface RelayStats {
+  aToB: DirectionStats;
+  bToA: DirectionStats;
+}
+
+const emptyStats = (): DirectionStats => ({
+  received: 0,
+  sent: 0,
+  dropped: 0,
+  duplicated: 0,
+  reordered: 0,
+  delayed: 0,
+  noTarget: 0,
+  sendErrors: 0,
+});
+
+function checkRate(name: string, v: number | undefined): void {
+  if (v !== undefined && !(v >= 0 && v <= 1)) throw new Error(`udp-relay: ${name} must be in [0, 1], got ${v}`);
+}
+
+function checkImpairment(i: Impairment): Impairment {
+  checkRate('drop', i.drop);
+  checkRate('duplicate', i.duplicate);
+  checkRate('reorder', i.reorder);
+  return { ...i };
+}
+
+interface Held {
+  data: Buffer;
+  dup: boolean;
+  timer: NodeJS.Timeout;
+}
+
+/** One direction: decisions, held slot, counters. */
+class Direction {
+  readonly stats = emptyStats();
+  impair: Impairment;
+  private held: Held | null = null;
+  private closed = false;
+
+  constructor(
+    private readonly rand: () => number,
+    impair: Impairment,
+    private readonly out: Socket,
+    private readonly target: () => HostPort | null,
+  ) {
+    this.impair = impair;
+  }
+
+  handle(data: Buffer): void {
+    this.stats.received++;
+    const rDrop = this.rand();
+    const rDup = this.rand();
+    const rHold = this.rand();
+    if (rDrop < (this.impair.drop ?? 0)) {
+      this.stats.dropped++;
+      return;
+    }
+    const dup = rDup < (this.impair.duplicate ?? 0);
+    if (rHold < (this.impair.reorder ?? 0) && this.held === null) {
+      const timer = setTimeout(() => this.release(false), this.impair.holdMs ?? 10);
+      this.held = { data, dup, timer };
+      return;
+    }
+    this.emit(data, dup);
+    this.release(true);
+  }
+
+  private release(afterLater: boolean): void {
+    const h = this.held;
+    if (h === null) return;
+    this.held = null;
+    clearTimeout(h.timer);
+    if (this.closed) return;
+    if (afterLater) this.stats.reordered++;
+    else this.stats.delayed++;
+    this.emit(h.data, h.dup);
+  }
+
+  private emit(data: Buffer, dup: boolean): void {
+    const t = this.target();
+    if (t === null) {
+      this.stats.noTarget++;
+      return;
+    }
+    if (dup) this.stats.duplicated++;
+    for (let i = 0; i < (dup ? 2 : 1); i++) {
+      this.stats.sent++;
+      this.out.send(data, t.port, t.address, (err) => {
+        if (err) this.stats.sendErrors++;
+      });
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.held) clearTimeout(this.held.timer);
+    this.held = null;
+  }
+}
+
+function bindSocket(address: string, port: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const s = createSocket({ type: address.includes(':') ? 'udp6' : 'udp4' });
+    s.once('error', reject);
+    s.bind(port, address, () => {
+      s.off('error', reject);
+      resolve(s);
+    });
+  });
+}
+
+export class UdpRelay {
+  readonly sockA: Socket;
+  readonly sockB: Socket;
+  private readonly aToB: Direction;
+  private readonly bToA: Direction;
+  private learnedA: HostPort | null = null;
+  private learnedB: HostPort | null = null;
+
+  private constructor(sockA: Socket, sockB: Socket, opts: RelayOptions) {
+    this.sockA = sockA;
+    this.sockB = sockB;
+    const seed = opts.seed ?? 1;
+    const base = checkImpairment(opts.impair ?? {});
+    // Independent streams per direction: interleaving of the two directions does not matter.
+    this.aToB = new Direction(createPrng(seed), checkImpairment(opts.aToB ?? base), sockB, () => opts.targetB ?? this.learnedB);
+    this.bToA = new Direction(createPrng(seed ^ 0x5bd1e995), checkImpairment(opts.bToA ?? base), sockA, () => opts.targetA ?? this.learnedA);
+    sockA.on('message', (msg: Buffer, from: RemoteInfo) => {
+      this.learnedA = { address: from.address, port: from.port };
+      this.aToB.handle(msg);
+    });
+    sockB.on('message', (msg: Buffer, from: RemoteInfo) => {
+      this.learnedB = { address: from.address, port: from.port };
+      this.bToA.handle(msg);
+    });
+    // Late errors (e.g. ICMP-driven) must not crash the test process.
+    sockA.on('error', () => this.aToB.stats.sendErrors++);
+    sockB.on('error', () => this.bToA.stats.sendErrors++);
+  }
+
+  static async start(opts: RelayOptions): Promise<UdpRelay> {
+    for (const i of [opts.impair, opts.aToB, opts.bToA]) if (i) checkImpairment(i); // before binding anything
+    const a = await bindSocket(opts.listenA.address, opts.listenA.port ?? 0);
+    let b: Socket;
+    try {
+      b = await bindSocket(opts.listenB.address, opts.listenB.port ?? 0);
+    } catch (err) {
+      a.close();
+      throw err;
+    }
+    return new UdpRelay(a, b, opts);
+  }
+
+  get portA(): number {
+    return this.sockA.address().port;
+  }
+
+  get portB(): number {
+    return this.sockB.address().port;
+  }
+
+  get stats(): RelayStats {
+    return { aToB: { ...this.aToB.stats }, bToA: { ...this.bToA.stats } };
+  }
+
+  /** Change impairment at run time (e.g. clean handshake first, then loss). */
+  setImpairment(dir: 'aToB' | 'bToA' | 'both', impair: Impairment): void {
+    const i = checkImpairment(impair);
+    if (dir !== 'bToA') this.aToB.impair = i;
+    if (dir !== 'aToB') this.bToA.impair = { ...i };
+  }
+
+  async close(): Promise<void> {
+    this.aToB.close();
+    this.bToA.close();
+    await Promise.all([
+      new Promise<void>((r) => this.sockA.close(() => r())),
+      new Promise<void>((r) => this.sockB.close(() => r())),
+    ]);
+  }
+}
+
+export const RELAY_READY_PREFIX = 'udp-relay ready ';
+export const RELAY_STATS_PREFIX = 'udp-relay stats ';
+
+export interface RelayChild {
+  proc: Proc;
+  portA: number;
+  portB: number;
+  /** SIGTERM the child and return its final counters. */
+  stop(): Promise<RelayStats>;
+}
+
+/** Run the relay as a child process inside `ns` (node running this file). */
+export async function spawnRelay(ns: Netns, opts: RelayOptions, timeoutMs = 5000): Promise<RelayChild> {
+  const self = fileURLToPath(import.meta.url);
+  const proc = ns.spawn([process.execPath, self, JSON.stringify(opts)], { label: 'udp-relay' });
+  const ready = await waitFor(
+    () => {
+      proc.assertRunning('udp-relay');
+      const line = proc.output().split('\n').find((l) => l.startsWith(RELAY_READY_PREFIX));
+      return line ? (JSON.parse(line.slice(RELAY_READY_PREFIX.length)) as { portA: number; portB: number }) : null;
+    },
+    timeoutMs,
+    `udp-relay in ${ns.name} to report ready`,
+  );
+  return {
+    proc,
+    portA: ready.portA,
+    portB: ready.portB,
+    async stop() {
+      await proc.stop(2000);
+      const line = proc
+        .output()
+        .split('\n')
+        .find((l) => l.startsWith(RELAY_STATS_PREFIX));
+      if (!line) throw new Error(`udp-relay exited without stats:\n${proc.output()}`);
+      return JSON.parse(line.slice(RELAY_STATS_PREFIX.length)) as RelayStats;
+    },
+  };
+}
+
+async function childMain(arg: string | undefined): Promise<void> {
+  if (!arg) throw new Error('usage: udp-relay.js <RelayOptions JSON>');
+  const relay = await UdpRelay.start(JSON.parse(arg) as RelayOptions);
+  const onSignal = (): void => {
+    process.stdout.write(RELAY_STATS_PREFIX + JSON.stringify(relay.stats) + '\n');
+    void relay.close().then(() => process.exit(0));
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  process.stdout.write(RELAY_READY_PREFIX + JSON.stringify({ portA: relay.portA, portB: relay.portB }) + '\n');
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  childMain(process.argv[2]).catch((err: Error) => {
+    process.stderr.write(`udp-relay: ${err.message}\n`);
+    process.exit(1);
+  });
+}
