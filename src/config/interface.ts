@@ -1,0 +1,139 @@
+/**
+ * The [Interface] section: wg(8) keys (PrivateKey, ListenPort, FwMark) and
+ * wg-quick(8) keys (Address, MTU, DNS, Table, Pre/PostUp/Down, SaveConfig).
+ * Keys a userspace device cannot honour carry an `unsupported` warning.
+ */
+import { isZero } from '../crypto/util.js';
+import { publicKey } from '../crypto/x25519.js';
+import { canonicalIp, formatCidr, isHostname, parseCidr } from './addr.js';
+import { type Issues, show } from './issues.js';
+import type { KeyParsed, SectionInput, SectionSpec } from './schema.js';
+import type { Cidr, InterfaceConfig, RouteTable } from './types.js';
+import { fail, intRange, ok, parseBool, parseFwMark, parseKey, splitList } from './values.js';
+
+function parseAddresses(v: string): KeyParsed<Cidr[]> {
+  const out: Cidr[] = [];
+  for (const item of splitList(v)) {
+    const r = parseCidr(item, false);
+    if (!r.ok) return fail(`${show(item)}: ${r.error}`);
+    out.push(r.value.cidr);
+  }
+  return ok(out);
+}
+
+/** wg-quick: items that look numeric-dotted or contain ":" are servers, the rest search domains. */
+function parseDns(v: string): KeyParsed<{ servers: string[]; search: string[] }> {
+  const servers: string[] = [];
+  const search: string[] = [];
+  for (const item of splitList(v)) {
+    if (/^[0-9.]+$/.test(item) || item.includes(':')) {
+      const ip = canonicalIp(item);
+      if (!ip) return fail(`${show(item)}: not a valid IP address`);
+      servers.push(ip.ip);
+    } else if (isHostname(item)) {
+      search.push(item);
+    } else {
+      return fail(`${show(item)}: neither an IP address nor a search domain`);
+    }
+  }
+  return ok({ servers, search });
+}
+
+function parseTable(v: string): KeyParsed<RouteTable> {
+  const s = v.toLowerCase();
+  if (s === 'off') return ok({ kind: 'off' });
+  if (s === 'auto') return ok({ kind: 'auto' });
+  if (/^[0-9]{1,10}$/.test(v)) {
+    if (Number(v) > 0xffffffff) return fail('table number must be 0-4294967295');
+    return ok({ kind: 'id', id: Number(v) });
+  }
+  if (/^[A-Za-z_][A-Za-z0-9_.-]{0,63}$/.test(v)) return ok({ kind: 'name', name: v });
+  return fail('must be "off", "auto", a table number or a table name');
+}
+
+const hook = (name: string) => ({
+  parse: (v: string) => ok(v),
+  repeatable: true,
+  unsupported: `${name} commands are not run in userspace mode`,
+});
+
+export const interfaceSection: SectionSpec<InterfaceConfig> = {
+  name: 'Interface',
+  repeatable: false,
+  required: true,
+  keys: {
+    PrivateKey: { parse: parseKey, secret: true },
+    ListenPort: { parse: intRange(0, 65535) },
+    FwMark: { parse: parseFwMark, unsupported: 'FwMark is ignored in userspace mode (no socket mark is set)' },
+    Address: { parse: parseAddresses, repeatable: true },
+    MTU: { parse: intRange(68, 65535) },
+    DNS: {
+      parse: parseDns,
+      repeatable: true,
+      unsupported: 'DNS is not applied in userspace mode (the system resolver is left unchanged)',
+    },
+    Table: { parse: parseTable, unsupported: 'Table is ignored in userspace mode (no routes are installed)' },
+    PreUp: hook('PreUp'),
+    PostUp: hook('PostUp'),
+    PreDown: hook('PreDown'),
+    PostDown: hook('PostDown'),
+    SaveConfig: { parse: parseBool, unsupported: 'SaveConfig is not supported (the file is never rewritten)' },
+  },
+  build: buildInterface,
+};
+
+function buildInterface(input: SectionInput, issues: Issues): InterfaceConfig | undefined {
+  const pk = input.one<Uint8Array>('PrivateKey');
+  if (!pk) {
+    if (input.refused('PrivateKey')) return undefined;
+    issues.error(input.line, 'PrivateKey', '[Interface] has no PrivateKey (required; generate one with `wg genkey`)');
+    return undefined;
+  }
+  if (isZero(pk.value)) {
+    issues.error(pk.line, 'PrivateKey', 'PrivateKey = <redacted>: must not be all zeros');
+    return undefined;
+  }
+  let pub: Uint8Array;
+  try {
+    pub = publicKey(pk.value);
+  } catch {
+    issues.error(pk.line, 'PrivateKey', 'PrivateKey = <redacted>: cannot derive a public key');
+    return undefined;
+  }
+  const addresses: Cidr[] = [];
+  const seen = new Map<string, number>();
+  for (const f of input.all<Cidr[]>('Address')) {
+    for (const a of f.value) {
+      const k = formatCidr(a);
+      const first = seen.get(k);
+      if (first !== undefined) {
+        issues.error(f.line, 'Address', `Address ${k} is listed twice (first at line ${first})`);
+        continue;
+      }
+      seen.set(k, f.line);
+      addresses.push(a);
+    }
+  }
+  const dns = { servers: [] as string[], search: [] as string[] };
+  for (const f of input.all<{ servers: string[]; search: string[] }>('DNS')) {
+    dns.servers.push(...f.value.servers);
+    dns.search.push(...f.value.search);
+  }
+  const hooks = (k: string): string[] => input.all<string>(k).map((f) => f.value);
+  return {
+    line: input.line,
+    privateKey: pk.value,
+    publicKey: pub,
+    listenPort: input.one<number>('ListenPort')?.value,
+    fwMark: input.one<number>('FwMark')?.value,
+    addresses,
+    mtu: input.one<number>('MTU')?.value,
+    dns,
+    table: input.one<RouteTable>('Table')?.value,
+    preUp: hooks('PreUp'),
+    postUp: hooks('PostUp'),
+    preDown: hooks('PreDown'),
+    postDown: hooks('PostDown'),
+    saveConfig: input.one<boolean>('SaveConfig')?.value,
+  };
+}

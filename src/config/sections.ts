@@ -1,0 +1,11 @@
+/**
+ * The table of known sections. The parser accepts exactly these; to add an
+ * extension section ([Forward], [Expose], ...), write a SectionSpec and list
+ * it here. Built values of sections other than Interface/Peer land in
+ * WgConfig.extensions[name].
+ */
+import { interfaceSection } from './interface.js';
+import { peerSection } from './peer.js';
+import type { SectionSpec } from './schema.js';
+
+export const SECTIONS: readonly SectionSpec<any>[] = [interfaceSection, peerSection];

@@ -1,0 +1,89 @@
+/**
+ * Types of a parsed wg-quick configuration (wg(8) "CONFIGURATION FILE FORMAT"
+ * plus the wg-quick(8) extras). The parser fills them; the CLI and the device
+ * read them. Keys are raw 32-byte arrays; IPs are canonical strings.
+ */
+
+/** An IP with a prefix length: an interface address or an allowed-IPs entry. */
+export interface Cidr {
+  /** Canonical text form: dotted quad, or RFC 5952 lower-case IPv6. */
+  ip: string;
+  cidr: number;
+  family: 4 | 6;
+}
+
+/** A peer endpoint, kept unresolved: `host` is an IP literal (no brackets) or a hostname. */
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+/** wg-quick's Table setting: which routing table gets the AllowedIPs routes. */
+export type RouteTable =
+  | { kind: 'off' }
+  | { kind: 'auto' }
+  | { kind: 'id'; id: number }
+  | { kind: 'name'; name: string };
+
+export interface InterfaceConfig {
+  /** Line of the [Interface] header. */
+  line: number;
+  privateKey: Uint8Array;
+  /** Derived from privateKey (X25519 base-point multiplication). */
+  publicKey: Uint8Array;
+  /** undefined: choose a random port, as wg does. */
+  listenPort: number | undefined;
+  /** 0 means off. undefined when not given. */
+  fwMark: number | undefined;
+  addresses: Cidr[];
+  mtu: number | undefined;
+  dns: { servers: string[]; search: string[] };
+  table: RouteTable | undefined;
+  preUp: string[];
+  postUp: string[];
+  preDown: string[];
+  postDown: string[];
+  saveConfig: boolean | undefined;
+}
+
+export interface PeerConfig {
+  /** Line of the [Peer] header. */
+  line: number;
+  publicKey: Uint8Array;
+  presharedKey: Uint8Array | undefined;
+  endpoint: Endpoint | undefined;
+  /** Normalized (host bits cleared) and de-duplicated, in file order. */
+  allowedIps: Cidr[];
+  /** Seconds; 0 means off. */
+  persistentKeepalive: number;
+}
+
+/** An error or warning tied to a place in the file. Never holds secret values. */
+export interface ConfigIssue {
+  file: string;
+  /** 1-based; 0 when the issue is about the whole file. */
+  line: number;
+  /** Canonical key name when the issue is about one key. */
+  key: string | undefined;
+  /** One line, without the `file:line: ` prefix (see formatIssue). */
+  message: string;
+}
+
+export interface WgConfig {
+  interfaceName: string;
+  iface: InterfaceConfig;
+  peers: PeerConfig[];
+  warnings: ConfigIssue[];
+  sourceFile: string;
+  /** Built values of extension sections, keyed by the section's canonical name. */
+  extensions: Record<string, unknown[]>;
+}
+
+export type ParseResult =
+  | { ok: true; config: WgConfig }
+  | { ok: false; errors: ConfigIssue[]; warnings: ConfigIssue[] };
+
+export interface ParseOptions {
+  /** Overrides the name derived from the file name. */
+  interfaceName?: string;
+}

@@ -1,0 +1,59 @@
+/**
+ * Parsers for scalar values shared by the sections: integers in a range,
+ * base64 keys (via crypto decodeKey), wg's FwMark and PersistentKeepalive
+ * forms, wg-quick's booleans and comma/space separated lists.
+ */
+import { decodeKey } from '../crypto/util.js';
+import type { KeyParsed } from './schema.js';
+import { compact } from './lexer.js';
+
+export const ok = <T>(value: T, notes?: string[]): KeyParsed<T> => (notes ? { ok: true, value, notes } : { ok: true, value });
+export const fail = <T>(error: string): KeyParsed<T> => ({ ok: false, error });
+
+/** A decimal integer min..max (leading zeros allowed, as strtoul does). */
+export function intRange(min: number, max: number): (v: string) => KeyParsed<number> {
+  return (v) => {
+    const s = compact(v);
+    if (!/^[0-9]{1,10}$/.test(s) || Number(s) < min || Number(s) > max) return fail(`must be an integer ${min}-${max}`);
+    return ok(Number(s));
+  };
+}
+
+/** A 32-byte key in base64 (44 characters ending in "="), as printed by `wg genkey` / `wg pubkey`. */
+export function parseKey(v: string): KeyParsed<Uint8Array> {
+  const s = compact(v);
+  const k = decodeKey(s);
+  if (k) return ok(k);
+  const len = s.length === 44 ? '' : ` (got ${s.length} characters)`;
+  return fail(`not a valid key: must be 44 characters of base64 ending in "="${len}`);
+}
+
+/** wg(8) FwMark: "off", a decimal or 0x-hex number up to 0xffffffff. */
+export function parseFwMark(v: string): KeyParsed<number> {
+  const s = compact(v);
+  if (s.toLowerCase() === 'off') return ok(0);
+  const n = /^0[xX][0-9a-fA-F]{1,8}$/.test(s) ? parseInt(s.slice(2), 16) : /^[0-9]{1,10}$/.test(s) ? Number(s) : NaN;
+  if (!(n <= 0xffffffff)) return fail('must be "off", or a number 0-4294967295 (decimal or 0x hex)');
+  return ok(n);
+}
+
+/** wg(8) PersistentKeepalive: "off" or seconds 0-65535. */
+export function parseKeepalive(v: string): KeyParsed<number> {
+  const s = compact(v);
+  if (s.toLowerCase() === 'off') return ok(0);
+  if (!/^[0-9]{1,5}$/.test(s) || Number(s) > 65535) return fail('must be "off" or an integer 0-65535 (seconds)');
+  return ok(Number(s));
+}
+
+/** wg-quick read_bool: "true" or "false", any case. */
+export function parseBool(v: string): KeyParsed<boolean> {
+  const s = v.toLowerCase();
+  if (s === 'true') return ok(true);
+  if (s === 'false') return ok(false);
+  return fail('must be "true" or "false"');
+}
+
+/** wg-quick word splitting of Address/DNS: commas and whitespace separate, empty items vanish. */
+export function splitList(v: string): string[] {
+  return v.split(/[\s,]+/).filter((x) => x !== '');
+}
