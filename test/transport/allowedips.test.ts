@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { AllowedIPs } from '../../src/transport/allowedips.js';
+import { AllowedIPs, type AllowedIPsOptions } from '../../src/transport/allowedips.js';
 import { formatIp, maskPrefix, packetDestination, packetSource, parseCidr, parseIp } from '../../src/transport/ip.js';
 
 // ---- helpers ----
@@ -47,11 +47,18 @@ interface Peer {
 }
 const peer = (id: number): Peer => ({ id });
 
+/** The table with its IPv4 jump table never, always, and from 64 nodes on (so it comes and goes). */
+const MODES: Array<[string, AllowedIPsOptions]> = [
+  ['trie only', { jumpTableMinNodes: Infinity }],
+  ['with jump table', { jumpTableMinNodes: 0 }],
+  ['jump table from 64 nodes', { jumpTableMinNodes: 64 }],
+];
+
 // ---- kernel selftest ----
 
-test('kernel selftest: inserts and lookups', () => {
+for (const [mode, opts] of MODES) test(`kernel selftest: inserts and lookups [${mode}]`, () => {
   const [a, b, c, d, e, f, g, h] = [1, 2, 3, 4, 5, 6, 7, 8].map(peer) as [Peer, Peer, Peer, Peer, Peer, Peer, Peer, Peer];
-  const t = new AllowedIPs<Peer>();
+  const t = new AllowedIPs<Peer>(opts);
   t.insert(ip4(192, 168, 4, 0), 24, a);
   t.insert(ip4(192, 168, 4, 4), 32, b);
   t.insert(ip4(192, 168, 0, 0), 16, c);
@@ -118,9 +125,9 @@ test('kernel selftest: inserts and lookups', () => {
   assert.equal(t.lookup(ip4(10, 0, 0, 52)), e); // a's 10.0.0.0/25 is gone, falls to 0/0
 });
 
-test('kernel selftest: removing a peer with nested prefixes', () => {
+for (const [mode, opts] of MODES) test(`kernel selftest: removing a peer with nested prefixes [${mode}]`, () => {
   const a = peer(1);
-  const t = new AllowedIPs<Peer>();
+  const t = new AllowedIPs<Peer>(opts);
   t.insert(ip4(192, 168, 0, 0), 16, a);
   t.insert(ip4(192, 168, 0, 0), 24, a);
   t.removeValue(a);
@@ -129,9 +136,9 @@ test('kernel selftest: removing a peer with nested prefixes', () => {
   assert.equal(t.nodeCount, 0);
 });
 
-test('kernel selftest: 128 /128 routes each missing one bit', () => {
+for (const [mode, opts] of MODES) test(`kernel selftest: 128 /128 routes each missing one bit [${mode}]`, () => {
   const a = peer(1);
-  const t = new AllowedIPs<Peer>();
+  const t = new AllowedIPs<Peer>(opts);
   const addrs: Uint8Array[] = [];
   for (let i = 0; i < 128; i++) {
     const ip = new Uint8Array(16).fill(0xff);
@@ -149,9 +156,9 @@ test('kernel selftest: 128 /128 routes each missing one bit', () => {
   for (const ip of addrs) assert.equal(t.lookup(ip), undefined);
 });
 
-test('kernel selftest: entries of one peer are masked prefixes', () => {
+for (const [mode, opts] of MODES) test(`kernel selftest: entries of one peer are masked prefixes [${mode}]`, () => {
   const a = peer(1);
-  const t = new AllowedIPs<Peer>();
+  const t = new AllowedIPs<Peer>(opts);
   t.insert(ip4(192, 95, 5, 93), 27, a);
   t.insert(ip6(0x26075300, 0x60006b00, 0, 0xc05f0543), 128, a);
   t.insert(ip4(10, 1, 0, 20), 29, a);
@@ -167,10 +174,10 @@ test('kernel selftest: entries of one peer are masked prefixes', () => {
   ]);
 });
 
-test('remove(ip, cidr), clear, size and odd inputs', () => {
+for (const [mode, opts] of MODES) test(`remove(ip, cidr), clear, size and odd inputs [${mode}]`, () => {
   const a = peer(1);
   const b = peer(2);
-  const t = new AllowedIPs<Peer>();
+  const t = new AllowedIPs<Peer>(opts);
   t.insert(ip4(10, 0, 0, 0), 8, a);
   t.insert(ip4(10, 1, 0, 0), 16, b);
   t.insert(ip6(0x20010db8, 0, 0, 0), 32, a);
@@ -264,10 +271,10 @@ function entryStrings<T>(t: AllowedIPs<T>, v: T): string[] {
     .sort();
 }
 
-test('randomized: insert / lookup / removeValue match the naive table (IPv4 and IPv6)', () => {
+for (const [mode, opts] of MODES) test(`randomized: insert / lookup / removeValue match the naive table (IPv4 and IPv6) [${mode}]`, () => {
   const rand = rng(0xa11ed);
   const peers = Array.from({ length: 60 }, (_, i) => peer(i));
-  const t = new AllowedIPs<Peer>();
+  const t = new AllowedIPs<Peer>(opts);
   const ref = new NaiveTable<Peer>();
   const inserted: Array<{ ip: Uint8Array; cidr: number }> = [];
   for (const len of [4, 16]) {
@@ -317,10 +324,10 @@ test('randomized: insert / lookup / removeValue match the naive table (IPv4 and 
   for (let q = 0; q < 100; q++) assert.equal(t.lookup(randBytes(rand, q % 2 ? 4 : 16)), undefined);
 });
 
-test('randomized: remove(ip, cidr) and re-inserts match the naive table', () => {
+for (const [mode, opts] of MODES) test(`randomized: remove(ip, cidr) and re-inserts match the naive table [${mode}]`, () => {
   const rand = rng(77);
   const peers = Array.from({ length: 8 }, (_, i) => peer(i));
-  const t = new AllowedIPs<Peer>();
+  const t = new AllowedIPs<Peer>(opts);
   const ref = new NaiveTable<Peer>();
   const known: Array<{ ip: Uint8Array; cidr: number }> = [];
   for (let step = 0; step < 6000; step++) {
@@ -347,6 +354,47 @@ test('randomized: remove(ip, cidr) and re-inserts match the naive table', () => 
     assert.equal(t.size, ref.rows.length, `step ${step}: size`);
     assert.ok(t.nodeCount <= 2 * t.size, `step ${step}: nodes ${t.nodeCount}, size ${t.size}`);
     if (step % 500 === 0) for (const p of peers) assert.deepEqual(entryStrings(t, p), ref.entries(p));
+  }
+});
+
+for (const [mode, opts] of MODES) test(`randomized: churn inside one /12 (prefixes around /16) [${mode}]`, () => {
+  // Dense routes across few /16 buckets, inserted and removed in random
+  // order with lookups in between: node slots get freed and reused often.
+  const rand = rng(1612);
+  const peers = Array.from({ length: 5 }, (_, i) => peer(i));
+  const t = new AllowedIPs<Peer>(opts);
+  const ref = new NaiveTable<Peer>();
+  const pick = (): Uint8Array => Uint8Array.of(10, randInt(rand, 16), randInt(rand, 256), randInt(rand, 256));
+  const known: Array<{ ip: Uint8Array; cidr: number }> = [];
+  for (let step = 0; step < 8000; step++) {
+    const op = rand();
+    if (op < 0.35 || known.length === 0) {
+      const ip = pick();
+      const cidr = 8 + randInt(rand, 21);
+      const v = peers[randInt(rand, peers.length)]!;
+      t.insert(ip, cidr, v);
+      ref.insert(ip, cidr, v);
+      known.push({ ip, cidr });
+    } else if (op < 0.6) {
+      const k = known[randInt(rand, known.length)]!;
+      assert.equal(t.remove(k.ip, k.cidr), ref.remove(k.ip, k.cidr), `step ${step}: remove`);
+    } else if (op < 0.62) {
+      const v = peers[randInt(rand, peers.length)]!;
+      t.removeValue(v);
+      ref.removeValue(v);
+    } else {
+      // Often the first or last address of a known prefix, or just outside it.
+      const k = known[randInt(rand, known.length)]!;
+      const m = maskPrefix(k.ip, k.cidr);
+      let addr: Uint8Array;
+      const edge = randInt(rand, 4);
+      if (edge === 0) addr = m;
+      else if (edge === 1) addr = mutate(rand, m, k.cidr).map((x, i) => (i * 8 >= k.cidr ? 0xff : x | (0xff >> Math.max(0, k.cidr - i * 8))));
+      else if (edge === 2) addr = pick();
+      else addr = mutate(rand, k.ip, k.cidr);
+      assert.equal(t.lookup(addr), ref.lookup(addr), `step ${step}: lookup ${formatIp(addr)}`);
+    }
+    assert.equal(t.size, ref.rows.length);
   }
 });
 
