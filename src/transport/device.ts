@@ -18,7 +18,7 @@
  *      key confirmation (initiator swap), roaming, AllowedIPs source check
  */
 import { PrivateKey } from '../crypto/x25519.js';
-import { open, seal } from '../crypto/aead.js';
+import { open, sealInto, TAG_LEN } from '../crypto/aead.js';
 import { tai64n, tai64nAfter } from '../crypto/tai64n.js';
 import { equalConstantTime } from '../crypto/util.js';
 import {
@@ -296,17 +296,13 @@ export class Device {
   }
 
   private encrypt(kp: Keypair, packet: Uint8Array): Uint8Array {
+    // One allocation: header | padded plaintext, sealed in place, tag appended.
     const padded = paddedLength(packet.length, this.mtu);
-    let plain = packet;
-    if (padded !== packet.length) {
-      plain = new Uint8Array(padded);
-      plain.set(packet);
-    }
+    const msg = new Uint8Array(TRANSPORT_HEADER_SIZE + padded + TAG_LEN);
+    msg.set(packet, TRANSPORT_HEADER_SIZE);
     const counter = kp.sendCounter++;
-    const sealed = seal(kp.sendKey, counter, plain);
-    const msg = new Uint8Array(TRANSPORT_HEADER_SIZE + sealed.length);
     writeTransportHeader(msg, kp.remoteIndex, counter);
-    msg.set(sealed, TRANSPORT_HEADER_SIZE);
+    sealInto(kp.sendKey, counter, msg.subarray(TRANSPORT_HEADER_SIZE, TRANSPORT_HEADER_SIZE + padded), msg, TRANSPORT_HEADER_SIZE);
     return msg;
   }
 
