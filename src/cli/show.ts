@@ -1,0 +1,264 @@
+/**
+ * `wgts show [NAME|interfaces] [--json]` and `wgts set NAME ...`: clients of
+ * the UAPI socket of a running wgts (or wireguard-go), in every directory
+ * wgts may serve from. Output follows wg(8); the private key is never shown.
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { uapiClient } from '../uapi/client.js';
+import { parseGetResponse, serializeSet } from '../uapi/client-codec.js';
+import { socketDirs } from '../uapi/paths.js';
+import type { UapiDeviceView, UapiPeerOp, UapiSetRequest } from '../uapi/types.js';
+import { publicKey } from '../crypto/x25519.js';
+import { decodeKey, encodeKey } from '../crypto/util.js';
+import { parseCidr, formatIp } from '../transport/ip.js';
+
+/** Every interface with a socket in one of our directories: name -> path (first directory wins). */
+export async function findInterfaces(): Promise<Map<string, string>> {
+  const found = new Map<string, string>();
+  for (const dir of socketDirs()) {
+    let names: string[];
+    try { names = await readdir(dir); } catch { continue; }
+    for (const n of names.sort()) {
+      if (!n.endsWith('.sock')) continue;
+      const name = n.slice(0, -5);
+      if (!found.has(name)) found.set(name, join(dir, n));
+    }
+  }
+  return found;
+}
+
+async function socketFor(name: string): Promise<string | null> {
+  for (const dir of socketDirs()) {
+    const p = join(dir, `${name}.sock`);
+    if (existsSync(p)) return p;
+  }
+  return null;
+}
+
+export async function getView(path: string): Promise<UapiDeviceView> {
+  const text = await uapiClient(path, 'get=1\n\n');
+  const r = parseGetResponse(text);
+  if (!r.ok) throw new Error(`bad response from ${path}: ${r.reason}`);
+  return r.view;
+}
+
+function plural(n: number, unit: string): string {
+  return `${n} ${unit}${n === 1 ? '' : 's'}`;
+}
+
+/** "1 minute, 3 seconds", as wg(8) prints durations. */
+export function formatAgo(seconds: number): string {
+  if (seconds <= 0) return 'Now';
+  const parts: string[] = [];
+  const units: Array<[number, string]> = [[365 * 86400, 'year'], [86400, 'day'], [3600, 'hour'], [60, 'minute'], [1, 'second']];
+  let left = Math.floor(seconds);
+  for (const [size, name] of units) {
+    const n = Math.floor(left / size);
+    left -= n * size;
+    if (n) parts.push(plural(n, name));
+  }
+  return parts.join(', ') + ' ago';
+}
+
+/** Bytes as wg(8) prints them. */
+export function formatBytes(b: number): string {
+  if (b < 1024) return `${b} B`;
+  if (b < 1024 ** 2) return `${(b / 1024).toFixed(2)} KiB`;
+  if (b < 1024 ** 3) return `${(b / 1024 ** 2).toFixed(2)} MiB`;
+  if (b < 1024 ** 4) return `${(b / 1024 ** 3).toFixed(2)} GiB`;
+  return `${(b / 1024 ** 4).toFixed(2)} TiB`;
+}
+
+function endpointText(e: { address: string; port: number }): string {
+  return e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
+}
+
+export function renderView(name: string, v: UapiDeviceView, nowMs = Date.now()): string {
+  const lines = [`interface: ${name}`];
+  if (v.privateKey) {
+    lines.push(`  public key: ${encodeKey(publicKey(v.privateKey))}`);
+    lines.push('  private key: (hidden)');
+  }
+  if (v.listenPort) lines.push(`  listening port: ${v.listenPort}`);
+  if (v.fwmark) lines.push(`  fwmark: 0x${v.fwmark.toString(16)}`);
+  const peers = [...v.peers].sort((a, b) => b.lastHandshakeWallMs - a.lastHandshakeWallMs);
+  for (const p of peers) {
+    lines.push('', `peer: ${encodeKey(p.publicKey)}`);
+    if (p.presharedKey) lines.push('  preshared key: (hidden)');
+    if (p.endpoint) lines.push(`  endpoint: ${endpointText(p.endpoint)}`);
+    lines.push(`  allowed ips: ${p.allowedIps.length ? p.allowedIps.map((a) => `${a.ip}/${a.cidr}`).join(', ') : '(none)'}`);
+    if (p.lastHandshakeWallMs) lines.push(`  latest handshake: ${formatAgo((nowMs - p.lastHandshakeWallMs) / 1000)}`);
+    if (p.rxBytes || p.txBytes) lines.push(`  transfer: ${formatBytes(p.rxBytes)} received, ${formatBytes(p.txBytes)} sent`);
+    if (p.persistentKeepalive) lines.push(`  persistent keepalive: every ${plural(p.persistentKeepalive, 'second')}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
+/** JSON for scripts: keys in base64, the private key never included. */
+export function viewJson(name: string, v: UapiDeviceView): unknown {
+  return {
+    interface: name,
+    publicKey: v.privateKey ? encodeKey(publicKey(v.privateKey)) : null,
+    listenPort: v.listenPort,
+    fwmark: v.fwmark,
+    peers: v.peers.map((p) => ({
+      publicKey: encodeKey(p.publicKey),
+      presharedKey: p.presharedKey ? '(hidden)' : null,
+      endpoint: p.endpoint ? endpointText(p.endpoint) : null,
+      allowedIps: p.allowedIps.map((a) => `${a.ip}/${a.cidr}`),
+      latestHandshake: p.lastHandshakeWallMs ? Math.floor(p.lastHandshakeWallMs / 1000) : 0,
+      rxBytes: p.rxBytes,
+      txBytes: p.txBytes,
+      persistentKeepalive: p.persistentKeepalive,
+    })),
+  };
+}
+
+export const SHOW_USAGE = 'Usage: wgts show [NAME | interfaces] [--json]';
+
+export async function runShow(argv: string[]): Promise<number> {
+  const json = argv.includes('--json');
+  const args = argv.filter((a) => a !== '--json');
+  if (args.includes('--help') || args.includes('-h')) { console.log(SHOW_USAGE); return 0; }
+  if (args.length > 1) { process.stderr.write(SHOW_USAGE + '\n'); return 1; }
+  const all = await findInterfaces();
+  if (args[0] === 'interfaces') {
+    if (json) console.log(JSON.stringify([...all.keys()]));
+    else if (all.size) console.log([...all.keys()].join(' '));
+    return 0;
+  }
+  let targets: Array<[string, string]>;
+  if (args[0] !== undefined) {
+    const path = await socketFor(args[0]);
+    if (!path) {
+      process.stderr.write(`wgts show: no interface named ${args[0]} (looked for ${args[0]}.sock in ${socketDirs().join(', ')}). Is "wgts up" running?\n`);
+      return 1;
+    }
+    targets = [[args[0], path]];
+  } else {
+    targets = [...all.entries()];
+    if (targets.length === 0) {
+      if (json) console.log('[]');
+      else process.stderr.write(`wgts show: no running interfaces (looked in ${socketDirs().join(', ')})\n`);
+      return json ? 0 : 1;
+    }
+  }
+  const out: unknown[] = [];
+  let status = 0;
+  for (const [name, path] of targets) {
+    try {
+      const v = await getView(path);
+      if (json) out.push(viewJson(name, v));
+      else process.stdout.write((out.length++ ? '\n' : '') + renderView(name, v));
+    } catch (e) {
+      process.stderr.write(`wgts show: ${name}: ${(e as Error).message}\n`);
+      status = 1;
+    }
+  }
+  if (json) console.log(JSON.stringify(args[0] !== undefined ? out[0] ?? null : out, null, 2));
+  return status;
+}
+
+export const SET_USAGE = `Usage: wgts set NAME [listen-port PORT] [fwmark MARK] [private-key FILE]
+                 [peer PUBKEY [remove] [preshared-key FILE] [endpoint HOST:PORT]
+                  [persistent-keepalive SECONDS|off] [allowed-ips IP/CIDR[,IP/CIDR...]] ]...`;
+
+async function readKeyFile(path: string, what: string): Promise<Uint8Array | null> {
+  const text = (await readFile(path, 'utf8')).trim();
+  if (text === '') return null;
+  const k = decodeKey(text);
+  if (!k) throw new Error(`${what} in ${path} is not a base64 WireGuard key`);
+  return k;
+}
+
+function parseEndpointArg(s: string): { address: string; port: number } | null {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:]+):(\d+)$/.exec(s);
+  if (!m) return null;
+  const port = Number(m[2]);
+  if (!(port >= 1 && port <= 65535)) return null;
+  return { address: m[1]!, port };
+}
+
+/** Translate wg(8) "set" arguments into a UAPI request. Throws with a user-facing message. */
+export async function parseSetArgs(args: string[]): Promise<UapiSetRequest> {
+  const req: UapiSetRequest = { replacePeers: false, peers: [] };
+  let peer: UapiPeerOp | null = null;
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const val = (): string => {
+      const v = args[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (!peer && a === 'listen-port') {
+      const v = val(); const n = Number(v);
+      if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`listen-port ${v}: must be 0-65535`);
+      req.listenPort = n;
+    } else if (!peer && a === 'fwmark') {
+      const v = val(); const n = v === 'off' ? 0 : Number(v);
+      if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new Error(`fwmark ${v}: must be a 32-bit number or off`);
+      req.fwmark = n;
+    } else if (!peer && a === 'private-key') {
+      req.privateKey = await readKeyFile(val(), 'private key');
+    } else if (a === 'peer') {
+      const v = val();
+      const k = decodeKey(v);
+      if (!k) throw new Error('peer: the public key is not a base64 WireGuard key');
+      peer = { publicKey: k, remove: false, updateOnly: false, replaceAllowedIps: false, addAllowedIps: [] };
+      req.peers.push(peer);
+    } else if (peer && a === 'remove') {
+      peer.remove = true;
+    } else if (peer && a === 'preshared-key') {
+      peer.presharedKey = await readKeyFile(val(), 'preshared key');
+    } else if (peer && a === 'endpoint') {
+      const v = val();
+      const e = parseEndpointArg(v);
+      if (!e) throw new Error(`endpoint ${v}: expected HOST:PORT or [IPv6]:PORT (an IP address)`);
+      peer.endpoint = e;
+    } else if (peer && a === 'persistent-keepalive') {
+      const v = val(); const n = v === 'off' ? 0 : Number(v);
+      if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`persistent-keepalive ${v}: must be 0-65535 or off`);
+      peer.persistentKeepalive = n;
+    } else if (peer && a === 'allowed-ips') {
+      peer.replaceAllowedIps = true;
+      for (const item of val().split(',').map((s) => s.trim()).filter(Boolean)) {
+        const c = parseCidr(item);
+        if (!c) throw new Error(`allowed-ips: ${item} is not IP/CIDR`);
+        peer.addAllowedIps.push({ ip: formatIp(c.ip), cidr: c.cidr });
+      }
+    } else {
+      throw new Error(`unexpected argument ${JSON.stringify(a.length > 40 ? a.slice(0, 40) + '…' : a)}`);
+    }
+  }
+  return req;
+}
+
+export async function runSet(argv: string[]): Promise<number> {
+  if (argv.length === 0 || argv.includes('--help') || argv.includes('-h')) {
+    (argv.length ? console.log : (s: string) => process.stderr.write(s + '\n'))(SET_USAGE);
+    return argv.length ? 0 : 1;
+  }
+  const [name, ...rest] = argv;
+  const path = await socketFor(name!);
+  if (!path) {
+    process.stderr.write(`wgts set: no interface named ${name} (looked in ${socketDirs().join(', ')})\n`);
+    return 1;
+  }
+  let req: UapiSetRequest;
+  try {
+    req = await parseSetArgs(rest);
+  } catch (e) {
+    process.stderr.write(`wgts set: ${(e as Error).message}\n${SET_USAGE}\n`);
+    return 1;
+  }
+  const resp = await uapiClient(path, serializeSet(req));
+  const m = /errno=(-?\d+)/.exec(resp);
+  const errno = m ? Number(m[1]) : -1;
+  if (errno !== 0) {
+    process.stderr.write(`wgts set: ${name} refused the change (errno ${Math.abs(errno)})\n`);
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,725 @@
+/**
+ * One TCP connection: the transmission control block and the event
+ * processing of RFC 9293 section 3.10 (SEGMENT ARRIVES, timeouts, user
+ * calls), with the RFC 5961 checks against blind RST/SYN/ACK injection.
+ *
+ *   input(seg) -> state machine -> ACK processing (tcp-sender.ts) -> data
+ *   and FIN -> deferred socket events;  then flush(): output and timers.
+ *   onTimers(now): RTO, persist, delayed ACK, keep-alive, FIN-WAIT-2.
+ *   app*(): calls from the Duplex only set requests; the stack applies them
+ *   in service(now) during poll(), so user code never runs mid-update.
+ */
+import type { Host } from './host.js';
+import type { Family } from './ip.js';
+import { type Segment, ACK, FIN, RST, SYN, MAX_WSCALE, buildSegment } from './tcp-segment.js';
+import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './tcp-seq.js';
+import { type TcpConfig, type TcpError, tcpError } from './tcp-config.js';
+import { OooQueue } from './tcp-sack.js';
+import { Sender } from './tcp-sender.js';
+import { formatIp } from '../transport/ip.js';
+
+export type TcpState =
+  | 'SYN-SENT'
+  | 'SYN-RECEIVED'
+  | 'ESTABLISHED'
+  | 'FIN-WAIT-1'
+  | 'FIN-WAIT-2'
+  | 'CLOSE-WAIT'
+  | 'CLOSING'
+  | 'LAST-ACK'
+  | 'TIME-WAIT'
+  | 'CLOSED';
+
+/** The socket side a connection reports to (TcpSocket implements it). */
+export interface ConnSocket {
+  readonly readableLength: number;
+  readonly destroyed: boolean;
+  /** @internal */ deliver(data: Buffer): void;
+  /** @internal */ deliverEnd(): void;
+  /** @internal */ connected(): void;
+  /** @internal */ fail(err: TcpError): void;
+}
+
+/** What a connection needs from the TCP layer. */
+export interface ConnOwner {
+  readonly host: Host;
+  readonly cfg: TcpConfig;
+  /** The connection reached ESTABLISHED from a passive open: make its socket. */
+  accepted(c: TcpConn): void;
+  /** The connection is finished: forget it (remembering a TIME-WAIT entry when asked). */
+  closed(c: TcpConn, timeWait: boolean, now: number): void;
+  /** The connection has app requests to apply in the next poll. */
+  markDirty(c: TcpConn): void;
+  readonly stats: TcpStats;
+}
+
+export interface TcpStats {
+  segmentsIn: number;
+  segmentsOut: number;
+  retransmits: number;
+  fastRetransmits: number;
+  timeouts: number;
+  resetsSent: number;
+  resetsReceived: number;
+  challengeAcks: number;
+}
+
+export class TcpConn {
+  state: TcpState;
+  readonly v: Family;
+  readonly localIp: Uint8Array;
+  readonly localPort: number;
+  readonly remoteIp: Uint8Array;
+  readonly remotePort: number;
+  readonly key: string;
+  readonly passive: boolean;
+  socket: ConnSocket | null = null;
+  /** The listener port that spawned this connection (backlog accounting). */
+  listenPort = -1;
+
+  readonly snd: Sender;
+  // Receive sequence space (RFC 9293 3.3.1).
+  irs = 0;
+  rcvNxt = 0;
+  /** Right edge of the window we last advertised; never moved left. */
+  advRight = 0;
+  /** Our window shift (RCV.WIND.SHIFT) and the one we offer in our SYN. */
+  rcvScale = 0;
+  readonly offerScale: number;
+  readonly ooo: OooQueue;
+  /** Sequence number of a FIN that arrived ahead of a hole. */
+  oooFin: number | null = null;
+  finReceived = false;
+  /** Bytes handed to deferred socket pushes but not yet pushed. */
+  undelivered = 0;
+  /** Our MSS as advertised in our SYN. */
+  readonly ourMss: number;
+
+  // ACK generation.
+  ackNow = false;
+  ackPending = false;
+  segsSinceAck = 0;
+  delackAt = Infinity;
+
+  // Keep-alive (RFC 1122 4.2.3.6).
+  keepAlive = false;
+  keepIdle: number;
+  keepBase = 0;
+  keepProbes = 0;
+  fw2At = Infinity;
+
+  // App requests.
+  orphan = false;
+  abortRequested = false;
+  windowCheck = false;
+  needSyn = false;
+  /** end() was called before the connection was established. */
+  finOnEstablish = false;
+  pendingWriteCb: ((err?: Error | null) => void) | null = null;
+  finalCb: ((err?: Error | null) => void) | null = null;
+  noDelay: boolean;
+  error: TcpError | null = null;
+  bytesReceived = 0;
+
+  constructor(
+    readonly owner: ConnOwner,
+    opts: { v: Family; localIp: Uint8Array; localPort: number; remoteIp: Uint8Array; remotePort: number; key: string; passive: boolean; mtu: number },
+  ) {
+    const cfg = owner.cfg;
+    this.v = opts.v;
+    this.localIp = opts.localIp;
+    this.localPort = opts.localPort;
+    this.remoteIp = opts.remoteIp;
+    this.remotePort = opts.remotePort;
+    this.key = opts.key;
+    this.passive = opts.passive;
+    this.state = opts.passive ? 'SYN-RECEIVED' : 'SYN-SENT';
+    this.ourMss = opts.mtu - (opts.v === 4 ? 20 : 40) - 20;
+    let shift = 0;
+    while (shift < MAX_WSCALE && 65535 * 2 ** shift < cfg.rcvBuf) shift++;
+    this.offerScale = shift;
+    this.ooo = new OooQueue(cfg.maxOooChunks);
+    this.noDelay = cfg.noDelay;
+    this.keepIdle = cfg.keepIdle;
+    this.snd = new Sender(this, opts.mtu);
+  }
+
+  get host(): Host {
+    return this.owner.host;
+  }
+
+  get cfg(): TcpConfig {
+    return this.owner.cfg;
+  }
+
+  get remoteAddress(): string {
+    return formatIp(this.remoteIp);
+  }
+
+  // ---------------------------------------------------------------- opening
+
+  /** Active open (RFC 9293 3.10.1): choose the ISS and send SYN. Called from the first service(). */
+  openActive(iss: number, now: number): void {
+    this.needSyn = false;
+    this.snd.init(iss);
+    this.keepBase = now;
+    this.snd.sendSyn(now);
+  }
+
+  /** Passive open from a SYN that reached a listener (RFC 9293 3.10.7.2). */
+  openPassive(seg: Segment, iss: number, now: number): void {
+    this.irs = seg.seq;
+    this.rcvNxt = seqAdd(seg.seq, 1);
+    this.snd.init(iss);
+    this.snd.peerOptions(seg, true);
+    this.keepBase = now;
+    this.snd.sendSyn(now);
+  }
+
+  // ------------------------------------------------------------ segment in
+
+  input(seg: Segment, now: number): void {
+    this.owner.stats.segmentsIn++;
+    if (this.state === 'SYN-SENT') this.inputSynSent(seg, now);
+    else if (this.state !== 'CLOSED' && this.state !== 'TIME-WAIT') this.inputSynchronized(seg, now);
+    this.flush(now);
+  }
+
+  private inputSynSent(seg: Segment, now: number): void {
+    const s = this.snd;
+    const hasAck = (seg.flags & ACK) !== 0;
+    if (hasAck && (seqLe(seg.ack, s.iss) || seqGt(seg.ack, s.max))) {
+      if ((seg.flags & RST) === 0) this.sendReset(seg.ack, 0, false);
+      this.host.drop('tcp-syn-sent-bad-ack');
+      return;
+    }
+    if (seg.flags & RST) {
+      if (hasAck) {
+        this.owner.stats.resetsReceived++;
+        this.abort(tcpError('ECONNREFUSED', 'connect', this.remoteAddress, this.remotePort), false, now);
+      } else this.host.drop('tcp-syn-sent-rst-without-ack');
+      return;
+    }
+    if ((seg.flags & SYN) === 0) {
+      this.host.drop('tcp-syn-sent-no-syn');
+      return;
+    }
+    this.irs = seg.seq;
+    this.rcvNxt = seqAdd(seg.seq, 1);
+    s.peerOptions(seg, false);
+    if (hasAck) {
+      s.synAcked(seg, now);
+      this.established(now);
+      this.ackNow = true;
+    } else {
+      // Simultaneous open (RFC 9293 figure 7).
+      this.state = 'SYN-RECEIVED';
+      s.sendSyn(now);
+    }
+  }
+
+  /** Our receive window as advertised (RCV.WND). */
+  get rcvWnd(): number {
+    return Math.max(0, seqDiff(this.advRight, this.rcvNxt));
+  }
+
+  /** RFC 9293 3.10.7.4 first check: is any of the segment inside the receive window? */
+  private acceptable(seq: number, len: number): boolean {
+    const wnd = this.rcvWnd;
+    if (len === 0) return wnd === 0 ? seq === this.rcvNxt : seqGe(seq, this.rcvNxt) && seqLt(seq, this.advRight);
+    if (wnd === 0) return false;
+    const last = seqAdd(seq, len - 1);
+    return (seqGe(seq, this.rcvNxt) && seqLt(seq, this.advRight)) || (seqGe(last, this.rcvNxt) && seqLt(last, this.advRight));
+  }
+
+  private inputSynchronized(seg: Segment, now: number): void {
+    const flags = seg.flags;
+    const segLen = seg.data.length + (flags & SYN ? 1 : 0) + (flags & FIN ? 1 : 0);
+    // A retransmitted SYN while we wait in SYN-RECEIVED: answer with our SYN-ACK again.
+    if (this.state === 'SYN-RECEIVED' && flags & SYN && !(flags & ACK) && seg.seq === this.irs) {
+      this.snd.sendSyn(now);
+      return;
+    }
+    if (!this.acceptable(seg.seq, segLen)) {
+      if (flags & RST) return this.host.drop('tcp-rst-out-of-window');
+      // A zero-window probe still carries a usable ACK and window update.
+      if (flags & ACK && seg.seq === this.rcvNxt && this.state !== 'SYN-RECEIVED') this.snd.onAck(seg, now);
+      this.ackNow = true;
+      this.host.drop('tcp-out-of-window');
+      return;
+    }
+    if (flags & RST) {
+      // RFC 5961 section 3.2: only an exact match resets; else a challenge ACK.
+      if (seg.seq === this.rcvNxt) {
+        this.owner.stats.resetsReceived++;
+        if (this.state === 'SYN-RECEIVED' && this.passive) this.abort(null, false, now);
+        else this.abort(tcpError(this.state === 'SYN-RECEIVED' ? 'ECONNREFUSED' : 'ECONNRESET', 'read', this.remoteAddress, this.remotePort), false, now);
+      } else {
+        this.challengeAck('tcp-rst-challenged');
+      }
+      return;
+    }
+    if (flags & SYN) {
+      // RFC 5961 section 4: a SYN in a synchronized state gets a challenge ACK.
+      this.challengeAck('tcp-syn-challenged');
+      return;
+    }
+    if (!(flags & ACK)) return this.host.drop('tcp-no-ack');
+    this.keepBase = now;
+    this.keepProbes = 0;
+    if (this.state === 'SYN-RECEIVED') {
+      const s = this.snd;
+      if (seqLt(s.una, seg.ack) && seqLe(seg.ack, s.max)) {
+        s.synAcked(seg, now);
+        this.established(now);
+      } else {
+        this.sendReset(seg.ack, 0, false);
+        this.host.drop('tcp-syn-received-bad-ack');
+        return;
+      }
+    } else if (!this.snd.onAck(seg, now)) {
+      return;
+    }
+    if (this.state === 'CLOSED' || this.state === 'TIME-WAIT') return;
+    if (seg.data.length > 0 || flags & FIN) this.inputData(seg, now);
+  }
+
+  private challengeAck(reason: string): void {
+    this.owner.stats.challengeAcks++;
+    this.ackNow = true;
+    this.host.drop(reason);
+  }
+
+  /** SYN exchange done: ESTABLISHED (or FIN-WAIT-1 if the app already ended). */
+  private established(now: number): void {
+    this.state = 'ESTABLISHED';
+    this.keepBase = now;
+    if (this.passive) this.owner.accepted(this);
+    else {
+      const sock = this.socket;
+      if (sock) this.host.defer(() => sock.connected());
+    }
+    if (this.finOnEstablish) {
+      this.finOnEstablish = false;
+      this.state = 'FIN-WAIT-1';
+    }
+  }
+
+  /** RFC 9293 3.10.7.4 steps seven and eight: segment text and FIN. */
+  private inputData(seg: Segment, now: number): void {
+    let seq = seg.seq;
+    let data = seg.data;
+    let fin = (seg.flags & FIN) !== 0;
+    // Trim what we already have.
+    if (seqLt(seq, this.rcvNxt)) {
+      const skip = seqDiff(this.rcvNxt, seq);
+      if (skip >= data.length + (fin ? 1 : 0)) {
+        this.ackNow = true;
+        return;
+      }
+      if (skip >= data.length) data = data.subarray(data.length);
+      else data = data.subarray(skip);
+      seq = this.rcvNxt;
+    }
+    // Trim what lies past the window (its FIN too).
+    const room = seqDiff(this.advRight, seq);
+    if (data.length > room) {
+      data = data.subarray(0, Math.max(0, room));
+      fin = false;
+    }
+    const receiving = this.state === 'ESTABLISHED' || this.state === 'FIN-WAIT-1' || this.state === 'FIN-WAIT-2';
+    if (!receiving) {
+      // The peer already sent FIN: nothing more can arrive but retransmissions.
+      this.ackNow = true;
+      return;
+    }
+    if (this.orphan && data.length > 0) {
+      // RFC 1122 4.2.2.13: data for a closed socket is lost, say so with RST.
+      this.host.drop('tcp-data-after-close');
+      this.abort(null, true, now);
+      return;
+    }
+    if (seq === this.rcvNxt) {
+      const hadHoles = this.ooo.bytes > 0;
+      if (data.length > 0) {
+        this.deliver(Buffer.from(data));
+        this.rcvNxt = seqAdd(this.rcvNxt, data.length);
+      }
+      if (hadHoles) {
+        for (const c of this.ooo.pop(this.rcvNxt)) {
+          this.deliver(Buffer.from(c.buffer, c.byteOffset, c.byteLength));
+          this.rcvNxt = seqAdd(this.rcvNxt, c.length);
+        }
+        this.ackNow = true; // RFC 5681 4.2: ACK at once when a hole fills
+      }
+      if (fin || (this.oooFin !== null && this.oooFin === this.rcvNxt)) {
+        this.receiveFin(now);
+      } else if (data.length > 0) {
+        this.segsSinceAck++;
+        if (this.segsSinceAck >= 2) this.ackNow = true;
+        else {
+          this.ackPending = true;
+          if (this.delackAt === Infinity) this.delackAt = now + this.cfg.delayedAck;
+        }
+      }
+    } else {
+      // Out of order: keep it and send a duplicate ACK with SACK (RFC 5681 4.2).
+      if (data.length > 0 && this.ooo.insert(seq, data) < 0) this.host.drop('tcp-ooo-full');
+      if (fin) this.oooFin = seqAdd(seq, data.length);
+      this.ackNow = true;
+    }
+  }
+
+  private deliver(buf: Buffer): void {
+    const n = buf.length;
+    this.bytesReceived += n;
+    this.undelivered += n;
+    const sock = this.socket;
+    this.host.defer(() => {
+      this.undelivered -= n;
+      if (sock !== null && !sock.destroyed) sock.deliver(buf);
+    });
+  }
+
+  private receiveFin(now: number): void {
+    this.rcvNxt = seqAdd(this.rcvNxt, 1);
+    this.finReceived = true;
+    this.oooFin = null;
+    this.ackNow = true;
+    const sock = this.socket;
+    if (sock) this.host.defer(() => sock.deliverEnd());
+    switch (this.state) {
+      case 'ESTABLISHED':
+        this.state = 'CLOSE-WAIT';
+        break;
+      case 'FIN-WAIT-1':
+        this.state = this.snd.finAcked ? 'TIME-WAIT' : 'CLOSING';
+        break;
+      case 'FIN-WAIT-2':
+        this.state = 'TIME-WAIT';
+        break;
+      default:
+        break;
+    }
+    void now;
+  }
+
+  /** Our FIN was acknowledged (called by the sender). */
+  onFinAcked(now: number): void {
+    const cb = this.finalCb;
+    if (cb) {
+      this.finalCb = null;
+      this.host.defer(() => cb());
+    }
+    switch (this.state) {
+      case 'FIN-WAIT-1':
+        this.state = 'FIN-WAIT-2';
+        if (this.orphan) this.fw2At = now + this.cfg.finWait2Timeout;
+        break;
+      case 'CLOSING':
+        this.state = 'TIME-WAIT';
+        break;
+      case 'LAST-ACK':
+        this.state = 'CLOSED';
+        break;
+      default:
+        break;
+    }
+  }
+
+  // --------------------------------------------------------------- window
+
+  /**
+   * The window field to send, with receiver-side silly window avoidance
+   * (RFC 9293 3.8.6.2.2): the right edge moves on only in steps of at least
+   * min(RCV.BUFF/2, MSS), and never moves left.
+   */
+  windowField(): number {
+    const buf = this.cfg.rcvBuf;
+    const used = (this.socket !== null && !this.socket.destroyed ? this.socket.readableLength : 0) + this.undelivered;
+    const free = Math.max(0, buf - used);
+    const right = seqAdd(this.rcvNxt, free);
+    const step = Math.min(buf >> 1, this.ourMss);
+    if (seqGt(right, this.advRight) && seqDiff(right, this.advRight) >= step) {
+      this.advRight = right;
+    }
+    if (seqLt(this.advRight, this.rcvNxt)) this.advRight = this.rcvNxt;
+    return Math.min(0xffff, Math.floor(seqDiff(this.advRight, this.rcvNxt) / 2 ** this.rcvScale));
+  }
+
+  /** Whether reading freed enough to be worth a window update now. */
+  private windowUpdateWorth(): boolean {
+    const buf = this.cfg.rcvBuf;
+    if (this.rcvWnd >= buf >> 1) return false;
+    const used = (this.socket !== null && !this.socket.destroyed ? this.socket.readableLength : 0) + this.undelivered;
+    const right = seqAdd(this.rcvNxt, Math.max(0, buf - used));
+    return seqDiff(right, this.advRight) >= Math.min(buf >> 1, this.ourMss);
+  }
+
+  // ---------------------------------------------------------------- output
+
+  /** After processing: send what is allowed, ACK if due, arm timers, and leave the table when done. */
+  flush(now: number): void {
+    if (this.state !== 'CLOSED' && this.state !== 'TIME-WAIT' && this.state !== 'SYN-SENT') this.snd.output(now);
+    if (this.ackNow && this.state !== 'CLOSED' && this.state !== 'SYN-SENT' && this.state !== 'SYN-RECEIVED') this.sendAck();
+    if (this.state === 'TIME-WAIT') this.finish(true, now);
+    else if (this.state === 'CLOSED') this.finish(false, now);
+  }
+
+  /** A pure ACK with the current window (and SACK blocks). */
+  sendAck(): void {
+    this.snd.emit(this.snd.nxt, 0, ACK);
+  }
+
+  /** Called by the sender after any segment carrying an ACK went out. */
+  ackSent(): void {
+    this.ackNow = false;
+    this.ackPending = false;
+    this.segsSinceAck = 0;
+    this.delackAt = Infinity;
+  }
+
+  /** Sends a RST: <SEQ=seq><CTL=RST> or, with `withAck`, <SEQ=seq><ACK=ack><CTL=RST,ACK>. */
+  sendReset(seq: number, ack: number, withAck: boolean): void {
+    this.owner.stats.resetsSent++;
+    const pkt = buildSegment(
+      this.v,
+      this.localIp,
+      this.remoteIp,
+      { srcPort: this.localPort, dstPort: this.remotePort, seq, ack: withAck ? ack : 0, flags: RST | (withAck ? ACK : 0), window: 0 },
+      0,
+      null,
+      this.host.nextIpId(),
+    );
+    this.host.emit(pkt);
+  }
+
+  /**
+   * Ends the connection at once. With `rst`, tells the peer (RFC 9293 3.10.5
+   * ABORT). `err` goes to the socket (null: close quietly).
+   */
+  abort(err: TcpError | null, rst: boolean, now: number): void {
+    if (this.state === 'CLOSED') return;
+    if (rst && this.state !== 'SYN-SENT') this.sendReset(this.snd.nxt, this.rcvNxt, true);
+    this.state = 'CLOSED';
+    this.error = err;
+    this.snd.release();
+    this.ooo.clear();
+    const sock = this.socket;
+    const wcb = this.pendingWriteCb;
+    const fcb = this.finalCb;
+    this.pendingWriteCb = null;
+    this.finalCb = null;
+    if (sock !== null) {
+      this.host.defer(() => {
+        const e = err ?? tcpError('ECONNRESET', 'read', this.remoteAddress, this.remotePort);
+        if (wcb) wcb(e);
+        if (fcb) fcb(e);
+        if (err !== null || !sock.destroyed) sock.fail(e);
+      });
+    }
+    this.finish(false, now);
+  }
+
+  private finished = false;
+
+  private finish(timeWait: boolean, now: number): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.snd.release();
+    this.owner.closed(this, timeWait, now);
+  }
+
+  // ---------------------------------------------------------------- timers
+
+  deadline(): number {
+    let d = Math.min(this.snd.rtxAt, this.snd.persistAt, this.delackAt, this.fw2At);
+    if (this.keepAlive && (this.state === 'ESTABLISHED' || this.state === 'CLOSE-WAIT')) {
+      d = Math.min(d, this.keepBase + this.keepIdle + this.keepProbes * this.cfg.keepInterval);
+    }
+    return d;
+  }
+
+  onTimers(now: number): void {
+    if (this.snd.rtxAt <= now) this.snd.onRtoTimer(now);
+    if (this.state === 'CLOSED') return this.flush(now);
+    if (this.snd.persistAt <= now) this.snd.onPersistTimer(now);
+    if (this.delackAt <= now) {
+      this.delackAt = Infinity;
+      if (this.ackPending) this.ackNow = true;
+    }
+    if (this.fw2At <= now) {
+      this.fw2At = Infinity;
+      if (this.state === 'FIN-WAIT-2') this.state = 'CLOSED';
+    }
+    if (this.keepAlive && (this.state === 'ESTABLISHED' || this.state === 'CLOSE-WAIT')) {
+      const due = this.keepBase + this.keepIdle + this.keepProbes * this.cfg.keepInterval;
+      if (due <= now) this.onKeepAlive(now);
+    }
+    this.flush(now);
+  }
+
+  private onKeepAlive(now: number): void {
+    if (this.snd.busy()) {
+      // Data is outstanding or queued: the RTO or persist timer watches the peer.
+      this.keepBase = now;
+      this.keepProbes = 0;
+      return;
+    }
+    if (this.keepProbes >= this.cfg.keepCount) {
+      this.abort(tcpError('ETIMEDOUT', 'read', this.remoteAddress, this.remotePort), true, now);
+      return;
+    }
+    this.keepProbes++;
+    // SEG.SEQ = SND.NXT - 1 with no data: the peer must answer with an ACK.
+    this.snd.emit(seqAdd(this.snd.una, -1), 0, ACK, null);
+  }
+
+  // ------------------------------------------------------------ app calls
+
+  /** A chunk written by the app; `cb` runs when the send buffer has room again. */
+  appWrite(chunk: Uint8Array, cb: (err?: Error | null) => void): void {
+    if (this.state === 'CLOSED' || this.snd.finQueued) {
+      cb(this.error ?? tcpError('EPIPE', 'write', this.remoteAddress, this.remotePort));
+      return;
+    }
+    this.snd.buf.push(chunk);
+    if (this.snd.bufferHasRoom()) cb();
+    else this.pendingWriteCb = cb;
+    this.owner.markDirty(this);
+  }
+
+  /** The app ended its side: queue FIN after the buffered data (RFC 9293 3.10.4 CLOSE). */
+  appEnd(cb: (err?: Error | null) => void): void {
+    if (this.state === 'CLOSED') {
+      cb(this.error ?? tcpError('EPIPE', 'write', this.remoteAddress, this.remotePort));
+      return;
+    }
+    this.finalCb = cb;
+    this.queueFin();
+    this.owner.markDirty(this);
+  }
+
+  private queueFin(): void {
+    if (this.snd.finQueued || this.finOnEstablish) return;
+    this.snd.queueFin();
+    switch (this.state) {
+      case 'SYN-SENT':
+      case 'SYN-RECEIVED':
+        this.finOnEstablish = true;
+        break;
+      case 'ESTABLISHED':
+        this.state = 'FIN-WAIT-1';
+        break;
+      case 'CLOSE-WAIT':
+        this.state = 'LAST-ACK';
+        break;
+      default:
+        break;
+    }
+  }
+
+  /** The reader wants more (or consumed some): maybe advertise a larger window. */
+  appRead(): void {
+    if (this.state === 'CLOSED' || this.windowCheck) return;
+    if (this.windowUpdateWorth()) {
+      this.windowCheck = true;
+      this.owner.markDirty(this);
+    }
+  }
+
+  /**
+   * The socket was destroyed. With an error, or with received data nobody
+   * will read, the connection is reset; otherwise it closes gracefully in
+   * the background (an orphan, as the kernel does after close()).
+   */
+  appDestroy(err: Error | null, unread: boolean): void {
+    if (this.state === 'CLOSED' || this.state === 'TIME-WAIT') return;
+    this.orphan = true;
+    this.pendingWriteCb = null;
+    this.finalCb = null;
+    if (err !== null || unread || this.ooo.bytes > 0 || this.state === 'SYN-SENT') {
+      this.abortRequested = true;
+    } else {
+      this.queueFin();
+      if (this.state === 'FIN-WAIT-2') this.fw2At = this.snd.lastNow + this.cfg.finWait2Timeout;
+    }
+    this.owner.markDirty(this);
+  }
+
+  setKeepAlive(enable: boolean, initialDelay: number): void {
+    this.keepAlive = enable;
+    if (initialDelay > 0) this.keepIdle = initialDelay;
+    this.keepProbes = 0;
+    this.keepBase = this.snd.lastNow;
+    this.owner.markDirty(this);
+  }
+
+  /** Applies app requests (from poll()). */
+  service(now: number): void {
+    if (this.state === 'CLOSED') return;
+    this.snd.lastNow = now;
+    if (this.needSyn) return; // the layer opens it
+    if (this.abortRequested) {
+      this.abortRequested = false;
+      this.abort(null, this.state !== 'SYN-SENT', now);
+      return;
+    }
+    if (this.windowCheck) {
+      this.windowCheck = false;
+      const before = this.advRight;
+      this.windowField();
+      if (this.advRight !== before) this.ackNow = true;
+    }
+    this.flush(now);
+  }
+
+  /** The send buffer drained below its limit: release a held write callback. */
+  bufferDrained(): void {
+    const cb = this.pendingWriteCb;
+    if (cb !== null) {
+      this.pendingWriteCb = null;
+      this.host.defer(() => cb());
+    }
+  }
+
+  /** An ICMP error about a segment we sent (RFC 5927: checked against SND.UNA..SND.MAX by the caller). */
+  icmpError(kind: 'unreachable' | 'too-big' | 'other', mtu: number, now: number): void {
+    if (kind === 'too-big') {
+      this.snd.pathMtu(mtu);
+      return;
+    }
+    if (kind === 'unreachable' && this.state === 'SYN-SENT') {
+      this.abort(tcpError('EHOSTUNREACH', 'connect', this.remoteAddress, this.remotePort), false, now);
+    }
+  }
+
+  /** Broken invariants (empty when sound); used by the property tests. */
+  invariantViolations(): string[] {
+    const out: string[] = [];
+    const s = this.snd;
+    if (this.state === 'CLOSED' || this.state === 'TIME-WAIT') return out;
+    if (this.state !== 'SYN-SENT' || !this.needSyn) {
+      if (!seqLe(s.una, s.nxt)) out.push('SND.UNA > SND.NXT');
+      if (!seqLe(s.nxt, s.max)) out.push('SND.NXT > SND.MAX');
+      const outstanding = seqDiff(s.max, s.una);
+      const limit = s.buf.length + (s.synOutstanding() ? 1 : 0) + (s.finQueued ? 1 : 0) + 1;
+      if (outstanding < 0 || outstanding > limit) out.push(`outstanding ${outstanding} beyond buffer ${limit}`);
+    }
+    if (s.cc.cwnd < s.mss && s.recovery === 'none') out.push(`cwnd ${s.cc.cwnd} below one MSS`);
+    if (!(s.rto.rto >= this.cfg.rto.min && s.rto.rto <= this.cfg.rto.max)) out.push(`rto ${s.rto.rto} out of bounds`);
+    if (this.rcvWnd > this.cfg.rcvBuf + 65535) out.push(`rcv window ${this.rcvWnd} beyond buffer`);
+    let prevEnd: number | null = null;
+    for (const b of this.ooo.spans()) {
+      if (!seqGt(b.start, this.rcvNxt)) out.push('out-of-order block at or below RCV.NXT');
+      if (prevEnd !== null && !seqGt(b.start, prevEnd)) out.push('out-of-order blocks overlap or touch');
+      prevEnd = b.end;
+    }
+    for (const r of s.board.ranges) {
+      if (!seqGt(r.start, s.una) && r.start !== s.una) out.push('SACK range below SND.UNA');
+      if (seqGt(r.end, s.max)) out.push('SACK range above SND.MAX');
+    }
+    if (this.undelivered < 0) out.push('negative undelivered');
+    return out;
+  }
+}

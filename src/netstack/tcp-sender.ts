@@ -1,0 +1,549 @@
+/**
+ * The sending half of a connection: send sequence space (RFC 9293 3.3.1),
+ * the SYN and its options, ACK processing, retransmission (RFC 6298 with
+ * Karn's rule), fast retransmit and recovery (RFC 5681, NewReno RFC 6582,
+ * and SACK-based recovery RFC 6675 when the peer allows SACK), limited
+ * transmit (RFC 3042), zero-window probing (RFC 9293 3.8.6.1), sender-side
+ * silly window avoidance and Nagle (RFC 9293 3.8.6.2.1).
+ *
+ *   onAck(seg) -> window update, newAck() or dupAck() -> cwnd and recovery
+ *   output(now) -> newDataLoop() or sackLoop() -> sendRange() -> emit()
+ *   timers: onRtoTimer() (go back N from SND.UNA), onPersistTimer()
+ */
+import type { TcpConn } from './tcp-conn.js';
+import { type Segment, type SackBlock, ACK, FIN, PSH, SYN, buildSegment, type OutSegment } from './tcp-segment.js';
+import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax, seqMin } from './tcp-seq.js';
+import { ByteQueue } from './tcp-buffer.js';
+import { RtoEstimator } from './tcp-rto.js';
+import { NewReno } from './tcp-congestion.js';
+import { Scoreboard } from './tcp-sack.js';
+import { tcpError } from './tcp-config.js';
+
+/** Smallest send MSS accepted from a peer (Linux tcp_min_snd_mss). */
+const MIN_MSS = 48;
+/** SACK blocks per segment without timestamps: 2 NOP + 2 + 4 x 8 = 36 bytes (RFC 2018 section 3). */
+const MAX_SACK_BLOCKS = 4;
+
+export type Recovery = 'none' | 'newreno' | 'sack';
+
+export class Sender {
+  iss = 0;
+  una = 0;
+  nxt = 0;
+  /** Highest sequence number sent (SND.MAX / HighData). */
+  max = 0;
+  /** Peer window in bytes (scaled), and the window update bookkeeping. */
+  wnd = 0;
+  wl1 = 0;
+  wl2 = 0;
+  sndScale = 0;
+  maxWnd = 0;
+  buf = new ByteQueue();
+  /** Sequence number of buf's first byte. */
+  bufSeq = 0;
+  finQueued = false;
+  finSeq = 0;
+  finAcked = false;
+
+  /** Effective send MSS (payload without options). */
+  mss: number;
+  peerMss = 0;
+  sackOk = false;
+  wsOk = false;
+
+  readonly rto: RtoEstimator;
+  rtActive = false;
+  rtStart = 0;
+  rtEnd = 0;
+  rtTime = 0;
+  cc: NewReno;
+  recovery: Recovery = 'none';
+  /** RFC 6582 "recover" / RFC 6675 RecoveryPoint. */
+  recover = 0;
+  /** RFC 6675 HighRxt: retransmissions in this recovery reached here (exclusive). */
+  highRxt = 0;
+  dupAcks = 0;
+  private partialSeen = false;
+  readonly board = new Scoreboard();
+
+  rtxAt = Infinity;
+  persistAt = Infinity;
+  persistBackoff = 0;
+  /** Consecutive retransmission timeouts (SYN or data). */
+  retries = 0;
+  synSentAt = 0;
+  synRetransmitted = false;
+  lastNow = 0;
+
+  private readonly ipHdr: number;
+
+  constructor(
+    private readonly c: TcpConn,
+    private readonly mtu: number,
+  ) {
+    this.ipHdr = c.v === 4 ? 20 : 40;
+    this.mss = Math.min(c.v === 4 ? 536 : 1220, mtu - this.ipHdr - 20);
+    this.rto = new RtoEstimator(c.cfg.rto);
+    this.cc = new NewReno(this.mss);
+  }
+
+  init(iss: number): void {
+    this.iss = iss;
+    this.una = iss;
+    this.nxt = iss;
+    this.max = iss;
+    this.bufSeq = seqAdd(iss, 1);
+    this.recover = iss;
+    this.highRxt = iss;
+    this.wl2 = iss;
+  }
+
+  /** Options of the peer's SYN or SYN-ACK (RFC 9293 3.7.1, RFC 7323 2.2, RFC 2018 section 2). */
+  peerOptions(seg: Segment, passive: boolean): void {
+    this.peerMss = seg.mss ?? (this.c.v === 4 ? 536 : 1220);
+    this.mss = Math.max(MIN_MSS, Math.min(this.peerMss + 20, this.mtu - this.ipHdr) - 20);
+    if (seg.wscale !== null) {
+      this.wsOk = true;
+      this.sndScale = seg.wscale;
+      this.c.rcvScale = this.c.offerScale;
+    } else {
+      this.wsOk = false;
+      this.sndScale = 0;
+      this.c.rcvScale = 0;
+    }
+    this.sackOk = seg.sackPermitted;
+    this.cc = new NewReno(this.mss);
+    void passive;
+  }
+
+  synOutstanding(): boolean {
+    return this.c.state === 'SYN-SENT' || this.c.state === 'SYN-RECEIVED';
+  }
+
+  /** Sends (or resends) our SYN / SYN-ACK and arms the retransmission timer. */
+  sendSyn(now: number): void {
+    const c = this.c;
+    const passive = c.state === 'SYN-RECEIVED';
+    const window = Math.min(c.cfg.rcvBuf, 0xffff);
+    const o: OutSegment = {
+      srcPort: c.localPort,
+      dstPort: c.remotePort,
+      seq: this.iss,
+      ack: passive ? c.rcvNxt : 0,
+      flags: SYN | (passive ? ACK : 0),
+      window,
+      mss: c.ourMss,
+    };
+    if (!passive || this.wsOk) o.wscale = c.offerScale;
+    if (!passive || this.sackOk) o.sackPermitted = true;
+    if (passive) c.advRight = seqAdd(c.rcvNxt, window);
+    c.host.emit(buildSegment(c.v, c.localIp, c.remoteIp, o, 0, null, c.host.nextIpId()));
+    c.owner.stats.segmentsOut++;
+    if (this.nxt === this.iss) this.synSentAt = now;
+    this.nxt = seqAdd(this.iss, 1);
+    if (seqGt(this.nxt, this.max)) this.max = this.nxt;
+    this.rtxAt = now + this.rto.rto;
+    this.lastNow = now;
+  }
+
+  /** Our SYN was acknowledged by `seg` (a SYN-ACK, or the ACK completing a passive open). */
+  synAcked(seg: Segment, now: number): void {
+    const scaled = this.c.state === 'SYN-RECEIVED'; // RFC 7323 2.2: a SYN's window is never scaled
+    this.una = seg.ack;
+    if (seqLt(this.nxt, this.una)) this.nxt = this.una;
+    this.wnd = seg.window * (scaled ? 2 ** this.sndScale : 1);
+    this.maxWnd = this.wnd;
+    this.wl1 = seg.seq;
+    this.wl2 = seg.ack;
+    if (!this.synRetransmitted) this.rto.sample(now - this.synSentAt);
+    else this.rto.afterSynTimeout();
+    this.retries = 0;
+    this.rtxAt = Infinity;
+    this.recover = this.una;
+    this.highRxt = this.una;
+    if (this.c.passive) this.c.advRight = seqMax(this.c.advRight, this.c.rcvNxt);
+  }
+
+  // ------------------------------------------------------------ ACKs in
+
+  /** ACK processing for synchronized states; false means drop the rest of the segment. */
+  onAck(seg: Segment, now: number): boolean {
+    const c = this.c;
+    const ack = seg.ack;
+    this.lastNow = now;
+    if (seqGt(ack, this.max)) {
+      c.ackNow = true;
+      c.host.drop('tcp-ack-of-unsent');
+      return false;
+    }
+    // RFC 5961 section 5.2: an ACK older than SND.UNA - MAX.SND.WND is dropped (with an ACK).
+    if (seqLt(ack, seqAdd(this.una, -Math.max(this.maxWnd, 0xffff)))) {
+      c.ackNow = true;
+      c.host.drop('tcp-ack-too-old');
+      return false;
+    }
+    const prevWnd = this.wnd;
+    if (seqLe(this.una, ack) && (seqLt(this.wl1, seg.seq) || (this.wl1 === seg.seq && seqLe(this.wl2, ack)))) {
+      this.wnd = seg.window * 2 ** this.sndScale;
+      this.wl1 = seg.seq;
+      this.wl2 = ack;
+      if (this.wnd > this.maxWnd) this.maxWnd = this.wnd;
+    }
+    if (seqGt(ack, this.una)) {
+      this.newAck(ack, seg, now);
+    } else {
+      const sacked = this.sackOk && seg.sack.length > 0 ? this.board.add(seg.sack, this.una, this.max) : 0;
+      const pure = seg.data.length === 0 && (seg.flags & (SYN | FIN)) === 0;
+      if (ack === this.una && pure && seqGt(this.nxt, this.una) && (this.wnd === prevWnd || sacked > 0)) this.dupAck(now);
+    }
+    return true;
+  }
+
+  private newAck(ack: number, seg: Segment, now: number): void {
+    const c = this.c;
+    const acked = seqDiff(ack, this.una);
+    const flightBefore = seqDiff(this.max, this.una);
+    const dataAcked = Math.min(acked, this.buf.length);
+    this.buf.consume(dataAcked);
+    this.bufSeq = seqAdd(this.bufSeq, dataAcked);
+    this.una = ack;
+    if (seqLt(this.nxt, ack)) this.nxt = ack;
+    if (seqLt(this.highRxt, ack)) this.highRxt = ack;
+    this.retries = 0;
+    this.persistBackoff = 0;
+    // RFC 6298 with Karn's rule: rtActive is cleared when the timed segment is retransmitted.
+    if (this.rtActive && seqGe(ack, this.rtEnd)) {
+      this.rto.sample(now - this.rtTime);
+      this.rtActive = false;
+    }
+    this.board.advance(ack);
+    if (this.sackOk && seg.sack.length > 0) this.board.add(seg.sack, this.una, this.max);
+    let restartTimer = true;
+    switch (this.recovery) {
+      case 'newreno':
+        if (seqGe(ack, this.recover)) {
+          // Full acknowledgment (RFC 6582 3.2 step 3).
+          this.cc.cwnd = Math.min(this.cc.ssthresh, Math.max(seqDiff(this.max, this.una), this.mss) + this.mss);
+          this.endRecovery();
+        } else {
+          // Partial acknowledgment: retransmit the next hole, deflate (RFC 6582 3.2 step 4).
+          this.sendRange(this.una, seqAdd(this.una, this.mss), now, false);
+          this.cc.cwnd = Math.max(this.mss, this.cc.cwnd - acked + (acked >= this.mss ? this.mss : 0));
+          if (this.partialSeen) restartTimer = false; // the "Impatient" variant
+          this.partialSeen = true;
+        }
+        break;
+      case 'sack':
+        if (seqGe(ack, this.recover)) this.endRecovery();
+        break;
+      case 'none':
+        this.dupAcks = 0;
+        this.cc.onAck(dataAcked, flightBefore < this.cc.cwnd / 2);
+        break;
+    }
+    if (restartTimer || this.rtxAt === Infinity) {
+      this.rtxAt = seqGt(this.nxt, this.una) || this.recovery !== 'none' ? now + this.rto.rto : Infinity;
+    }
+    if (this.finQueued && !this.finAcked && seqGt(ack, this.finSeq)) {
+      this.finAcked = true;
+      c.onFinAcked(now);
+    }
+    if (this.bufferHasRoom()) c.bufferDrained();
+  }
+
+  private endRecovery(): void {
+    this.recovery = 'none';
+    this.dupAcks = 0;
+    this.partialSeen = false;
+  }
+
+  private dupAck(now: number): void {
+    this.dupAcks++;
+    switch (this.recovery) {
+      case 'none':
+        if (!seqGe(this.una, this.recover)) return; // still below the last recovery point (RFC 6582 section 4.1)
+        if (this.sackOk) {
+          if (this.dupAcks >= 3 || this.board.lossBoundary(this.una, this.mss) !== this.una) this.enterRecovery('sack', now);
+        } else if (this.dupAcks === 3) {
+          this.enterRecovery('newreno', now);
+        }
+        break;
+      case 'newreno':
+        this.cc.cwnd += this.mss; // window inflation (RFC 6582 3.2 step 3 of RFC 5681)
+        break;
+      case 'sack':
+        break; // output() consults the scoreboard
+    }
+  }
+
+  private enterRecovery(kind: Recovery, now: number): void {
+    const c = this.c;
+    c.owner.stats.fastRetransmits++;
+    this.cc.onLoss(seqDiff(this.max, this.una));
+    this.recover = this.max;
+    this.recovery = kind;
+    this.highRxt = this.una;
+    this.partialSeen = false;
+    if (kind === 'newreno') {
+      this.sendRange(this.una, seqAdd(this.una, this.mss), now, false);
+      this.cc.cwnd = this.cc.ssthresh + 3 * this.mss;
+    } else {
+      this.cc.cwnd = this.cc.ssthresh;
+      // RFC 6675 step 4.3: retransmit the first lost segment regardless of pipe.
+      const h = this.board.hole(this.una, this.max);
+      if (h !== null) {
+        this.sendRange(h.start, h.end, now, false);
+      }
+    }
+    if (this.rtxAt === Infinity) this.rtxAt = now + this.rto.rto;
+  }
+
+  // ----------------------------------------------------------- sending
+
+  /** Sends what the windows allow; arms the retransmission or persist timer. */
+  output(now: number): void {
+    this.lastNow = now;
+    const st = this.c.state;
+    if (st !== 'ESTABLISHED' && st !== 'CLOSE-WAIT' && st !== 'FIN-WAIT-1' && st !== 'CLOSING' && st !== 'LAST-ACK') return;
+    if (this.recovery === 'sack') this.sackLoop(now);
+    else this.newDataLoop(now);
+    this.armTimers(now);
+  }
+
+  /** End of the data we may send (exclusive), counting a queued FIN. */
+  private sendLimit(): number {
+    return seqAdd(this.bufSeq, this.buf.length + (this.finQueued ? 1 : 0));
+  }
+
+  private optionBytes(blocks: SackBlock[] | null): number {
+    return blocks === null || blocks.length === 0 ? 0 : 4 + 8 * blocks.length;
+  }
+
+  private sackBlocks(): SackBlock[] | null {
+    if (!this.sackOk || this.c.ooo.bytes === 0) return null;
+    return this.c.ooo.blocks(MAX_SACK_BLOCKS);
+  }
+
+  private newDataLoop(now: number): void {
+    for (let guard = 0; guard < 100_000; guard++) {
+      const off = seqDiff(this.nxt, this.bufSeq);
+      const avail = this.buf.length - off;
+      const finPending = this.finQueued && seqLe(this.nxt, this.finSeq);
+      if (avail <= 0 && !finPending) return;
+      const inflight = seqDiff(this.nxt, this.una);
+      const allowance = this.recovery === 'none' ? Math.min(this.dupAcks, 2) * this.mss : 0; // RFC 3042
+      const usable = Math.min(this.cc.cwnd + allowance, this.wnd) - inflight;
+      const room = this.mss - this.optionBytes(this.sackBlocks());
+      const len = Math.max(0, Math.min(room, avail, usable));
+      if (avail > 0) {
+        if (len <= 0) return;
+        // Silly window avoidance: a short segment only if it ends the data or is half the largest window seen.
+        if (len < avail && len < room && len < this.maxWnd >> 1) return;
+        // Nagle: hold a short final segment while data is unacknowledged.
+        if (len === avail && len < room && !this.c.noDelay && inflight > 0 && !finPending) return;
+      }
+      const end = seqAdd(this.nxt, len + (finPending && len === Math.max(avail, 0) ? 1 : 0));
+      const sent = this.sendRange(this.nxt, end, now, true);
+      if (sent === 0) return;
+      this.nxt = seqAdd(this.nxt, sent);
+      if (seqGt(this.nxt, this.max)) this.max = this.nxt;
+    }
+  }
+
+  /** RFC 6675 section 5 step (C): send while cwnd - pipe >= 1 SMSS, choosing with NextSeg(). */
+  private sackLoop(now: number): void {
+    for (let guard = 0; guard < 100_000; guard++) {
+      const lost = this.board.lossBoundary(this.una, this.mss);
+      const pipe = this.board.unsacked(seqMax(lost, this.una), this.max) + this.board.unsacked(this.una, seqMin(this.highRxt, this.max));
+      if (this.cc.cwnd - pipe < this.mss) return;
+      const from = seqMax(this.highRxt, this.una);
+      // Rule 1: the first lost, un-SACKed range above HighRxt.
+      let h = this.board.hole(from, seqMin(lost, this.max));
+      if (h !== null) {
+        const n = this.sendRange(h.start, h.end, now, false);
+        if (n === 0) return;
+        this.highRxt = seqAdd(h.start, n);
+        continue;
+      }
+      // Rule 2: new data, within the peer's window.
+      const limit = seqMin(this.sendLimit(), seqAdd(this.una, this.wnd));
+      if (seqLt(this.nxt, limit) || (this.finQueued && seqLe(this.nxt, this.finSeq) && this.nxt === seqAdd(this.bufSeq, this.buf.length))) {
+        const end = this.finQueued && this.nxt === seqAdd(this.bufSeq, this.buf.length) ? seqAdd(this.nxt, 1) : limit;
+        const n = this.sendRange(this.nxt, end, now, true);
+        if (n === 0) return;
+        this.nxt = seqAdd(this.nxt, n);
+        if (seqGt(this.nxt, this.max)) this.max = this.nxt;
+        continue;
+      }
+      // Rule 3: an un-SACKed range above HighRxt below the highest SACKed byte.
+      const top = this.board.highest();
+      h = top === null ? null : this.board.hole(from, top);
+      if (h !== null) {
+        const n = this.sendRange(h.start, h.end, now, false);
+        if (n === 0) return;
+        this.highRxt = seqAdd(h.start, n);
+        continue;
+      }
+      return;
+    }
+  }
+
+  /**
+   * Sends one segment covering [seq, end) as far as one MSS allows, with the
+   * FIN when it reaches the queued FIN. Returns the sequence space used.
+   * `time`: this segment may be timed for an RTT sample (never a retransmission, Karn).
+   */
+  private sendRange(seq: number, end: number, now: number, time: boolean): number {
+    const blocks = this.sackBlocks();
+    const room = this.mss - this.optionBytes(blocks);
+    const off = seqDiff(seq, this.bufSeq);
+    const len = Math.max(0, Math.min(room, this.buf.length - off, seqDiff(end, seq)));
+    const fin = this.finQueued && seqAdd(seq, len) === this.finSeq && seqGt(end, this.finSeq);
+    if (len === 0 && !fin) return 0;
+    const used = len + (fin ? 1 : 0);
+    const rxt = seqLt(seq, this.max);
+    const stats = this.c.owner.stats;
+    if (rxt) {
+      stats.retransmits++;
+      // Karn: a retransmitted segment never yields an RTT sample.
+      if (this.rtActive && seqLt(seq, this.rtEnd) && seqGt(seqAdd(seq, used), this.rtStart)) this.rtActive = false;
+    } else if (time && !this.rtActive) {
+      this.rtActive = true;
+      this.rtStart = seq;
+      this.rtEnd = seqAdd(seq, used);
+      this.rtTime = now;
+    }
+    const atEnd = off + len === this.buf.length;
+    this.emit(seq, len, ACK | (fin ? FIN : 0) | (len > 0 && atEnd ? PSH : 0), blocks);
+    if (rxt && this.rtxAt === Infinity) this.rtxAt = now + this.rto.rto;
+    return used;
+  }
+
+  /** Builds and queues one segment with the current ACK and window. */
+  emit(seq: number, len: number, flags: number, blocks?: SackBlock[] | null): void {
+    const c = this.c;
+    if (blocks === undefined) blocks = this.sackBlocks();
+    const o: OutSegment = { srcPort: c.localPort, dstPort: c.remotePort, seq, ack: c.rcvNxt, flags, window: c.windowField() };
+    if (blocks !== null && blocks.length > 0) o.sack = blocks;
+    const off = seqDiff(seq, this.bufSeq);
+    const pkt = buildSegment(c.v, c.localIp, c.remoteIp, o, len, len > 0 ? (b, at) => this.buf.copyTo(off, len, b, at) : null, c.host.nextIpId());
+    c.host.emit(pkt);
+    c.owner.stats.segmentsOut++;
+    if (flags & ACK) c.ackSent();
+  }
+
+  private armTimers(now: number): void {
+    const outstanding = seqGt(this.nxt, this.una) || (this.recovery !== 'none' && seqGt(this.max, this.una));
+    if (outstanding) {
+      if (this.rtxAt === Infinity) this.rtxAt = now + this.rto.rto;
+      this.persistAt = Infinity;
+      return;
+    }
+    this.rtxAt = Infinity;
+    const pending = this.buf.length - seqDiff(this.nxt, this.bufSeq) > 0 || (this.finQueued && seqLe(this.nxt, this.finSeq));
+    if (!pending) this.persistAt = Infinity;
+    else if (this.persistAt === Infinity) this.persistAt = now + this.persistTimeout();
+  }
+
+  private persistTimeout(): number {
+    return Math.min(this.rto.rto * 2 ** Math.min(this.persistBackoff, 16), this.c.cfg.rto.max);
+  }
+
+  // ------------------------------------------------------------- timers
+
+  /** Retransmission timeout (RFC 6298 section 5, RFC 5681 section 3.1 step 4). */
+  onRtoTimer(now: number): void {
+    const c = this.c;
+    this.rtxAt = Infinity;
+    this.lastNow = now;
+    if (c.state === 'SYN-SENT' || c.state === 'SYN-RECEIVED') {
+      if (this.retries >= c.cfg.synRetries) {
+        c.abort(c.passive && c.state === 'SYN-RECEIVED' ? null : tcpError('ETIMEDOUT', 'connect', c.remoteAddress, c.remotePort), false, now);
+        return;
+      }
+      this.retries++;
+      c.owner.stats.timeouts++;
+      this.rto.backoff();
+      this.synRetransmitted = true;
+      this.sendSyn(now);
+      return;
+    }
+    if (!seqGt(this.max, this.una)) return;
+    this.retries++;
+    c.owner.stats.timeouts++;
+    if (this.retries > c.cfg.maxRetries) {
+      c.abort(tcpError('ETIMEDOUT', 'read', c.remoteAddress, c.remotePort), false, now);
+      return;
+    }
+    this.cc.onRto(seqDiff(this.max, this.una), this.retries === 1);
+    this.recover = this.max;
+    this.endRecovery();
+    this.board.clear(); // RFC 2018 section 8: ignore SACK information after a timeout
+    this.rto.backoff();
+    this.rtActive = false;
+    this.nxt = this.una; // go back N; output() resends from SND.UNA under cwnd = 1 SMSS
+    this.highRxt = this.una;
+  }
+
+  /** Persist timer: probe a zero window with one byte, or override SWS avoidance. */
+  onPersistTimer(now: number): void {
+    this.persistAt = Infinity;
+    this.lastNow = now;
+    if (seqGt(this.nxt, this.una)) return;
+    const avail = this.buf.length - seqDiff(this.nxt, this.bufSeq);
+    if (avail <= 0) return;
+    if (this.wnd === 0) {
+      this.sendRange(this.nxt, seqAdd(this.nxt, 1), now, false);
+      const probeEnd = seqAdd(this.nxt, 1);
+      if (seqGt(probeEnd, this.max)) this.max = probeEnd;
+      this.rtxAt = Infinity; // the probe is not "in flight"; the persist timer watches it
+      this.persistBackoff++;
+      this.persistAt = now + this.persistTimeout();
+    } else {
+      const n = this.sendRange(this.nxt, seqAdd(this.nxt, Math.min(avail, this.wnd)), now, true);
+      this.nxt = seqAdd(this.nxt, n);
+      if (seqGt(this.nxt, this.max)) this.max = this.nxt;
+    }
+  }
+
+  // --------------------------------------------------------- app facing
+
+  /** Send buffer limit: 2 x min(cwnd, peer window), within [sndBufMin, sndBufMax]. */
+  bufferLimit(): number {
+    const cfg = this.c.cfg;
+    return Math.min(cfg.sndBufMax, Math.max(cfg.sndBufMin, 2 * Math.min(this.cc.cwnd, this.wnd)));
+  }
+
+  bufferHasRoom(): boolean {
+    return this.buf.length < this.bufferLimit();
+  }
+
+  queueFin(): void {
+    if (this.finQueued) return;
+    this.finQueued = true;
+    this.finSeq = seqAdd(this.bufSeq, this.buf.length);
+  }
+
+  /** Data is outstanding or waiting to go. */
+  busy(): boolean {
+    return seqGt(this.max, this.una) || this.buf.length > 0;
+  }
+
+  release(): void {
+    this.buf = new ByteQueue();
+    this.board.clear();
+    this.rtxAt = Infinity;
+    this.persistAt = Infinity;
+  }
+
+  /** ICMP "packet too big" / "fragmentation needed" (RFC 1191, RFC 8201): shrink the MSS and resend. */
+  pathMtu(mtu: number): void {
+    const floor = this.c.v === 6 ? 1280 : 68;
+    const m = Math.max(MIN_MSS, Math.max(mtu, floor) - this.ipHdr - 20);
+    if (m >= this.mss) return;
+    this.mss = m;
+    this.cc.setMss(m);
+    this.rtActive = false;
+    this.nxt = this.una;
+  }
+}

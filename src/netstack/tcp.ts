@@ -1,0 +1,428 @@
+/**
+ * The TCP layer: demultiplexing segments to connections, listeners, the
+ * TIME-WAIT table, or a RST for a closed port (RFC 9293 3.10.7.1); active
+ * and passive opens; initial sequence numbers per RFC 6528 and ephemeral
+ * ports per RFC 6056 (algorithm 3), both keyed by injected randomness.
+ *
+ *   input(d) -> parseSegment -> conn.input | listen | TIME-WAIT | RST
+ *   poll(now) -> TIME-WAIT expiry, connection timers, dirty connections
+ *
+ * Bounds: maxConnections, a SYN backlog per listener, maxTimeWait entries
+ * (the oldest goes first), and per-connection buffers (see tcp-config.ts).
+ */
+import type { Host } from './host.js';
+import type { Datagram, Family } from './ip.js';
+import type { IcmpError } from './icmp.js';
+import { type Segment, ACK, FIN, RST, SYN, parseSegment, buildSegment } from './tcp-segment.js';
+import { seqAdd, seqGt, seqGe, seqLt } from './tcp-seq.js';
+import { TcpConn, type ConnOwner, type TcpStats } from './tcp-conn.js';
+import { TcpSocket } from './tcp-socket.js';
+import { type TcpConfig, DEFAULT_TCP, tcpError } from './tcp-config.js';
+import { mac } from '../crypto/blake2s.js';
+import { parseIp } from '../transport/ip.js';
+
+const EPHEMERAL_LOW = 49152;
+const EPHEMERAL_HIGH = 65535;
+
+export interface ListenOptions {
+  /** Only accept on this local address (default: all of ours). */
+  address?: string;
+  /** Half-open connections kept for this listener (default TcpConfig.backlog). */
+  backlog?: number;
+}
+
+export interface ConnectOptions {
+  host: string;
+  port: number;
+  localAddress?: string;
+  localPort?: number;
+  noDelay?: boolean;
+  keepAlive?: boolean;
+  keepAliveInitialDelay?: number;
+}
+
+export class TcpListener {
+  /** SYN-RECEIVED connections (backlog accounting). */
+  halfOpen = 0;
+  closed = false;
+
+  /** @internal */
+  constructor(
+    private readonly layer: Tcp,
+    readonly port: number,
+    readonly local: Uint8Array | null,
+    readonly backlog: number,
+    readonly onConnection: (s: TcpSocket) => void,
+  ) {}
+
+  /** Stops accepting; established connections are unaffected. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.layer.unlisten(this);
+  }
+}
+
+interface TimeWait {
+  v: Family;
+  localIp: Uint8Array;
+  localPort: number;
+  remoteIp: Uint8Array;
+  remotePort: number;
+  sndNxt: number;
+  rcvNxt: number;
+  expires: number;
+}
+
+/** Latin-1 string of local address, local port, remote address, remote port. */
+function tupleKey(lip: Uint8Array, lport: number, rip: Uint8Array, rport: number): string {
+  let s = String.fromCharCode(lport >> 8, lport & 0xff, rport >> 8, rport & 0xff);
+  for (let i = 0; i < lip.length; i++) s += String.fromCharCode(lip[i]!);
+  for (let i = 0; i < rip.length; i++) s += String.fromCharCode(rip[i]!);
+  return s;
+}
+
+function u16(n: number): Uint8Array {
+  return new Uint8Array([n >> 8, n & 0xff]);
+}
+
+export class Tcp implements ConnOwner {
+  readonly cfg: TcpConfig;
+  readonly stats: TcpStats = {
+    segmentsIn: 0,
+    segmentsOut: 0,
+    retransmits: 0,
+    fastRetransmits: 0,
+    timeouts: 0,
+    resetsSent: 0,
+    resetsReceived: 0,
+    challengeAcks: 0,
+  };
+  private readonly conns = new Map<string, TcpConn>();
+  private readonly listeners = new Map<number, TcpListener>();
+  private readonly timeWait = new Map<string, TimeWait>();
+  private readonly dirty = new Set<TcpConn>();
+  private readonly isnKey: Uint8Array;
+  private readonly portKey: Uint8Array;
+  private nextEphemeral = 0;
+
+  constructor(
+    readonly host: Host,
+    cfg: Partial<TcpConfig> = {},
+  ) {
+    this.cfg = { ...DEFAULT_TCP, ...cfg };
+    this.isnKey = host.random(32);
+    this.portKey = host.random(32);
+  }
+
+  /** Live connections (not TIME-WAIT), for diagnostics and tests. */
+  connections(): IterableIterator<TcpConn> {
+    return this.conns.values();
+  }
+
+  get timeWaitCount(): number {
+    return this.timeWait.size;
+  }
+
+  // --------------------------------------------------------------- API
+
+  /** Accepts connections on `port`; `onConnection` gets each established socket. Throws EADDRINUSE. */
+  listen(port: number, onConnection: (s: TcpSocket) => void, opts: ListenOptions = {}): TcpListener {
+    if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`tcp.listen: port ${port}`);
+    if (this.listeners.has(port)) throw tcpError('EADDRINUSE', 'listen', opts.address ?? '', port);
+    let local: Uint8Array | null = null;
+    if (opts.address !== undefined) {
+      local = parseIp(opts.address);
+      if (local === null || !this.host.isLocal(local)) throw tcpError('EADDRNOTAVAIL', 'listen', opts.address, port);
+    }
+    const l = new TcpListener(this, port, local, opts.backlog ?? this.cfg.backlog, onConnection);
+    this.listeners.set(port, l);
+    return l;
+  }
+
+  /** @internal */
+  unlisten(l: TcpListener): void {
+    if (this.listeners.get(l.port) === l) this.listeners.delete(l.port);
+  }
+
+  /**
+   * Opens a connection; the socket emits 'connect' once established, or
+   * 'error' (ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH, EADDRNOTAVAIL).
+   * Writes before that are buffered.
+   */
+  connect(opts: ConnectOptions): TcpSocket {
+    const remote = parseIp(opts.host);
+    if (remote === null) throw new TypeError(`tcp.connect: bad host ${JSON.stringify(opts.host)}`);
+    if (!Number.isInteger(opts.port) || opts.port < 1 || opts.port > 65535) throw new RangeError(`tcp.connect: port ${opts.port}`);
+    let local: Uint8Array | null;
+    if (opts.localAddress !== undefined) {
+      local = parseIp(opts.localAddress);
+      if (local === null || !this.host.isLocal(local) || local.length !== remote.length) throw tcpError('EADDRNOTAVAIL', 'connect', opts.localAddress, opts.localPort ?? 0);
+    } else {
+      local = this.host.sourceFor(remote);
+      if (local === null) throw tcpError('EADDRNOTAVAIL', 'connect', opts.host, opts.port);
+    }
+    if (this.conns.size >= this.cfg.maxConnections) throw tcpError('EADDRNOTAVAIL', 'connect', opts.host, opts.port);
+    let lport = opts.localPort ?? 0;
+    if (lport === 0) lport = this.ephemeral(local, remote, opts.port);
+    else if (this.inUse(local, lport, remote, opts.port)) throw tcpError('EADDRINUSE', 'connect', opts.host, opts.port);
+    const key = tupleKey(local, lport, remote, opts.port);
+    const c = new TcpConn(this, { v: remote.length === 4 ? 4 : 6, localIp: local, localPort: lport, remoteIp: remote, remotePort: opts.port, key, passive: false, mtu: this.host.mtu });
+    c.needSyn = true;
+    const sock = new TcpSocket(c, true);
+    c.socket = sock;
+    if (opts.noDelay !== undefined) c.noDelay = opts.noDelay;
+    if (opts.keepAlive) {
+      c.keepAlive = true;
+      if (opts.keepAliveInitialDelay) c.keepIdle = opts.keepAliveInitialDelay;
+    }
+    this.conns.set(key, c);
+    this.markDirty(c);
+    return sock;
+  }
+
+  private inUse(local: Uint8Array, lport: number, remote: Uint8Array, rport: number): boolean {
+    const k = tupleKey(local, lport, remote, rport);
+    return this.conns.has(k) || this.timeWait.has(k) || this.listeners.has(lport);
+  }
+
+  /** RFC 6056 algorithm 3: a keyed-hash offset per destination plus a counter. */
+  private ephemeral(local: Uint8Array, remote: Uint8Array, rport: number): number {
+    const span = EPHEMERAL_HIGH - EPHEMERAL_LOW + 1;
+    const h = mac(this.portKey, local, remote, u16(rport));
+    const offset = ((h[0]! << 24) | (h[1]! << 16) | (h[2]! << 8) | h[3]!) >>> 0;
+    for (let i = 0; i < span; i++) {
+      const port = EPHEMERAL_LOW + ((offset + this.nextEphemeral + i) % span);
+      if (!this.inUse(local, port, remote, rport)) {
+        this.nextEphemeral += i + 1;
+        return port;
+      }
+    }
+    throw tcpError('EADDRNOTAVAIL', 'connect', '', rport);
+  }
+
+  /** RFC 6528: ISN = M + F(localip, localport, remoteip, remoteport, secretkey), M a 4 microsecond clock. */
+  private isn(now: number, local: Uint8Array, lport: number, remote: Uint8Array, rport: number): number {
+    const h = mac(this.isnKey, local, u16(lport), remote, u16(rport));
+    const f = ((h[0]! << 24) | (h[1]! << 16) | (h[2]! << 8) | h[3]!) >>> 0;
+    return (Math.floor(now * 250) + f) >>> 0;
+  }
+
+  // ------------------------------------------------------- ConnOwner
+
+  accepted(c: TcpConn): void {
+    const l = this.listeners.get(c.listenPort);
+    if (l !== undefined && c.listenPort >= 0) l.halfOpen = Math.max(0, l.halfOpen - 1);
+    c.listenPort = -1;
+    const sock = new TcpSocket(c, false);
+    c.socket = sock;
+    if (l === undefined || l.closed) {
+      c.abort(null, true, c.snd.lastNow);
+      return;
+    }
+    this.host.defer(() => l.onConnection(sock));
+  }
+
+  closed(c: TcpConn, timeWait: boolean, now: number): void {
+    if (this.conns.get(c.key) === c) this.conns.delete(c.key);
+    this.dirty.delete(c);
+    if (c.listenPort >= 0) {
+      const l = this.listeners.get(c.listenPort);
+      if (l !== undefined) l.halfOpen = Math.max(0, l.halfOpen - 1);
+      c.listenPort = -1;
+    }
+    if (!timeWait) return;
+    if (this.timeWait.size >= this.cfg.maxTimeWait) {
+      const oldest = this.timeWait.keys().next();
+      if (!oldest.done) this.timeWait.delete(oldest.value);
+    }
+    this.timeWait.set(c.key, {
+      v: c.v,
+      localIp: c.localIp,
+      localPort: c.localPort,
+      remoteIp: c.remoteIp,
+      remotePort: c.remotePort,
+      sndNxt: c.snd.nxt,
+      rcvNxt: c.rcvNxt,
+      expires: now + this.cfg.timeWait,
+    });
+  }
+
+  markDirty(c: TcpConn): void {
+    this.dirty.add(c);
+    this.host.wake();
+  }
+
+  // ------------------------------------------------------------ input
+
+  input(d: Datagram, now: number): void {
+    const seg = parseSegment(d.payload, d.src, d.dst);
+    if (typeof seg === 'string') return this.host.drop(seg);
+    if (seg.srcPort === 0 || seg.dstPort === 0) return this.host.drop('tcp-port-zero');
+    const key = tupleKey(d.dst, seg.dstPort, d.src, seg.srcPort);
+    const c = this.conns.get(key);
+    if (c !== undefined) {
+      c.input(seg, now);
+      return;
+    }
+    const tw = this.timeWait.get(key);
+    if (tw !== undefined && this.inputTimeWait(key, tw, seg, d, now)) return;
+    const l = this.listeners.get(seg.dstPort);
+    if (l !== undefined && (l.local === null || sameBytes(l.local, d.dst))) {
+      this.inputListen(l, key, seg, d, now, tw);
+      return;
+    }
+    this.host.drop('tcp-port-closed');
+    this.resetFor(seg, d);
+  }
+
+  /** RFC 9293 3.10.7.2 LISTEN. */
+  private inputListen(l: TcpListener, key: string, seg: Segment, d: Datagram, now: number, tw?: TimeWait): void {
+    if (seg.flags & RST) return this.host.drop('tcp-listen-rst');
+    if (seg.flags & ACK) {
+      this.host.drop('tcp-listen-ack');
+      this.resetFor(seg, d);
+      return;
+    }
+    if (!(seg.flags & SYN)) return this.host.drop('tcp-listen-no-syn');
+    if (seg.flags & FIN) return this.host.drop('tcp-syn-fin');
+    if (l.halfOpen >= l.backlog) return this.host.drop('tcp-backlog-full');
+    if (this.conns.size >= this.cfg.maxConnections) return this.host.drop('tcp-too-many-connections');
+    const v: Family = d.version;
+    const c = new TcpConn(this, {
+      v,
+      localIp: d.dst.slice(),
+      localPort: seg.dstPort,
+      remoteIp: d.src.slice(),
+      remotePort: seg.srcPort,
+      key,
+      passive: true,
+      mtu: this.host.mtu,
+    });
+    c.listenPort = l.port;
+    l.halfOpen++;
+    this.conns.set(key, c);
+    let iss = this.isn(now, d.dst, seg.dstPort, d.src, seg.srcPort);
+    // Reusing a TIME-WAIT tuple: start well above the old connection's sequence space (RFC 9293 3.6.1).
+    if (tw !== undefined && !seqGt(iss, seqAdd(tw.sndNxt, 0x10000))) iss = seqAdd(tw.sndNxt, 0x20000);
+    c.openPassive(seg, iss, now);
+    this.stats.segmentsIn++;
+  }
+
+  /**
+   * TIME-WAIT (RFC 9293 3.10.7.4): re-ACK a retransmitted FIN and restart
+   * the timer; ignore RST (RFC 1337); let a new SYN above the old sequence
+   * space reopen the tuple. Returns false when the segment should go on to a
+   * listener.
+   */
+  private inputTimeWait(key: string, tw: TimeWait, seg: Segment, d: Datagram, now: number): boolean {
+    void d;
+    if (seg.flags & RST) {
+      this.host.drop('tcp-time-wait-rst-ignored');
+      return true;
+    }
+    if (seg.flags & SYN && !(seg.flags & ACK)) {
+      if (seqGt(seg.seq, tw.rcvNxt)) {
+        this.timeWait.delete(key);
+        return false;
+      }
+      this.timeWaitAck(tw);
+      return true;
+    }
+    if (seg.flags & FIN || seg.data.length > 0) {
+      this.timeWaitAck(tw);
+      if (seg.flags & FIN && seqLt(seg.seq, tw.rcvNxt) && seqGe(seqAdd(seg.seq, seg.data.length + 1), tw.rcvNxt)) {
+        // A retransmitted FIN: restart the 2 MSL timer (and keep the table in expiry order).
+        this.timeWait.delete(key);
+        tw.expires = now + this.cfg.timeWait;
+        this.timeWait.set(key, tw);
+      }
+      return true;
+    }
+    this.host.drop('tcp-time-wait-segment');
+    return true;
+  }
+
+  private timeWaitAck(tw: TimeWait): void {
+    this.stats.segmentsOut++;
+    this.host.emit(
+      buildSegment(tw.v, tw.localIp, tw.remoteIp, { srcPort: tw.localPort, dstPort: tw.remotePort, seq: tw.sndNxt, ack: tw.rcvNxt, flags: ACK, window: 0 }, 0, null, this.host.nextIpId()),
+    );
+  }
+
+  /** RST for a segment with no connection (RFC 9293 3.10.7.1). */
+  private resetFor(seg: Segment, d: Datagram): void {
+    if (seg.flags & RST) return;
+    this.stats.resetsSent++;
+    const len = seg.data.length + (seg.flags & SYN ? 1 : 0) + (seg.flags & FIN ? 1 : 0);
+    const o =
+      seg.flags & ACK
+        ? { srcPort: seg.dstPort, dstPort: seg.srcPort, seq: seg.ack, ack: 0, flags: RST, window: 0 }
+        : { srcPort: seg.dstPort, dstPort: seg.srcPort, seq: 0, ack: seqAdd(seg.seq, len), flags: RST | ACK, window: 0 };
+    this.host.emit(buildSegment(d.version, d.dst, d.src, o, 0, null, this.host.nextIpId()));
+  }
+
+  /** An ICMP error quoting one of our segments (RFC 5927: the quoted sequence number must be in flight). */
+  icmpError(e: IcmpError, now: number): void {
+    if (e.transport.length < 8) return this.host.drop('tcp-icmp-short-quote');
+    const t = e.transport;
+    const lport = (t[0]! << 8) | t[1]!;
+    const rport = (t[2]! << 8) | t[3]!;
+    const seq = ((t[4]! << 24) | (t[5]! << 16) | (t[6]! << 8) | t[7]!) >>> 0;
+    const c = this.conns.get(tupleKey(e.src, lport, e.dst, rport));
+    if (c === undefined) return this.host.drop('tcp-icmp-no-connection');
+    if (seqLt(seq, c.snd.una) || !seqLt(seq, seqAdd(c.snd.max, 1))) return this.host.drop('tcp-icmp-seq-not-in-flight');
+    c.icmpError(e.kind, e.mtu, now);
+    c.flush(now);
+  }
+
+  // ------------------------------------------------------------- timers
+
+  poll(now: number): void {
+    for (const [k, tw] of this.timeWait) {
+      if (tw.expires > now) break;
+      this.timeWait.delete(k);
+    }
+    for (const c of this.conns.values()) {
+      if (c.deadline() <= now) c.onTimers(now);
+    }
+    if (this.dirty.size > 0) {
+      const work = [...this.dirty];
+      this.dirty.clear();
+      for (const c of work) {
+        if (c.needSyn) {
+          if (c.state !== 'SYN-SENT') continue;
+          c.openActive(this.isn(now, c.localIp, c.localPort, c.remoteIp, c.remotePort), now);
+          if (c.finOnEstablish || c.orphan) {
+            /* end() before the SYN went out: FIN follows establishment */
+          }
+          if (c.abortRequested) c.service(now);
+          continue;
+        }
+        c.service(now);
+      }
+    }
+  }
+
+  /** True when app calls are waiting for poll(). */
+  get hasWork(): boolean {
+    return this.dirty.size > 0;
+  }
+
+  nextDeadline(): number {
+    let d = Infinity;
+    const first = this.timeWait.values().next();
+    if (!first.done) d = first.value.expires;
+    for (const c of this.conns.values()) {
+      const x = c.deadline();
+      if (x < d) d = x;
+    }
+    return d;
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

@@ -1,0 +1,262 @@
+/**
+ * The Node driver: the only place with clocks, timers, sockets and
+ * randomness. It feeds the sans-IO device and netstack and carries out what
+ * they return.
+ *
+ *   UDP datagram -> device.receive -> datagrams out / inner packets -> stack.input
+ *   stack.poll   -> inner packets  -> device.send -> datagrams out
+ *   one setTimeout armed for min(device.nextDeadline(), stack.nextDeadline())
+ */
+import { randomBytes } from 'node:crypto';
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { Device, type Output, type DeviceEvent } from '../transport/device.js';
+import type { Peer, Endpoint } from '../transport/peer.js';
+import { endpointKey } from '../transport/peer.js';
+import { parseIp } from '../transport/ip.js';
+import { Stack } from '../netstack/stack.js';
+import type { WgConfig, PeerConfig } from '../config/types.js';
+import { UdpBind } from './udp.js';
+import { Logger } from './log.js';
+
+/** Re-resolve a hostname endpoint when the peer's last handshake is older than this (as wg's reresolve-dns). */
+const RERESOLVE_AFTER = 135_000;
+const RERESOLVE_EVERY = 30_000;
+
+export interface DriverOptions {
+  config: WgConfig;
+  log: Logger;
+  /** Override for tests: 0 = random. Defaults to the config's ListenPort. */
+  listenPort?: number;
+  /** Bind the UDP socket to one address (e.g. 127.0.0.1 for the demo). Default: all, dual-stack. */
+  bindAddress?: string;
+  /** Sees every inner packet the device delivers, before the stack does. */
+  onDeliver?: (packet: Uint8Array) => void;
+}
+
+const now = (): number => performance.now();
+const random = (n: number): Uint8Array => new Uint8Array(randomBytes(n));
+
+function humanPeer(p: Peer): string {
+  return `peer ${p.label}`;
+}
+
+export class Driver {
+  readonly device: Device;
+  readonly stack: Stack | null;
+  readonly log: Logger;
+  readonly bind: UdpBind;
+  private timer: NodeJS.Timeout | null = null;
+  private timerAt = Infinity;
+  private resolveTimer: NodeJS.Timeout | null = null;
+  /** Hostname endpoints from the config, by peer id, for re-resolution. */
+  private readonly hostEndpoints = new Map<string, { host: string; port: number }>();
+  private readonly up = new Set<string>();
+  private stopped = false;
+  /** Datagrams that could not be sent because of a socket error, by code. */
+  readonly sendErrors = new Map<string, number>();
+
+  constructor(private readonly opts: DriverOptions) {
+    const cfg = opts.config;
+    this.log = opts.log;
+    this.device = new Device({
+      privateKey: cfg.iface.privateKey,
+      random,
+      wallClock: () => Date.now(),
+      mtu: cfg.iface.mtu ?? 1420,
+    });
+    this.stack = new Stack({
+      addresses: cfg.iface.addresses.map((a) => ({ ip: a.ip, cidr: a.cidr })),
+      mtu: cfg.iface.mtu ?? 1420,
+      random,
+    });
+    this.stack.onWake = () => this.pump();
+    this.bind = new UdpBind(
+      (data, from) => this.onDatagram(data, from),
+      (e) => this.log.warn(`udp socket: ${e.message}`),
+    );
+  }
+
+  async start(): Promise<void> {
+    const cfg = this.opts.config;
+    const port = await this.bind.open(this.opts.listenPort ?? cfg.iface.listenPort ?? 0, this.opts.bindAddress);
+    this.log.info(`listening on UDP port ${port}`);
+    for (const pc of cfg.peers) await this.addConfigPeer(pc);
+    this.resolveTimer = setInterval(() => void this.reresolve(), RERESOLVE_EVERY);
+    this.resolveTimer.unref();
+    this.schedule();
+  }
+
+  private async addConfigPeer(pc: PeerConfig): Promise<void> {
+    let endpoint: Endpoint | null = null;
+    if (pc.endpoint) {
+      if (isIP(pc.endpoint.host)) endpoint = { address: pc.endpoint.host, port: pc.endpoint.port };
+      else endpoint = await this.resolve(pc.endpoint.host, pc.endpoint.port);
+    }
+    const allowed = pc.allowedIps.map((a) => ({ ip: parseIp(a.ip)!, cidr: a.cidr }));
+    const { peer, output } = this.device.upsertPeer({
+      publicKey: pc.publicKey,
+      presharedKey: pc.presharedKey ?? null,
+      endpoint,
+      allowedIps: allowed,
+    }, now());
+    this.handle(output);
+    if (!peer) return;
+    if (pc.endpoint && !isIP(pc.endpoint.host)) this.hostEndpoints.set(peer.id, pc.endpoint);
+    if (pc.persistentKeepalive > 0) this.handle(this.device.setPersistentKeepalive(peer, pc.persistentKeepalive, now()));
+  }
+
+  private async resolve(host: string, port: number): Promise<Endpoint | null> {
+    this.log.info(`resolving endpoint ${host}...`);
+    try {
+      const r = await lookup(host, { verbatim: true });
+      this.log.info(`resolved ${host} to ${r.address}`);
+      return { address: r.address, port };
+    } catch (e) {
+      this.log.warn(`cannot resolve endpoint ${host}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; will retry`);
+      return null;
+    }
+  }
+
+  /** The dynamic-DNS case: look hostnames up again for peers that have gone quiet. */
+  private async reresolve(): Promise<void> {
+    for (const [id, ep] of this.hostEndpoints) {
+      const peer = this.device.listPeers().find((p) => p.id === id);
+      if (!peer) { this.hostEndpoints.delete(id); continue; }
+      if (peer.lastHandshake !== null && now() - peer.lastHandshake < RERESOLVE_AFTER) continue;
+      const e = await this.resolve(ep.host, ep.port);
+      if (e && (!peer.endpoint || endpointKey(peer.endpoint) !== endpointKey(e))) {
+        peer.endpoint = e;
+        this.log.info(`${humanPeer(peer)}: endpoint re-resolved to ${endpointKey(e)}`);
+      }
+    }
+  }
+
+  /** Forget the configured hostname for a peer (its endpoint was set by hand). */
+  forgetHostname(peer: Peer): void {
+    this.hostEndpoints.delete(peer.id);
+  }
+
+  private onDatagram(data: Uint8Array, from: Endpoint): void {
+    if (this.stopped) return;
+    this.handle(this.device.receive(data, from, now()));
+    this.schedule();
+  }
+
+  /** Carry out what the core asked for, until nothing is left. */
+  handle(out: Output): void {
+    const t = now();
+    for (const d of out.datagrams) this.sendDatagram(d.data, d.to);
+    for (const e of out.events) this.logEvent(e);
+    if (this.opts.onDeliver) for (const p of out.packets) this.opts.onDeliver(p.packet);
+    if (this.stack) {
+      for (const p of out.packets) this.stack.input(p.packet, t);
+      this.pumpStack(t);
+    }
+  }
+
+  /** Send an inner IP packet into the tunnel, as if the host had routed it there. */
+  sendInner(packet: Uint8Array): void {
+    const o = this.device.send(packet, now());
+    this.handle(o);
+    this.schedule();
+  }
+
+  private pumpStack(t: number): void {
+    if (!this.stack) return;
+    for (let rounds = 0; rounds < 64; rounds++) {
+      const pkts = this.stack.poll(t);
+      if (pkts.length === 0) return;
+      for (const p of pkts) {
+        const o = this.device.send(p, t);
+        for (const d of o.datagrams) this.sendDatagram(d.data, d.to);
+        for (const e of o.events) this.logEvent(e);
+      }
+    }
+  }
+
+  private pumpQueued = false;
+
+  /** Called by the stack when it has output outside a device call (a socket write): poll soon, once. */
+  pump(): void {
+    if (this.stopped || this.pumpQueued) return;
+    this.pumpQueued = true;
+    setImmediate(() => {
+      this.pumpQueued = false;
+      if (this.stopped) return;
+      this.pumpStack(now());
+      this.schedule();
+    });
+  }
+
+  private sendDatagram(data: Uint8Array, to: Endpoint): void {
+    try {
+      this.bind.send(data, to);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? 'error';
+      this.sendErrors.set(code, (this.sendErrors.get(code) ?? 0) + 1);
+    }
+  }
+
+  private logEvent(e: DeviceEvent): void {
+    switch (e.type) {
+      case 'handshake-initiated':
+        this.log.debug(`${humanPeer(e.peer)}: sending handshake initiation${e.retry ? ' (retry)' : ''}`);
+        break;
+      case 'handshake-complete':
+        this.log.info(`${humanPeer(e.peer)}: handshake complete (${e.role})`);
+        if (!this.up.has(e.peer.id)) {
+          this.up.add(e.peer.id);
+          this.log.info(`${humanPeer(e.peer)}: up`);
+        }
+        break;
+      case 'handshake-gave-up':
+        this.log.info(`${humanPeer(e.peer)}: handshake did not complete after 90 seconds, giving up`);
+        if (this.up.delete(e.peer.id)) this.log.info(`${humanPeer(e.peer)}: down`);
+        break;
+      case 'keys-zeroed':
+        this.log.debug(`${humanPeer(e.peer)}: session keys zeroed after inactivity`);
+        if (this.up.delete(e.peer.id)) this.log.info(`${humanPeer(e.peer)}: down`);
+        break;
+      case 'endpoint-changed':
+        this.log.info(`${humanPeer(e.peer)}: endpoint ${endpointKey(e.endpoint)}`);
+        break;
+      case 'cookie-sent':
+        this.log.debug(`under load: cookie reply to ${endpointKey(e.to)}`);
+        break;
+      default: {
+        const never: never = e;
+        void never;
+      }
+    }
+  }
+
+  /** Arm the single timer for the earliest deadline of the device and the stack. */
+  schedule(): void {
+    if (this.stopped) return;
+    const next = Math.min(this.device.nextDeadline(), this.stack ? this.stack.nextDeadline() : Infinity);
+    if (next === this.timerAt && this.timer) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.timerAt = next;
+    if (!Number.isFinite(next)) return;
+    const delay = Math.max(0, Math.ceil(next - now()));
+    this.timer = setTimeout(() => this.onTimer(), Math.min(delay, 2 ** 31 - 1));
+  }
+
+  private onTimer(): void {
+    this.timer = null;
+    this.timerAt = Infinity;
+    const t = now();
+    this.handle(this.device.tick(t));
+    this.pumpStack(t);
+    this.schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.resolveTimer) clearInterval(this.resolveTimer);
+    await this.bind.close();
+  }
+}

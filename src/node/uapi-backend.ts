@@ -1,0 +1,65 @@
+/**
+ * The UAPI backend of a running driver: `get` reads a view of the device,
+ * `set` applies a parsed request. Requests arrive fully parsed and validated
+ * (src/uapi), so applying cannot fail half-way, except the listen port,
+ * whose rebind is asynchronous in Node and reported in the log.
+ */
+import type { UapiBackend, UapiDeviceView, UapiSetRequest } from '../uapi/types.js';
+import { formatIp, parseCidr } from '../transport/ip.js';
+import type { Driver } from './driver.js';
+
+export function driverBackend(driver: Driver, onListenPort: (port: number) => void): UapiBackend {
+  const dev = driver.device;
+  return {
+    view(): UapiDeviceView {
+      const t = performance.now();
+      const wallNow = Date.now();
+      return {
+        privateKey: dev.privateKey,
+        listenPort: driver.bind.port,
+        fwmark: 0,
+        peers: dev.listPeers().map((p) => ({
+          publicKey: p.publicKey,
+          presharedKey: p.crypto.presharedKey.some((b) => b !== 0) ? p.crypto.presharedKey : null,
+          endpoint: p.endpoint ? { address: p.endpoint.address, port: p.endpoint.port } : null,
+          allowedIps: dev.allowedIps.entries(p).map((e) => ({ ip: formatIp(e.ip), cidr: e.cidr })),
+          persistentKeepalive: p.persistentKeepalive,
+          lastHandshakeWallMs: p.lastHandshake === null ? 0 : Math.round(wallNow - (t - p.lastHandshake)),
+          rxBytes: p.rxBytes,
+          txBytes: p.txBytes,
+          protocolVersion: 1,
+        })),
+      };
+    },
+    apply(req: UapiSetRequest) {
+      const t = performance.now();
+      if (req.replacePeers) dev.removeAllPeers();
+      if (req.privateKey !== undefined) dev.setPrivateKey(req.privateKey);
+      if (req.listenPort !== undefined && req.listenPort !== driver.bind.port) onListenPort(req.listenPort);
+      if (req.fwmark !== undefined && req.fwmark) driver.log.warn('fwmark set over UAPI: not applied in userspace mode');
+      for (const op of req.peers) {
+        const own = dev.publicKey;
+        if (own && Buffer.compare(Buffer.from(own), Buffer.from(op.publicKey)) === 0) continue;
+        if (op.remove) { dev.removePeer(op.publicKey); continue; }
+        const existing = dev.getPeer(op.publicKey);
+        if (op.updateOnly && !existing) continue;
+        const { peer, output } = dev.upsertPeer({
+          publicKey: op.publicKey,
+          ...(op.presharedKey !== undefined ? { presharedKey: op.presharedKey } : {}),
+          ...(op.endpoint !== undefined ? { endpoint: { address: op.endpoint.address.replace(/%.*$/, ''), port: op.endpoint.port } } : {}),
+        }, t);
+        driver.handle(output);
+        if (!peer) continue;
+        if (op.endpoint !== undefined) driver.forgetHostname(peer);
+        if (op.replaceAllowedIps) dev.allowedIps.removeValue(peer);
+        for (const a of op.addAllowedIps) {
+          const c = parseCidr(`${a.ip}/${a.cidr}`);
+          if (c) dev.allowedIps.insert(c.ip, c.cidr, peer);
+        }
+        if (op.persistentKeepalive !== undefined) driver.handle(dev.setPersistentKeepalive(peer, op.persistentKeepalive, t));
+      }
+      driver.schedule();
+      return { errno: 0 };
+    },
+  };
+}
