@@ -136,6 +136,26 @@ interopSuite('wgts (userspace) <-> wireguard-go', { timeout: 90_000, needs: ['pi
     assert.equal(p6.received, 3, p6.output);
   });
 
+  it('wireguard-go initiates with a preshared key', { timeout: 20_000 }, async () => {
+    await stopWgts();
+    const psk = await genPresharedKey();
+    await configureGo({ psk, endpoint: formatEndpoint(link.aAddr4, PORT_W) });
+    await startWgts({ psk });
+    const p4 = await ping(g, INNER.w4, 3);
+    assert.equal(p4.received, 3, p4.output + '\n' + wgts!.output());
+    assert.match(wgts!.output(), /handshake complete \(responder\)/);
+  });
+
+  it('wgts initiates without a preshared key', { timeout: 20_000 }, async () => {
+    await stopWgts();
+    await configureGo({});
+    await startWgts({ keepalive: 25 });
+    await wg.waitForHandshake(kw.publicKey, 8000);
+    assert.match(wgts!.output(), /handshake complete \(initiator\)/);
+    const p4 = await ping(g, INNER.w4, 3);
+    assert.equal(p4.received, 3, p4.output);
+  });
+
   it('a PSK mismatch gives no session', { timeout: 20_000 }, async () => {
     await stopWgts();
     await configureGo({ psk: await genPresharedKey(), endpoint: formatEndpoint(link.aAddr4, PORT_W) });
