@@ -75,7 +75,32 @@ function endpointText(e: { address: string; port: number }): string {
   return e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
 }
 
-export function renderView(name: string, v: UapiDeviceView, nowMs = Date.now()): string {
+/** The wgts-only counters (`stats=1`); empty for a wireguard-go socket, which hangs up on it. */
+export async function getStats(path: string): Promise<Array<[string, string]>> {
+  try {
+    const text = await uapiClient(path, 'stats=1\n\n', { timeoutMs: 2000 });
+    const out: Array<[string, string]> = [];
+    for (const line of text.split('\n')) {
+      if (line === '' || line.startsWith('errno=')) continue;
+      const eq = line.indexOf('=');
+      if (eq > 0) out.push([line.slice(0, eq), line.slice(eq + 1)]);
+    }
+    return out;
+  } catch {
+    return [];
+  }
+}
+
+function statsLines(stats: Array<[string, string]>): string[] {
+  const drops = stats.filter(([k]) => k.startsWith('drop.')).map(([k, v]) => `${k.slice(5)} ${v}`);
+  const errs = stats.filter(([k]) => k.startsWith('send_error.')).map(([k, v]) => `${k.slice(11)} ${v}`);
+  const lines: string[] = [];
+  if (drops.length) lines.push(`  dropped: ${drops.join(', ')}`);
+  if (errs.length) lines.push(`  send errors: ${errs.join(', ')}`);
+  return lines;
+}
+
+export function renderView(name: string, v: UapiDeviceView, nowMs = Date.now(), stats: Array<[string, string]> = []): string {
   const lines = [`interface: ${name}`];
   if (v.privateKey) {
     lines.push(`  public key: ${encodeKey(publicKey(v.privateKey))}`);
@@ -83,6 +108,7 @@ export function renderView(name: string, v: UapiDeviceView, nowMs = Date.now()):
   }
   if (v.listenPort) lines.push(`  listening port: ${v.listenPort}`);
   if (v.fwmark) lines.push(`  fwmark: 0x${v.fwmark.toString(16)}`);
+  lines.push(...statsLines(stats));
   const peers = [...v.peers].sort((a, b) => b.lastHandshakeWallMs - a.lastHandshakeWallMs);
   for (const p of peers) {
     lines.push('', `peer: ${encodeKey(p.publicKey)}`);
@@ -97,9 +123,10 @@ export function renderView(name: string, v: UapiDeviceView, nowMs = Date.now()):
 }
 
 /** JSON for scripts: keys in base64, the private key never included. */
-export function viewJson(name: string, v: UapiDeviceView): unknown {
+export function viewJson(name: string, v: UapiDeviceView, stats: Array<[string, string]> = []): unknown {
   return {
     interface: name,
+    drops: Object.fromEntries(stats.filter(([k]) => k.startsWith('drop.')).map(([k, val]) => [k.slice(5), Number(val)])),
     publicKey: v.privateKey ? encodeKey(publicKey(v.privateKey)) : null,
     listenPort: v.listenPort,
     fwmark: v.fwmark,
@@ -150,8 +177,9 @@ export async function runShow(argv: string[]): Promise<number> {
   for (const [name, path] of targets) {
     try {
       const v = await getView(path);
-      if (json) out.push(viewJson(name, v));
-      else process.stdout.write((out.length++ ? '\n' : '') + renderView(name, v));
+      const stats = await getStats(path);
+      if (json) out.push(viewJson(name, v, stats));
+      else process.stdout.write((out.length++ ? '\n' : '') + renderView(name, v, Date.now(), stats));
     } catch (e) {
       process.stderr.write(`wgts show: ${name}: ${(e as Error).message}\n`);
       status = 1;

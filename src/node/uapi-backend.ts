@@ -31,6 +31,12 @@ export function driverBackend(driver: Driver, onListenPort: (port: number) => vo
         })),
       };
     },
+    stats() {
+      const out: Array<[string, number]> = [];
+      for (const [reason, n] of [...dev.drops.entries()].sort()) out.push([`drop.${reason}`, n]);
+      for (const [code, n] of [...driver.sendErrors.entries()].sort()) out.push([`send_error.${code.toLowerCase()}`, n]);
+      return out;
+    },
     apply(req: UapiSetRequest) {
       const t = performance.now();
       if (req.replacePeers) dev.removeAllPeers();

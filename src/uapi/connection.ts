@@ -8,7 +8,7 @@
  * other on one connection. A set stops at its first bad line: the errno is sent
  * and the connection closed, which is what a wireguard-go client observes too
  * (wireguard-go then reads the rest of the request as operations and hangs up).
- * Memory is bounded: an operation line is at most 6 bytes, a set line at most
+ * Memory is bounded: an operation line is at most 8 bytes, a set line at most
  * 65535 bytes (bufio.Scanner's limit: -EIO beyond), a whole set request at most
  * `maxRequestBytes` (-ENOMEM beyond); both overflow cases close the connection.
  */
@@ -24,6 +24,14 @@ export const UAPI_DEFAULT_MAX_REQUEST = 4 << 20;
 
 const OP_GET = 'get=1\n';
 const OP_SET = 'set=1\n';
+/**
+ * wgts extension, never sent by wg(8): `stats=1\n\n` answers counters that
+ * the wg protocol has no key for (drops by reason, forwards), as key=value
+ * lines ending with errno=0. A wireguard-go socket hangs up on it.
+ */
+const OP_STATS = 'stats=1\n';
+const OPS = [OP_GET, OP_SET, OP_STATS];
+const MAX_OP = Math.max(...OPS.map((o) => o.length));
 
 export interface UapiConnectionOptions {
   /** Cap on the bytes of one set request (after `set=1\n`). Default UAPI_DEFAULT_MAX_REQUEST. */
@@ -32,7 +40,7 @@ export interface UapiConnectionOptions {
   onEvent?: (message: string) => void;
 }
 
-type Mode = 'op' | 'getNewline' | 'set' | 'closed';
+type Mode = 'op' | 'getNewline' | 'statsNewline' | 'set' | 'closed';
 
 function errnoResponse(errno: number): string {
   return `errno=${errno}\n\n`;
@@ -68,6 +76,7 @@ export class UapiConnection {
     while (i < data.length && this.mode !== 'closed') {
       if (this.mode === 'op') i = this.feedOp(data, i);
       else if (this.mode === 'getNewline') i = this.feedGetNewline(data, i, out);
+      else if (this.mode === 'statsNewline') i = this.feedStatsNewline(data, i, out);
       else i = this.feedSet(data, i, out);
     }
     return out;
@@ -112,23 +121,25 @@ export class UapiConnection {
 
   private feedOp(data: Buffer, i: number): number {
     // Take at most what could still complete "get=1\n" / "set=1\n".
-    const want = OP_GET.length - this.pendingLen;
+    const want = MAX_OP - this.pendingLen;
     const end = Math.min(data.length, i + want);
     const nl = data.indexOf(0x0a, i);
     const stop = nl !== -1 && nl < end ? nl + 1 : end;
     this.push(data.subarray(i, stop));
     const s = Buffer.concat(this.pending, this.pendingLen).toString('latin1');
-    if (s === OP_GET || s === OP_SET) {
+    if (OPS.includes(s)) {
       this.pending = [];
       this.pendingLen = 0;
       if (s === OP_GET) {
         this.mode = 'getNewline';
+      } else if (s === OP_STATS) {
+        this.mode = 'statsNewline';
       } else {
         this.mode = 'set';
         this.parser = new SetParser();
         this.requestBytes = 0;
       }
-    } else if (!OP_GET.startsWith(s) && !OP_SET.startsWith(s)) {
+    } else if (!OPS.some((o) => o.startsWith(s))) {
       this.close('invalid operation');
     }
     return stop;
@@ -190,6 +201,21 @@ export class UapiConnection {
     }
     if (errno !== 0) this.onEvent(`uapi: set: device refused the configuration (errno=${errno})`);
     out.push(errnoResponse(errno));
+  }
+
+  private feedStatsNewline(data: Buffer, i: number, out: string[]): number {
+    this.mode = 'op';
+    if (data[i] !== 0x0a) {
+      out.push(errnoResponse(UAPI_EINVAL));
+      return i + 1;
+    }
+    try {
+      const lines = (this.backend.stats?.() ?? []).map(([k, v]) => `${k}=${v}\n`);
+      out.push(lines.join('') + 'errno=0\n\n');
+    } catch {
+      out.push(errnoResponse(UAPI_EUNKNOWN));
+    }
+    return i + 1;
   }
 
   private doGet(): string {

@@ -94,4 +94,6 @@ export interface UapiSetRequest {
 export interface UapiBackend {
   view(): UapiDeviceView;
   apply(req: UapiSetRequest): { errno: number };
+  /** wgts extension (`stats=1`): counters wg(8) has no key for, as [key, value] pairs. Keys are [a-z0-9_.:-]+. */
+  stats?(): Array<[string, string | number]>;
 }

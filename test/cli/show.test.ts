@@ -106,6 +106,14 @@ describe('wgts show / set against a running wgts', { timeout: 30_000 }, () => {
       }
       assert.ok(!log.includes(me.priv), 'private key never logged');
 
+      // Garbage to the listening port is dropped and counted by reason.
+      const port = Number(/listening on UDP port (\d+)/.exec(log)![1]);
+      const { createSocket } = await import('node:dgram');
+      const u = createSocket('udp4');
+      for (let i = 0; i < 3; i++) await new Promise<void>((r) => u.send(Uint8Array.of(0xff, 1, 2, 3, 4), port, '127.0.0.1', () => r()));
+      u.close();
+      await new Promise((r) => setTimeout(r, 200));
+
       const human = run(['show', name], asNobody);
       assert.equal(human.status, 0, human.stderr);
       assert.match(human.stdout, new RegExp(`interface: ${name}`));
@@ -113,6 +121,7 @@ describe('wgts show / set against a running wgts', { timeout: 30_000 }, () => {
       assert.ok(human.stdout.includes(`peer: ${peer.pub}`));
       assert.match(human.stdout, /allowed ips: 10\.88\.0\.2\/32/);
       assert.ok(!human.stdout.includes(me.priv));
+      assert.match(human.stdout, /dropped: .*unknown-type 3/);
 
       const set = run(['set', name, 'peer', peer.pub, 'allowed-ips', '10.88.0.2/32,10.99.0.0/16', 'endpoint', '127.0.0.1:9', 'persistent-keepalive', '25'], asNobody);
       assert.equal(set.status, 0, set.stderr);
@@ -120,6 +129,7 @@ describe('wgts show / set against a running wgts', { timeout: 30_000 }, () => {
       assert.equal(json.status, 0, json.stderr);
       const view = JSON.parse(json.stdout) as { publicKey: string; peers: Array<{ publicKey: string; allowedIps: string[]; endpoint: string; persistentKeepalive: number }> };
       assert.equal(view.publicKey, me.pub);
+      assert.equal((view as unknown as { drops: Record<string, number> }).drops['unknown-type'], 3);
       assert.deepEqual(view.peers[0]!.allowedIps.sort(), ['10.88.0.2/32', '10.99.0.0/16']);
       assert.equal(view.peers[0]!.endpoint, '127.0.0.1:9');
       assert.equal(view.peers[0]!.persistentKeepalive, 25);
