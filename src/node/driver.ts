@@ -32,6 +32,10 @@ export interface DriverOptions {
   bindAddress?: string;
   /** Sees every inner packet the device delivers, before the stack does. */
   onDeliver?: (packet: Uint8Array) => void;
+  /** Hostname lookup (default: the system resolver via dns.lookup). */
+  resolver?: (host: string) => Promise<string>;
+  /** How often to check for stale hostname endpoints, and how stale counts (ms). Defaults 30 s and 135 s. */
+  reresolve?: { everyMs: number; afterMs: number };
 }
 
 const now = (): number => performance.now();
@@ -82,7 +86,7 @@ export class Driver {
     const port = await this.bind.open(this.opts.listenPort ?? cfg.iface.listenPort ?? 0, this.opts.bindAddress);
     this.log.info(`listening on UDP port ${port}`);
     for (const pc of cfg.peers) await this.addConfigPeer(pc);
-    this.resolveTimer = setInterval(() => void this.reresolve(), RERESOLVE_EVERY);
+    this.resolveTimer = setInterval(() => void this.reresolve(), this.opts.reresolve?.everyMs ?? RERESOLVE_EVERY);
     this.resolveTimer.unref();
     this.schedule();
   }
@@ -109,9 +113,9 @@ export class Driver {
   private async resolve(host: string, port: number): Promise<Endpoint | null> {
     this.log.info(`resolving endpoint ${host}...`);
     try {
-      const r = await lookup(host, { verbatim: true });
-      this.log.info(`resolved ${host} to ${r.address}`);
-      return { address: r.address, port };
+      const address = this.opts.resolver ? await this.opts.resolver(host) : (await lookup(host, { verbatim: true })).address;
+      this.log.info(`resolved ${host} to ${address}`);
+      return { address, port };
     } catch (e) {
       this.log.warn(`cannot resolve endpoint ${host}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; will retry`);
       return null;
@@ -123,11 +127,14 @@ export class Driver {
     for (const [id, ep] of this.hostEndpoints) {
       const peer = this.device.listPeers().find((p) => p.id === id);
       if (!peer) { this.hostEndpoints.delete(id); continue; }
-      if (peer.lastHandshake !== null && now() - peer.lastHandshake < RERESOLVE_AFTER) continue;
+      if (peer.lastHandshake !== null && now() - peer.lastHandshake < (this.opts.reresolve?.afterMs ?? RERESOLVE_AFTER)) continue;
       const e = await this.resolve(ep.host, ep.port);
       if (e && (!peer.endpoint || endpointKey(peer.endpoint) !== endpointKey(e))) {
         peer.endpoint = e;
         this.log.info(`${humanPeer(peer)}: endpoint re-resolved to ${endpointKey(e)}`);
+        // Packets staged while the old address was dead go out now.
+        this.handle(this.device.tick(now()));
+        this.schedule();
       }
     }
   }
