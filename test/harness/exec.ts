@@ -111,6 +111,8 @@ export interface SpawnOptions {
   env?: Record<string, string>;
   /** Bytes of combined output kept (the tail). Default 1 MiB. */
   keepBytes?: number;
+  /** Give the child a writable stdin pipe (child.stdin). Default: no stdin. */
+  stdin?: boolean;
 }
 
 export interface ProcExit {
@@ -139,7 +141,7 @@ export class Proc implements TrackedProc {
     this.label = opts.label ?? cmd[0]!;
     this.keepBytes = opts.keepBytes ?? 1 << 20;
     this.child = spawn(cmd[0]!, cmd.slice(1), {
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [opts.stdin ? 'pipe' : 'ignore', 'pipe', 'pipe'],
       detached: true,
       env: opts.env ? { ...process.env, ...opts.env } : process.env,
     });
