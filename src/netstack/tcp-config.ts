@@ -35,6 +35,8 @@ export interface TcpConfig {
   backlog: number;
   /** Out-of-order chunks held per connection. */
   maxOooChunks: number;
+  /** Offer and accept SACK (RFC 2018). Off: loss recovery is NewReno alone (RFC 6582). */
+  sack: boolean;
 }
 
 export const DEFAULT_TCP: TcpConfig = {
@@ -55,6 +57,7 @@ export const DEFAULT_TCP: TcpConfig = {
   maxConnections: 10_000,
   backlog: 128,
   maxOooChunks: 4096,
+  sack: true,
 };
 
 const ERRNO: Record<string, number> = { ECONNREFUSED: -111, ECONNRESET: -104, ETIMEDOUT: -110, EHOSTUNREACH: -113, EPIPE: -32, EADDRNOTAVAIL: -99, EADDRINUSE: -98 };

@@ -170,8 +170,9 @@ export class TcpConn {
   openPassive(seg: Segment, iss: number, now: number): void {
     this.irs = seg.seq;
     this.rcvNxt = seqAdd(seg.seq, 1);
+    this.advRight = this.rcvNxt;
     this.snd.init(iss);
-    this.snd.peerOptions(seg, true);
+    this.snd.peerOptions(seg);
     this.keepBase = now;
     this.snd.sendSyn(now);
   }
@@ -206,7 +207,8 @@ export class TcpConn {
     }
     this.irs = seg.seq;
     this.rcvNxt = seqAdd(seg.seq, 1);
-    s.peerOptions(seg, false);
+    this.advRight = this.rcvNxt;
+    s.peerOptions(seg);
     if (hasAck) {
       s.synAcked(seg, now);
       this.established(now);
@@ -235,9 +237,17 @@ export class TcpConn {
   private inputSynchronized(seg: Segment, now: number): void {
     const flags = seg.flags;
     const segLen = seg.data.length + (flags & SYN ? 1 : 0) + (flags & FIN ? 1 : 0);
-    // A retransmitted SYN while we wait in SYN-RECEIVED: answer with our SYN-ACK again.
-    if (this.state === 'SYN-RECEIVED' && flags & SYN && !(flags & ACK) && seg.seq === this.irs) {
-      this.snd.sendSyn(now);
+    if (this.state === 'SYN-RECEIVED' && flags & SYN && !(flags & RST) && seg.seq === this.irs) {
+      const s = this.snd;
+      if (flags & ACK && seqLt(s.una, seg.ack) && seqLe(seg.ack, s.max)) {
+        // Simultaneous open (RFC 9293 figure 8): the peer's SYN-ACK acknowledges our SYN.
+        s.synAcked(seg, now);
+        this.established(now);
+        this.ackNow = true;
+      } else {
+        // A retransmitted SYN while we wait: answer with our SYN-ACK again.
+        s.sendSyn(now);
+      }
       return;
     }
     if (!this.acceptable(seg.seq, segLen)) {
@@ -353,7 +363,7 @@ export class TcpConn {
         this.ackNow = true; // RFC 5681 4.2: ACK at once when a hole fills
       }
       if (fin || (this.oooFin !== null && this.oooFin === this.rcvNxt)) {
-        this.receiveFin(now);
+        this.receiveFin();
       } else if (data.length > 0) {
         this.segsSinceAck++;
         if (this.segsSinceAck >= 2) this.ackNow = true;
@@ -381,7 +391,7 @@ export class TcpConn {
     });
   }
 
-  private receiveFin(now: number): void {
+  private receiveFin(): void {
     this.rcvNxt = seqAdd(this.rcvNxt, 1);
     this.finReceived = true;
     this.oooFin = null;
@@ -401,7 +411,6 @@ export class TcpConn {
       default:
         break;
     }
-    void now;
   }
 
   /** Our FIN was acknowledged (called by the sender). */
@@ -437,7 +446,7 @@ export class TcpConn {
   windowField(): number {
     const buf = this.cfg.rcvBuf;
     const used = (this.socket !== null && !this.socket.destroyed ? this.socket.readableLength : 0) + this.undelivered;
-    const free = Math.max(0, buf - used);
+    const free = Math.min(Math.max(0, buf - used), 0xffff * 2 ** this.rcvScale);
     const right = seqAdd(this.rcvNxt, free);
     const step = Math.min(buf >> 1, this.ourMss);
     if (seqGt(right, this.advRight) && seqDiff(right, this.advRight) >= step) {
@@ -461,14 +470,20 @@ export class TcpConn {
   /** After processing: send what is allowed, ACK if due, arm timers, and leave the table when done. */
   flush(now: number): void {
     if (this.state !== 'CLOSED' && this.state !== 'TIME-WAIT' && this.state !== 'SYN-SENT') this.snd.output(now);
-    if (this.ackNow && this.state !== 'CLOSED' && this.state !== 'SYN-SENT' && this.state !== 'SYN-RECEIVED') this.sendAck();
+    if (this.ackNow && this.state !== 'CLOSED' && this.state !== 'SYN-SENT') this.sendAck();
     if (this.state === 'TIME-WAIT') this.finish(true, now);
     else if (this.state === 'CLOSED') this.finish(false, now);
   }
 
-  /** A pure ACK with the current window (and SACK blocks). */
+  /**
+   * A pure ACK with the current window (and SACK blocks). Its sequence
+   * number is SND.MAX, not SND.NXT: after going back N for a retransmission
+   * SND.NXT lies below what the peer already has, and an ACK carrying it
+   * would be unacceptable there (two such peers would answer each other's
+   * ACKs forever). BSD does the same.
+   */
   sendAck(): void {
-    this.snd.emit(this.snd.nxt, 0, ACK);
+    this.snd.emit(this.snd.pureAckSeq(), 0, ACK);
   }
 
   /** Called by the sender after any segment carrying an ACK went out. */
@@ -500,14 +515,18 @@ export class TcpConn {
    */
   abort(err: TcpError | null, rst: boolean, now: number): void {
     if (this.state === 'CLOSED') return;
-    if (rst && this.state !== 'SYN-SENT') this.sendReset(this.snd.nxt, this.rcvNxt, true);
+    // SND.MAX as for a pure ACK; if the peer still challenges it (RFC 5961), its challenge ACK meets
+    // a closed port and draws a RST with SEQ = its RCV.NXT exactly.
+    if (rst && this.state !== 'SYN-SENT') this.sendReset(this.snd.pureAckSeq(), this.rcvNxt, true);
     this.state = 'CLOSED';
     this.error = err;
     this.snd.release();
     this.ooo.clear();
     const sock = this.socket;
-    const wcb = this.pendingWriteCb;
+    const wcb = this.pendingWriteCb ?? this.heldCb;
     const fcb = this.finalCb;
+    this.heldChunk = null;
+    this.heldCb = null;
     this.pendingWriteCb = null;
     this.finalCb = null;
     if (sock !== null) {
@@ -577,16 +596,46 @@ export class TcpConn {
 
   // ------------------------------------------------------------ app calls
 
-  /** A chunk written by the app; `cb` runs when the send buffer has room again. */
+  /**
+   * A chunk written by the app. Only what fits under the send buffer limit
+   * is copied in; the rest stays with the caller (held, not copied) and
+   * `cb` runs once all of it is in, so a single huge write cannot grow the
+   * buffer past its bound.
+   */
   appWrite(chunk: Uint8Array, cb: (err?: Error | null) => void): void {
     if (this.state === 'CLOSED' || this.snd.finQueued) {
       cb(this.error ?? tcpError('EPIPE', 'write', this.remoteAddress, this.remotePort));
       return;
     }
-    this.snd.buf.push(chunk);
-    if (this.snd.bufferHasRoom()) cb();
-    else this.pendingWriteCb = cb;
+    this.heldChunk = chunk;
+    this.heldCb = cb;
+    this.inAppWrite = true;
+    this.takeHeld();
+    this.inAppWrite = false;
     this.owner.markDirty(this);
+  }
+
+  private heldChunk: Uint8Array | null = null;
+  private inAppWrite = false;
+  private heldCb: ((err?: Error | null) => void) | null = null;
+
+  /** Moves as much of the held chunk as fits into the send buffer; when all is in, releases its callback. */
+  private takeHeld(): void {
+    const chunk = this.heldChunk;
+    if (chunk === null) return;
+    const room = this.snd.bufferLimit() - this.snd.buf.length;
+    if (room <= 0) return;
+    if (chunk.length <= room) {
+      this.snd.buf.push(chunk);
+      this.heldChunk = null;
+      const cb = this.heldCb!;
+      this.heldCb = null;
+      if (this.inAppWrite && this.snd.bufferHasRoom()) cb();
+      else this.pendingWriteCb = cb;
+      return;
+    }
+    this.snd.buf.push(chunk.subarray(0, room));
+    this.heldChunk = chunk.subarray(room);
   }
 
   /** The app ended its side: queue FIN after the buffered data (RFC 9293 3.10.4 CLOSE). */
@@ -637,6 +686,8 @@ export class TcpConn {
     if (this.state === 'CLOSED' || this.state === 'TIME-WAIT') return;
     this.orphan = true;
     this.pendingWriteCb = null;
+    this.heldChunk = null;
+    this.heldCb = null;
     this.finalCb = null;
     if (err !== null || unread || this.ooo.bytes > 0 || this.state === 'SYN-SENT') {
       this.abortRequested = true;
@@ -674,10 +725,14 @@ export class TcpConn {
     this.flush(now);
   }
 
-  /** The send buffer drained below its limit: release a held write callback. */
+  /** ACKs made room in the send buffer: take more of a held chunk, or release a held write callback. */
   bufferDrained(): void {
+    if (this.heldChunk !== null) {
+      this.takeHeld();
+      if (this.heldChunk !== null || this.pendingWriteCb === null) return;
+    }
     const cb = this.pendingWriteCb;
-    if (cb !== null) {
+    if (cb !== null && this.snd.bufferHasRoom()) {
       this.pendingWriteCb = null;
       this.host.defer(() => cb());
     }

@@ -93,13 +93,14 @@ export class Sender {
     this.nxt = iss;
     this.max = iss;
     this.bufSeq = seqAdd(iss, 1);
+    if (this.finQueued) this.finSeq = seqAdd(this.bufSeq, this.buf.length); // end() came before the ISS was chosen
     this.recover = iss;
     this.highRxt = iss;
     this.wl2 = iss;
   }
 
   /** Options of the peer's SYN or SYN-ACK (RFC 9293 3.7.1, RFC 7323 2.2, RFC 2018 section 2). */
-  peerOptions(seg: Segment, passive: boolean): void {
+  peerOptions(seg: Segment): void {
     this.peerMss = seg.mss ?? (this.c.v === 4 ? 536 : 1220);
     this.mss = Math.max(MIN_MSS, Math.min(this.peerMss + 20, this.mtu - this.ipHdr) - 20);
     if (seg.wscale !== null) {
@@ -111,9 +112,8 @@ export class Sender {
       this.sndScale = 0;
       this.c.rcvScale = 0;
     }
-    this.sackOk = seg.sackPermitted;
+    this.sackOk = seg.sackPermitted && this.c.cfg.sack;
     this.cc = new NewReno(this.mss);
-    void passive;
   }
 
   synOutstanding(): boolean {
@@ -135,7 +135,7 @@ export class Sender {
       mss: c.ourMss,
     };
     if (!passive || this.wsOk) o.wscale = c.offerScale;
-    if (!passive || this.sackOk) o.sackPermitted = true;
+    if (c.cfg.sack && (!passive || this.sackOk)) o.sackPermitted = true;
     if (passive) c.advRight = seqAdd(c.rcvNxt, window);
     c.host.emit(buildSegment(c.v, c.localIp, c.remoteIp, o, 0, null, c.host.nextIpId()));
     c.owner.stats.segmentsOut++;
@@ -291,9 +291,7 @@ export class Sender {
       this.cc.cwnd = this.cc.ssthresh;
       // RFC 6675 step 4.3: retransmit the first lost segment regardless of pipe.
       const h = this.board.hole(this.una, this.max);
-      if (h !== null) {
-        this.sendRange(h.start, h.end, now, false);
-      }
+      if (h !== null) this.highRxt = seqAdd(h.start, this.sendRange(h.start, h.end, now, false));
     }
     if (this.rtxAt === Infinity) this.rtxAt = now + this.rto.rto;
   }
@@ -417,6 +415,11 @@ export class Sender {
     this.emit(seq, len, ACK | (fin ? FIN : 0) | (len > 0 && atEnd ? PSH : 0), blocks);
     if (rxt && this.rtxAt === Infinity) this.rtxAt = now + this.rto.rto;
     return used;
+  }
+
+  /** SND.MAX, except past a zero-window probe byte the peer may not have taken. */
+  pureAckSeq(): number {
+    return this.persistBackoff > 0 && seqGt(this.max, this.nxt) && !seqGt(this.nxt, this.una) ? this.nxt : this.max;
   }
 
   /** Builds and queues one segment with the current ACK and window. */

@@ -21,6 +21,7 @@ export class TcpSocket extends Duplex implements ConnSocket {
   readonly localPort: number;
   connecting: boolean;
   private readonly conn: TcpConn;
+  private written = 0;
 
   /** @internal made by the TCP layer. */
   constructor(conn: TcpConn, connecting: boolean) {
@@ -42,6 +43,16 @@ export class TcpSocket extends Duplex implements ConnSocket {
   /** The control block, for diagnostics and tests. */
   get tcb(): TcpConn {
     return this.conn;
+  }
+
+  /** Bytes received from the peer (as net.Socket.bytesRead). */
+  get bytesRead(): number {
+    return this.conn.bytesReceived;
+  }
+
+  /** Bytes handed to the connection by write() so far (as net.Socket.bytesWritten). */
+  get bytesWritten(): number {
+    return this.written;
   }
 
   address(): { address: string; family: string; port: number } {
@@ -66,6 +77,7 @@ export class TcpSocket extends Duplex implements ConnSocket {
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    this.written += chunk.length;
     this.conn.appWrite(chunk, cb);
   }
 

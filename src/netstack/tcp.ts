@@ -266,7 +266,7 @@ export class Tcp implements ConnOwner {
       return;
     }
     const tw = this.timeWait.get(key);
-    if (tw !== undefined && this.inputTimeWait(key, tw, seg, d, now)) return;
+    if (tw !== undefined && this.inputTimeWait(key, tw, seg, now)) return;
     const l = this.listeners.get(seg.dstPort);
     if (l !== undefined && (l.local === null || sameBytes(l.local, d.dst))) {
       this.inputListen(l, key, seg, d, now, tw);
@@ -315,8 +315,7 @@ export class Tcp implements ConnOwner {
    * space reopen the tuple. Returns false when the segment should go on to a
    * listener.
    */
-  private inputTimeWait(key: string, tw: TimeWait, seg: Segment, d: Datagram, now: number): boolean {
-    void d;
+  private inputTimeWait(key: string, tw: TimeWait, seg: Segment, now: number): boolean {
     if (seg.flags & RST) {
       this.host.drop('tcp-time-wait-rst-ignored');
       return true;
@@ -391,12 +390,8 @@ export class Tcp implements ConnOwner {
       this.dirty.clear();
       for (const c of work) {
         if (c.needSyn) {
-          if (c.state !== 'SYN-SENT') continue;
-          c.openActive(this.isn(now, c.localIp, c.localPort, c.remoteIp, c.remotePort), now);
-          if (c.finOnEstablish || c.orphan) {
-            /* end() before the SYN went out: FIN follows establishment */
-          }
-          if (c.abortRequested) c.service(now);
+          if (c.abortRequested) c.abort(null, false, now);
+          else c.openActive(this.isn(now, c.localIp, c.localPort, c.remoteIp, c.remotePort), now);
           continue;
         }
         c.service(now);
