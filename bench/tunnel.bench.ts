@@ -1,0 +1,108 @@
+/**
+ * Goodput through real tunnels in network namespaces (root only; skipped
+ * loudly otherwise). Every wgts figure sits beside the kernel-to-kernel figure
+ * through wireguard-go <-> wireguard-go measured in the same run (iperf3).
+ *
+ *   stack -> kernel: wgts userspace stack (stack-peer source) -> wireguard-go -> kernel TCP client
+ *   kernel -> stack: kernel TCP client -> wireguard-go -> wgts stack sink
+ */
+import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import type { Row } from './harness.js';
+import {
+  canRunInterop, cleanupAll, formatEndpoint, genKeyPair, Netns, vethPair, waitFor, WireguardGo, which,
+} from '../test/harness/netns.js';
+import { renderConf } from '../test/interop/wgts-proc.js';
+import { chunks } from '../test/interop/stack-peer.js';
+
+const BYTES = 128 << 20;
+const PEER = resolve('dist/test/interop/stack-peer.js');
+
+const PY_RECV = `
+import socket, sys, time
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=120)
+t = time.monotonic(); n = 0
+while True:
+    d = s.recv(1 << 18)
+    if not d: break
+    n += len(d)
+print(n, time.monotonic() - t)
+`;
+const PY_SEND = `
+import socket, sys, time
+data = open(sys.argv[3], 'rb').read()
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=120)
+t = time.monotonic()
+s.sendall(data); s.shutdown(socket.SHUT_WR)
+s.makefile().read()
+print(len(data), time.monotonic() - t)
+`;
+
+async function wgPair(tag: string, withGoOnA: boolean) {
+  const a = await Netns.create(`${tag}a`);
+  const b = await Netns.create(`${tag}b`);
+  const link = await vethPair(a, b, { aAddr4: '198.18.9.1/24', bAddr4: '198.18.9.2/24' });
+  const [ka, kb] = await Promise.all([genKeyPair(), genKeyPair()]);
+  const gb = await WireguardGo.start(b);
+  await gb.setconf({ privateKey: kb.privateKey, listenPort: 51900, peers: [{ publicKey: ka.publicKey, endpoint: formatEndpoint(link.aAddr4, 51901), allowedIps: ['198.19.9.1/32'] }] });
+  await gb.addAddress('198.19.9.2/24');
+  await gb.up();
+  let ga: WireguardGo | null = null;
+  if (withGoOnA) {
+    ga = await WireguardGo.start(a);
+    await ga.setconf({ privateKey: ka.privateKey, listenPort: 51901, peers: [{ publicKey: kb.publicKey, endpoint: formatEndpoint(link.bAddr4, 51900), allowedIps: ['198.19.9.2/32'] }] });
+    await ga.addAddress('198.19.9.1/24');
+    await ga.up();
+  }
+  return { a, b, link, ka, kb, ga, gb };
+}
+
+async function iperf(client: Netns, server: Netns, addr: string, reverse: boolean): Promise<number> {
+  const srv = server.spawn(['iperf3', '-s', '-1', '-p', '5201'], { label: 'iperf3 -s' });
+  await new Promise((r) => setTimeout(r, 300));
+  const r = await client.exec(['iperf3', '-c', addr, '-p', '5201', '-t', '4', '-J', ...(reverse ? ['-R'] : [])], { timeoutMs: 30_000 });
+  await srv.stop();
+  const j = JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } };
+  return j.end.sum_received.bits_per_second / 8;
+}
+
+export async function run(): Promise<Row[]> {
+  const ok = canRunInterop(['iperf3', 'python3']);
+  if (!ok.ok || !which('iperf3')) {
+    process.stderr.write(`SKIP tunnel bench rows: ${ok.ok ? 'iperf3 missing' : ok.why}\n`);
+    return [];
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'wgts-bench-'));
+  try {
+    // Reference: wireguard-go <-> wireguard-go, kernel TCP both ends.
+    const ref = await wgPair('rf', true);
+    const refDown = await iperf(ref.a, ref.b, '198.19.9.2', true);
+    const refUp = await iperf(ref.a, ref.b, '198.19.9.2', false);
+    await ref.ga!.stop(); await ref.gb.stop(); await ref.a.destroy(); await ref.b.destroy();
+
+    // wgts userspace stack in a, wireguard-go + kernel in b.
+    const p = await wgPair('ws', false);
+    const conf = join(dir, 'peer.conf');
+    writeFileSync(conf, renderConf({
+      privateKey: p.ka.privateKey, listenPort: 51901, addresses: ['198.19.9.1/24'],
+      peers: [{ publicKey: p.kb.publicKey, endpoint: formatEndpoint(p.link.bAddr4, 51900), allowedIps: ['198.19.9.2/32'], persistentKeepalive: 25 }],
+    }), { mode: 0o600 });
+    const peer = p.a.spawn([process.execPath, PEER, conf], { label: 'stack-peer', env: { SOURCE_BYTES: String(BYTES) } });
+    await waitFor(() => peer.output().includes('READY'), 8000, 'stack peer');
+    await p.gb.waitForHandshake(p.ka.publicKey, 8000);
+    const down = await p.b.exec(['python3', '-c', PY_RECV, '198.19.9.1', '19'], { timeoutMs: 180_000 });
+    const [nd, td] = down.stdout.trim().split(' ').map(Number) as [number, number];
+    writeFileSync(join(dir, 'up.bin'), Buffer.concat([...chunks(BYTES)]));
+    const up = await p.b.exec(['python3', '-c', PY_SEND, '198.19.9.1', '9', join(dir, 'up.bin')], { timeoutMs: 180_000 });
+    const [nu, tu] = up.stdout.trim().split(' ').map(Number) as [number, number];
+    await peer.stop(); await p.gb.stop(); await p.a.destroy(); await p.b.destroy();
+    return [
+      { group: 'tcp tunnel', name: 'wgts stack -> kernel via wireguard-go', opsPerSec: nd / td, unit: 'B/s', reference: { name: 'kernel -> kernel, wireguard-go both ends (iperf3 -R)', opsPerSec: refDown } },
+      { group: 'tcp tunnel', name: 'kernel -> wgts stack via wireguard-go', opsPerSec: nu / tu, unit: 'B/s', reference: { name: 'kernel -> kernel, wireguard-go both ends (iperf3)', opsPerSec: refUp } },
+    ];
+  } finally {
+    await cleanupAll();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
