@@ -238,15 +238,19 @@ export class Driver {
     }
   }
 
-  /** Arm the single timer for the earliest deadline of the device and the stack. */
+  /**
+   * Arm the single timer for the earliest deadline of the device and the
+   * stack. A timer already armed no later than needed is kept: when it fires
+   * early, onTimer finds nothing due and re-arms. This avoids a clearTimeout/
+   * setTimeout pair per packet.
+   */
   schedule(): void {
     if (this.stopped) return;
     const next = Math.min(this.device.nextDeadline(), this.stack ? this.stack.nextDeadline() : Infinity);
-    if (next === this.timerAt && this.timer) return;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = null;
-    this.timerAt = next;
     if (!Number.isFinite(next)) return;
+    if (this.timer && this.timerAt <= next) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = next;
     const delay = Math.max(0, Math.ceil(next - now()));
     this.timer = setTimeout(() => this.onTimer(), Math.min(delay, 2 ** 31 - 1));
   }

@@ -286,7 +286,7 @@ export class Device {
       peer.txBytes += pkt.length;
       if (pkt.length > 0) sentData = true;
     }
-    if (sentData) T.onDataSent(peer.timers, now, this.jitter());
+    if (sentData && peer.timers.newHandshake === null) T.onDataSent(peer.timers, now, this.jitter());
     T.onAnyAuthenticatedPacketTraversal(peer.timers, now, peer.persistentKeepalive);
     T.onAnyAuthenticatedPacketSent(peer.timers);
     // Keep the key fresh: the initiator re-keys when the session is old or worn.
@@ -311,8 +311,18 @@ export class Device {
     this.sendStaged(peer, now, out);
   }
 
+  private jitterPool: Uint8Array = new Uint8Array(0);
+  private jitterAt = 0;
+
+  /** Timer jitter from a pool of random bytes drawn 512 at a time (one draw costs as much as a packet). */
   private jitter(): number {
-    return T.jitterFrom(this.random(2));
+    if (this.jitterAt + 2 > this.jitterPool.length) {
+      this.jitterPool = this.random(512);
+      this.jitterAt = 0;
+    }
+    const j = T.jitterFrom(this.jitterPool.subarray(this.jitterAt, this.jitterAt + 2));
+    this.jitterAt += 2;
+    return j;
   }
 
   private allocIndex(entry: IndexEntry): number {
