@@ -10,12 +10,19 @@ import { Logger, isLogLevel, type LogLevel } from '../node/log.js';
 import { driverBackend } from '../node/uapi-backend.js';
 import { startUapiServer, type UapiServer } from '../uapi/server.js';
 import { encodeKey } from '../crypto/util.js';
+import {
+  tunAvailable, hasNetAdmin, openTun, WgQuick, StateFile, systemRunner, recoverStale, assertInterfaceAbsent,
+  downInterface, type TunDevice,
+} from '../tun/index.js';
 
-export const UP_USAGE = `Usage: wgts up FILE.conf [--userspace] [--interface NAME] [--log-level error|warn|info|debug]
+export const UP_USAGE = `Usage: wgts up FILE.conf [--tun | --userspace] [--interface NAME] [--log-level error|warn|info|debug]
 
 Reads a wg-quick configuration file and runs the interface in the foreground.
+Without --tun or --userspace it picks TUN mode when it can open /dev/net/tun
+with CAP_NET_ADMIN, else userspace mode, and says which.
+  --tun              a kernel-visible interface, set up step by step as wg-quick does
   --userspace        no TUN device, no privileges: a userspace IP stack answers
-                     on the Address values (the only mode so far)
+                     on the Address values
   --interface NAME   interface name (default: the file's stem, as wg-quick)
   --log-level LEVEL  default info`;
 
@@ -43,15 +50,28 @@ function parseArgs(argv: string[]): UpArgs | string {
   return { file, level, mode, ...(name !== undefined ? { name } : {}) };
 }
 
+const USERSPACE_ONLY_KEYS = new Set(['DNS', 'Table', 'FwMark', 'PreUp', 'PostUp', 'PreDown', 'PostDown']);
+
+/** Decide the mode: --tun and --userspace force it; otherwise TUN when it can be opened. */
+function chooseMode(requested: UpArgs['mode']): { mode: 'tun' | 'userspace'; why: string } | { error: string } {
+  if (requested === 'userspace') return { mode: 'userspace', why: '--userspace' };
+  const avail = tunAvailable();
+  const admin = hasNetAdmin();
+  if (requested === 'tun') {
+    if (!avail.ok) return { error: `--tun: TUN mode is unavailable: ${avail.why}` };
+    if (admin === false) return { error: '--tun: this process lacks CAP_NET_ADMIN (run as root, or use --userspace)' };
+    return { mode: 'tun', why: '--tun' };
+  }
+  if (!avail.ok) return { mode: 'userspace', why: `TUN unavailable: ${avail.why}` };
+  if (admin === false) return { mode: 'userspace', why: 'no CAP_NET_ADMIN' };
+  return { mode: 'tun', why: 'CAP_NET_ADMIN and /dev/net/tun available' };
+}
+
 export async function runUp(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) { console.log(UP_USAGE); return 0; }
   const args = parseArgs(argv);
   if (typeof args === 'string') {
     process.stderr.write(`wgts up: ${args}\n${UP_USAGE}\n`);
-    return 1;
-  }
-  if (args.mode === 'tun') {
-    process.stderr.write('wgts up: --tun is not available yet: this build has userspace mode only (use --userspace)\n');
     return 1;
   }
   const parsed = await loadConfigFile(args.file, args.name !== undefined ? { interfaceName: args.name } : {});
@@ -62,22 +82,78 @@ export async function runUp(argv: string[]): Promise<number> {
   }
   const cfg = parsed.config;
   const log = new Logger(cfg.interfaceName, args.level);
-  for (const w of cfg.warnings) log.warn(formatIssue(w));
-  log.info(`userspace mode${args.mode === 'auto' ? ' (TUN mode is not built yet)' : ''}: no TUN device; the built-in stack answers on ${cfg.iface.addresses.map((a) => `${a.ip}/${a.cidr}`).join(', ') || 'no address'}`);
+  const choice = chooseMode(args.mode);
+  if ('error' in choice) {
+    log.error(choice.error);
+    return 1;
+  }
+  const tunMode = choice.mode === 'tun';
+  for (const w of cfg.warnings) {
+    if (tunMode && w.key !== undefined && USERSPACE_ONLY_KEYS.has(w.key)) continue;
+    log.warn(formatIssue(w));
+  }
+  if (tunMode) {
+    log.info(`TUN mode (${choice.why}): interface ${cfg.interfaceName} with the kernel's IP stack`);
+  } else {
+    log.info(`userspace mode (${choice.why}): no TUN device; the built-in stack answers on ${cfg.iface.addresses.map((a) => `${a.ip}/${a.cidr}`).join(', ') || 'no address'}`);
+  }
   log.info(`public key ${encodeKey(cfg.iface.publicKey)}`);
 
-  const driver = new Driver({ config: cfg, log });
-  try {
-    await driver.start();
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') {
-      log.error(`UDP port ${cfg.iface.listenPort} is in use: another wgts or wg-quick? Choose another ListenPort in ${args.file}`);
-    } else if (code === 'EACCES') {
-      log.error(`not allowed to bind UDP port ${cfg.iface.listenPort}: choose a ListenPort above 1023 or run with privileges`);
-    } else {
-      log.error(`cannot start: ${(e as Error).message}`);
+  let tun: TunDevice | null = null;
+  let wq: WgQuick | null = null;
+  // wg-quick's steps call back into the driver, which exists only after the TUN is open.
+  let driverRef: Driver | null = null;
+  const wqLog = (line: string) => process.stderr.write(line + '\n');
+  if (tunMode) {
+    const state = StateFile.forInterface(cfg.interfaceName);
+    const runner = systemRunner();
+    try {
+      const rec = await recoverStale({ runner, log: wqLog, state });
+      if (rec.kind === 'running') {
+        log.error(`wgts is already running ${cfg.interfaceName} (pid ${rec.pid}); stop it with: wgts down ${cfg.interfaceName}`);
+        return 1;
+      }
+      await assertInterfaceAbsent(cfg.interfaceName, runner);
+      tun = await openTun(cfg.interfaceName, cfg.iface.mtu !== undefined ? { mtu: cfg.iface.mtu } : {});
+    } catch (e) {
+      log.error(`cannot create interface ${cfg.interfaceName}: ${(e as Error).message}`);
+      return 1;
     }
+    wq = new WgQuick({
+      name: cfg.interfaceName,
+      iface: cfg.iface,
+      allowedIps: cfg.peers.flatMap((p) => p.allowedIps),
+      runner,
+      log: wqLog,
+      setFwmark: (m) => driverRef?.setFwmark(m),
+      endpoints: () => driverRef?.endpointAddresses() ?? [],
+      state,
+    });
+  }
+
+  const driver = new Driver({ config: cfg, log, ...(tun ? { tun } : {}) });
+  driverRef = driver;
+  if (cfg.iface.fwMark) driver.setFwmark(cfg.iface.fwMark);
+  const startDriver = async (): Promise<void> => {
+    try {
+      await driver.start();
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EADDRINUSE') throw new Error(`UDP port ${cfg.iface.listenPort} is in use: another wgts or wg-quick? Choose another ListenPort in ${args.file}`);
+      if (code === 'EACCES') throw new Error(`not allowed to bind UDP port ${cfg.iface.listenPort}: choose a ListenPort above 1023 or run with privileges`);
+      throw e;
+    }
+  };
+  try {
+    if (wq) {
+      const r = await wq.up(startDriver);
+      driver.device.mtu = r.mtu;
+      if (r.fwmark !== null) driver.setFwmark(r.fwmark);
+    } else {
+      await startDriver();
+    }
+  } catch (e) {
+    log.error(`cannot start: ${(e as Error).message}`);
     await driver.stop();
     return 1;
   }
@@ -96,28 +172,51 @@ export async function runUp(argv: string[]): Promise<number> {
       }
     })();
   });
+  const shutdown = async (): Promise<void> => {
+    if (wq) for (const err of await wq.down(tun ?? undefined)) log.warn(`teardown: ${err.message}`);
+    await uapi?.close();
+    await driver.stop();
+  };
   try {
     uapi = await startUapiServer(cfg.interfaceName, backend, { onEvent: (m) => log.debug(m) });
     log.info(`UAPI socket ${uapi.path} (use: wgts show ${cfg.interfaceName}${uapi.path.startsWith('/var/run/wireguard/') ? `, or wg show ${cfg.interfaceName}` : ''})`);
   } catch (e) {
     log.error(`${(e as Error).message}: is another wgts running as ${cfg.interfaceName}? Use --interface NAME`);
-    await driver.stop();
+    await shutdown();
     return 1;
   }
 
   return await new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (sig: string) => {
+    const stop = (why: string, code = 0) => {
       if (stopping) return;
       stopping = true;
-      log.info(`${sig}: shutting down`);
-      void (async () => {
-        await uapi?.close();
-        await driver.stop();
-        resolve(0);
-      })();
+      log.info(`${why}: shutting down`);
+      void shutdown().then(() => resolve(code));
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
+    tun?.onError((e) => { if (!stopping) stop(`TUN device error ${e.code ?? e.message}`, 1); });
   });
+}
+
+export const DOWN_USAGE = 'Usage: wgts down NAME   (stops a wgts running NAME and removes what TUN mode set up, also after a crash)';
+
+export async function runDown(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) { console.log(DOWN_USAGE); return 0; }
+  if (argv.length !== 1) { process.stderr.write(DOWN_USAGE + '\n'); return 1; }
+  const name = argv[0]!.replace(/\.conf$/, '').replace(/^.*\//, '');
+  const wqLog = (line: string) => process.stderr.write(line + '\n');
+  try {
+    const r = await downInterface({ runner: systemRunner(), log: wqLog, state: StateFile.forInterface(name) });
+    if (r.kind === 'not-running') {
+      // A userspace-mode wgts keeps no state file: stop it by its UAPI socket's owner.
+      process.stderr.write(`wgts down: ${name} is not a TUN-mode wgts started here (no state file). For userspace mode, stop the process (Ctrl-C / SIGTERM).\n`);
+      return 1;
+    }
+    return 0;
+  } catch (e) {
+    process.stderr.write(`wgts down: ${(e as Error).message}\n`);
+    return 1;
+  }
 }

@@ -17,6 +17,8 @@ import { parseIp } from '../transport/ip.js';
 import { Stack } from '../netstack/stack.js';
 import type { WgConfig, PeerConfig } from '../config/types.js';
 import { UdpBind } from './udp.js';
+import type { TunDevice } from '../tun/device.js';
+import { setSocketMark } from '../tun/mark.js';
 import { Logger } from './log.js';
 
 /** Re-resolve a hostname endpoint when the peer's last handshake is older than this (as wg's reresolve-dns). */
@@ -32,6 +34,8 @@ export interface DriverOptions {
   bindAddress?: string;
   /** Sees every inner packet the device delivers, before the stack does. */
   onDeliver?: (packet: Uint8Array) => void;
+  /** TUN mode: inner packets go to and come from this device instead of the userspace stack. */
+  tun?: TunDevice;
   /** Hostname lookup (default: the system resolver via dns.lookup). */
   resolver?: (host: string) => Promise<string>;
   /** How often to check for stale hostname endpoints, and how stale counts (ms). Defaults 30 s and 135 s. */
@@ -48,6 +52,9 @@ function humanPeer(p: Peer): string {
 export class Driver {
   readonly device: Device;
   readonly stack: Stack | null;
+  readonly tun: TunDevice | null;
+  /** SO_MARK for the outer socket (TUN mode: wg-quick's policy routing); 0 = none. */
+  fwmark = 0;
   readonly log: Logger;
   readonly bind: UdpBind;
   private timer: NodeJS.Timeout | null = null;
@@ -69,15 +76,22 @@ export class Driver {
       wallClock: () => Date.now(),
       mtu: cfg.iface.mtu ?? 1420,
     });
-    this.stack = new Stack({
-      addresses: cfg.iface.addresses.map((a) => ({ ip: a.ip, cidr: a.cidr })),
-      mtu: cfg.iface.mtu ?? 1420,
-      random,
-    });
-    this.stack.onWake = () => this.pump();
+    this.tun = opts.tun ?? null;
+    if (this.tun) {
+      this.stack = null;
+      this.tun.onPacket((p) => this.sendInner(p));
+    } else {
+      this.stack = new Stack({
+        addresses: cfg.iface.addresses.map((a) => ({ ip: a.ip, cidr: a.cidr })),
+        mtu: cfg.iface.mtu ?? 1420,
+        random,
+      });
+      this.stack.onWake = () => this.pump();
+    }
     this.bind = new UdpBind(
       (data, from) => this.onDatagram(data, from),
       (e) => this.log.warn(`udp socket: ${e.message}`),
+      (sock) => { if (this.fwmark) this.applyMark(sock); },
     );
   }
 
@@ -139,6 +153,26 @@ export class Driver {
     }
   }
 
+  /** Mark the outer socket (and every later rebind) with SO_MARK `mark`; 0 clears it. */
+  setFwmark(mark: number): void {
+    this.fwmark = mark;
+    const sock = this.bind.socket;
+    if (sock) this.applyMark(sock);
+  }
+
+  private applyMark(sock: import('node:dgram').Socket): void {
+    try {
+      setSocketMark(sock, this.fwmark);
+    } catch (e) {
+      this.log.error(`cannot set fwmark ${this.fwmark} on the UDP socket: ${(e as Error).message}`);
+    }
+  }
+
+  /** The peers' current endpoint addresses (wg-quick's MTU rule reads them). */
+  endpointAddresses(): string[] {
+    return this.device.listPeers().flatMap((p) => (p.endpoint ? [p.endpoint.address] : []));
+  }
+
   /** Forget the configured hostname for a peer (its endpoint was set by hand). */
   forgetHostname(peer: Peer): void {
     this.hostEndpoints.delete(peer.id);
@@ -156,7 +190,9 @@ export class Driver {
     for (const d of out.datagrams) this.sendDatagram(d.data, d.to);
     for (const e of out.events) this.logEvent(e);
     if (this.opts.onDeliver) for (const p of out.packets) this.opts.onDeliver(p.packet);
-    if (this.stack) {
+    if (this.tun) {
+      for (const p of out.packets) this.tun.write(p.packet);
+    } else if (this.stack) {
       for (const p of out.packets) this.stack.input(p.packet, t);
       this.pumpStack(t);
     }

@@ -17,7 +17,7 @@ export function driverBackend(driver: Driver, onListenPort: (port: number) => vo
       return {
         privateKey: dev.privateKey,
         listenPort: driver.bind.port,
-        fwmark: 0,
+        fwmark: driver.fwmark,
         peers: dev.listPeers().map((p) => ({
           publicKey: p.publicKey,
           presharedKey: p.crypto.presharedKey.some((b) => b !== 0) ? p.crypto.presharedKey : null,
@@ -42,7 +42,10 @@ export function driverBackend(driver: Driver, onListenPort: (port: number) => vo
       if (req.replacePeers) dev.removeAllPeers();
       if (req.privateKey !== undefined) dev.setPrivateKey(req.privateKey);
       if (req.listenPort !== undefined && req.listenPort !== driver.bind.port) onListenPort(req.listenPort);
-      if (req.fwmark !== undefined && req.fwmark) driver.log.warn('fwmark set over UAPI: not applied in userspace mode');
+      if (req.fwmark !== undefined) {
+        if (driver.tun) driver.setFwmark(req.fwmark ?? 0);
+        else if (req.fwmark) driver.log.warn('fwmark set over UAPI: not applied in userspace mode');
+      }
       for (const op of req.peers) {
         const own = dev.publicKey;
         if (own && Buffer.compare(Buffer.from(own), Buffer.from(op.publicKey)) === 0) continue;

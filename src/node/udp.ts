@@ -10,12 +10,22 @@ import type { Endpoint } from '../transport/peer.js';
 export type Receiver = (data: Uint8Array, from: Endpoint) => void;
 
 export class UdpBind {
-  private socket: Socket | null = null;
+  private socket_: Socket | null = null;
   private dual = false;
   private family: 4 | 6 = 4;
   port = 0;
 
-  constructor(private readonly onMessage: Receiver, private readonly onError: (e: Error) => void) {}
+  constructor(
+    private readonly onMessage: Receiver,
+    private readonly onError: (e: Error) => void,
+    /** Called after every successful bind, e.g. to set SO_MARK on the new socket. */
+    private readonly onBound: (s: Socket) => void = () => {},
+  ) {}
+
+  /** The bound socket, for socket options (SO_MARK). */
+  get socket(): Socket | null {
+    return this.socket_;
+  }
 
   /** Bind `port` (0 = random). Rejects with EADDRINUSE and friends. */
   async open(port: number, address?: string): Promise<number> {
@@ -52,15 +62,16 @@ export class UdpBind {
           if (address.startsWith('::ffff:') && isIPv4(address.slice(7))) address = address.slice(7);
           this.onMessage(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength), { address, port: rinfo.port });
         });
-        this.socket = s;
+        this.socket_ = s;
         this.port = s.address().port;
+        this.onBound(s);
         resolve();
       });
     });
   }
 
   send(data: Uint8Array, to: Endpoint): void {
-    const s = this.socket;
+    const s = this.socket_;
     if (!s) return;
     let address = to.address;
     if (this.dual && isIPv4(address)) address = '::ffff:' + address;
@@ -69,8 +80,8 @@ export class UdpBind {
   }
 
   async close(): Promise<void> {
-    const s = this.socket;
-    this.socket = null;
+    const s = this.socket_;
+    this.socket_ = null;
     if (s) await new Promise<void>((r) => s.close(() => r()));
   }
 }

@@ -112,7 +112,8 @@ export class Device {
   private readonly limiter = new RateLimiter();
   private readonly random: (n: number) => Uint8Array;
   private readonly wallClock: () => number;
-  readonly mtu: number;
+  /** Inner MTU for padding; TUN mode sets it once wg-quick's MTU rule has run. */
+  mtu: number;
   private readonly maxStaged: number;
   private readonly underLoadThreshold: number;
   private loadWindowStart = -Infinity;
@@ -251,6 +252,9 @@ export class Device {
     if (!this.identity) { this.drop('no-private-key'); return out; }
     this.stage(peer, packet);
     this.sendStaged(peer, now, out);
+    // The caller may reuse its buffer (a TUN read batch): a packet that has to
+    // wait for a session is copied.
+    if (peer.staged.length && peer.staged[peer.staged.length - 1] === packet) peer.staged[peer.staged.length - 1] = packet.slice();
     return out;
   }
 

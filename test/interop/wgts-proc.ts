@@ -38,7 +38,7 @@ export function renderConf(c: WgtsConf): string {
 }
 
 export class WgtsProc {
-  private constructor(readonly proc: Proc, readonly name: string, readonly dir: string, readonly socketPath: string) {}
+  private constructor(readonly proc: Proc, readonly name: string, readonly dir: string, readonly socketPath: string, readonly confFile: string) {}
 
   static writeConf(text: string, fileName = 'wg0.conf'): { dir: string; file: string } {
     const dir = mkdtempSync(join(tmpdir(), 'wgts-test-'));
@@ -48,17 +48,17 @@ export class WgtsProc {
     return { dir, file };
   }
 
-  static async start(ns: Netns, conf: WgtsConf | string, opts: { name?: string; args?: string[] } = {}): Promise<WgtsProc> {
+  static async start(ns: Netns, conf: WgtsConf | string, opts: { name?: string; args?: string[]; mode?: '--userspace' | '--tun' } = {}): Promise<WgtsProc> {
     const { dir, file } = WgtsProc.writeConf(typeof conf === 'string' ? conf : renderConf(conf));
     const name = opts.name ?? uniqueWgtsName();
     const socketPath = `/var/run/wireguard/${name}.sock`;
     trackPath(socketPath);
-    const proc = ns.spawn([process.execPath, CLI, 'up', file, '--userspace', '--interface', name, '--log-level', 'debug', ...(opts.args ?? [])], { label: `wgts ${name}` });
+    const proc = ns.spawn([process.execPath, CLI, 'up', file, opts.mode ?? '--userspace', '--interface', name, '--log-level', 'debug', ...(opts.args ?? [])], { label: `wgts ${name}` });
     await waitFor(() => {
       proc.assertRunning();
       return existsSync(socketPath) && proc.output().includes('UAPI socket');
     }, 8000, `wgts ${name} to serve its UAPI socket`);
-    return new WgtsProc(proc, name, dir, socketPath);
+    return new WgtsProc(proc, name, dir, socketPath, file);
   }
 
   output(): string { return this.proc.output(); }
