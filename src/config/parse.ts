@@ -98,6 +98,8 @@ function parseInto(
       opened.push(cur);
       continue;
     }
+    // A secret key's value is scrubbed from every message even when the line is misplaced (wrong or unknown section).
+    if (sections.some((s) => s.keys[keyIndex.get(s)!.get(keyId(l.key)) ?? '']?.secret)) { issues.addSecret(l.value); issues.addSecret(compact(l.value)); }
     if (cur === 'skip') continue; // keys of an unknown section: already reported at its header
     if (!PRINTABLE_NAME.test(l.key)) {
       issues.error(l.line, undefined, 'not a "Key = value" line: the key name has unexpected characters or is too long');

@@ -4,8 +4,9 @@
  * it here. Built values of sections other than Interface/Peer land in
  * WgConfig.extensions[name].
  */
+import { exposeSection, forwardSection } from './forward.js';
 import { interfaceSection } from './interface.js';
 import { peerSection } from './peer.js';
 import type { SectionSpec } from './schema.js';
 
-export const SECTIONS: readonly SectionSpec<any>[] = [interfaceSection, peerSection];
+export const SECTIONS: readonly SectionSpec<any>[] = [interfaceSection, peerSection, forwardSection, exposeSection];

@@ -1,0 +1,363 @@
+/**
+ * The [Forward] and [Expose] extension sections (issue 5): value parsers,
+ * the rule builder, and the checks against the rest of the config.
+ *
+ *   Key = value -> keysFor(kind) parsers -> buildRule (needs Listen and
+ *   Target, equal range lengths, protocol/option combinations) -> NatRule
+ *   -> checkRules with [Interface]/[Peer] (Expose Listen is one of our
+ *   Addresses, no overlapping listeners, a source address for the target's
+ *   family, target routed to some peer)
+ *
+ * The command-line short form (src/nat/short-form.ts) runs the same key
+ * parsers, builder and checks, so both give equal NatRule objects and the
+ * same messages.
+ *
+ * Source = client: the tunnel-side connection carries the public client's
+ * own address, as a kernel DNAT without SNAT would. Replies then go to that
+ * address, so the peer behind Target must route it back into the tunnel:
+ * its [Peer] entry for this side needs AllowedIPs = 0.0.0.0/0, ::/0 (or the
+ * clients' prefixes). That is the other side's file and cannot be checked
+ * here. The tunnel side must also be able to use a foreign source address
+ * (the userspace stack's transparent mode); otherwise the relay refuses the
+ * rule when it is applied.
+ */
+import { parseIp } from '../transport/ip.js';
+import { canonicalIp } from './addr.js';
+import { type Issues, show } from './issues.js';
+import type { KeyParsed, KeySpec, SectionInput, SectionSpec } from './schema.js';
+import { closest } from './suggest.js';
+import type { Cidr, WgConfig } from './types.js';
+import { fail, ok } from './values.js';
+import {
+  DEFAULTS,
+  LIMITS,
+  familyOf,
+  formatHostPorts,
+  isWildcard,
+  type HostPort,
+  type NatKind,
+  type NatProtocol,
+  type NatRule,
+  type ProxyVersion,
+  type SourceMode,
+} from '../nat/rule.js';
+
+const SECTION: Record<NatKind, string> = { forward: 'Forward', expose: 'Expose' };
+
+/** An address with a port range, as written in Listen or Target. */
+export interface PortSpan {
+  hp: HostPort;
+  ports: number;
+}
+
+/** One of `words` (any case), with a did-you-mean for near misses. */
+function oneOf<T extends string>(words: readonly T[], what: string): (v: string) => KeyParsed<T> {
+  return (v) => {
+    const s = v.toLowerCase();
+    const hit = words.find((w) => w === s);
+    if (hit) return ok(hit);
+    const near = closest(s, words);
+    return fail(`${what}${near ? ` (did you mean ${near}?)` : ''}`);
+  };
+}
+
+export function parseProtocols(v: string): KeyParsed<NatProtocol[]> {
+  const items = v.split(/[\s,+]+/).filter((x) => x !== '');
+  if (items.length === 0) return fail('must be tcp, udp or tcp,udp');
+  const seen = new Set<NatProtocol>();
+  for (const item of items) {
+    const s = item.toLowerCase();
+    if (s !== 'tcp' && s !== 'udp') {
+      const near = closest(s, ['tcp', 'udp']);
+      return fail(`${show(item)} is not a protocol; use tcp, udp or tcp,udp${near ? ` (did you mean ${near}?)` : ''}`);
+    }
+    if (seen.has(s)) return fail(`${s} is listed twice`);
+    seen.add(s);
+  }
+  return ok((['tcp', 'udp'] as const).filter((p) => seen.has(p)));
+}
+
+function parsePortPart(s: string): KeyParsed<{ first: number; count: number }> {
+  const m = /^([0-9]{1,5})(?:-([0-9]{1,5}))?$/.exec(s);
+  const bad = 'port must be an integer 1-65535, or a range FIRST-LAST such as 6000-6010';
+  if (!m) return fail(bad);
+  const first = Number(m[1]);
+  const last = m[2] === undefined ? first : Number(m[2]);
+  if (first < 1 || first > 65535 || last < 1 || last > 65535) return fail(bad);
+  if (last < first) return fail(`port range ${first}-${last} is reversed; write ${last}-${first}`);
+  const count = last - first + 1;
+  if (count > LIMITS.ports[1]) return fail(`port range ${first}-${last} has ${count} ports; at most ${LIMITS.ports[1]} per rule`);
+  return ok({ first, count });
+}
+
+/**
+ * `ip:port`, `[ipv6]:port`, or either with a range `first-last`. `hostHint`
+ * finishes the message for a host that is not an IP literal.
+ */
+export function parsePortSpan(v: string, hostHint: string): KeyParsed<PortSpan> {
+  let hostText: string;
+  let portText: string;
+  if (v.startsWith('[')) {
+    const close = v.indexOf(']');
+    if (close < 0) return fail('missing "]" after the IPv6 address; use [addr]:port');
+    if (v[close + 1] !== ':') return fail('missing ":port" after "]"; use [addr]:port');
+    hostText = v.slice(1, close);
+    portText = v.slice(close + 2);
+    if (hostText.includes('%')) return fail('IPv6 zone ids (%...) are not supported here');
+    if (!canonicalIp(hostText) || !hostText.includes(':')) return fail('the address inside [...] must be an IPv6 address');
+  } else {
+    const colon = v.lastIndexOf(':');
+    if (colon < 0) return fail(`missing port; use ADDRESS:PORT or [IPv6]:PORT (${hostHint})`);
+    hostText = v.slice(0, colon);
+    portText = v.slice(colon + 1);
+    if (hostText.includes(':')) return fail('an IPv6 address needs brackets: [addr]:port');
+    if (hostText === '') return fail(`missing address before ":" (${hostHint})`);
+    if (!canonicalIp(hostText)) {
+      return fail(/^[0-9.]+$/.test(hostText) ? 'not a valid IPv4 address' : `${show(hostText)} is not an IP address (${hostHint})`);
+    }
+  }
+  const p = parsePortPart(portText);
+  if (!p.ok) return p;
+  return ok({ hp: { host: canonicalIp(hostText)!.ip, port: p.value.first }, ports: p.value.count });
+}
+
+const LISTEN_HINT: Record<NatKind, string> = {
+  forward: 'names are not looked up; 0.0.0.0 listens on all IPv4 addresses, [::] on all IPv4 and IPv6',
+  expose: 'it must be one of the [Interface] Address values',
+};
+const TARGET_HINT: Record<NatKind, string> = {
+  forward: 'the target is inside the tunnel and names are not looked up; give its tunnel IP',
+  expose: 'names are not looked up; use 127.0.0.1 or [::1] for this host',
+};
+
+function integer(min: number, max: number, unit: string, offWord?: boolean): (v: string) => KeyParsed<number> {
+  return (v) => {
+    const s = v.toLowerCase();
+    if (offWord && s === 'off') return ok(0);
+    if (!/^[0-9]{1,10}$/.test(s) || Number(s) < min || Number(s) > max) {
+      return fail(`must be an integer ${min}-${max}${unit}${offWord ? ', or off' : ''}`);
+    }
+    return ok(Number(s));
+  };
+}
+
+/** The key table of one section; [Expose] has no Source. */
+export function keysFor(kind: NatKind): Record<string, KeySpec<any>> {
+  const keys: Record<string, KeySpec<any>> = {
+    Protocol: { parse: parseProtocols },
+    Listen: { parse: (v: string) => parsePortSpan(v, LISTEN_HINT[kind]) },
+    Target: { parse: (v: string) => parsePortSpan(v, TARGET_HINT[kind]) },
+  };
+  if (kind === 'forward') {
+    keys['Source'] = {
+      parse: oneOf<SourceMode>(['tunnel', 'client'], 'must be tunnel (connect from our tunnel Address) or client (the public client\'s own address)'),
+    };
+  }
+  keys['ProxyProtocol'] = { parse: oneOf<ProxyVersion>(['off', 'v1', 'v2'], 'must be off, v1 or v2') };
+  keys['MaxConnections'] = { parse: integer(LIMITS.maxConnections[0], LIMITS.maxConnections[1], '') };
+  keys['IdleTimeout'] = { parse: integer(LIMITS.idleTimeout[0], LIMITS.idleTimeout[1], ' (seconds; 0 = never)', true) };
+  keys['UdpTimeout'] = { parse: integer(LIMITS.udpTimeout[0], LIMITS.udpTimeout[1], ' (seconds)') };
+  keys['MaxSessions'] = { parse: integer(LIMITS.maxSessions[0], LIMITS.maxSessions[1], '') };
+  return keys;
+}
+
+/** Where the builder and the checks report: a section in a file, or a command-line argument. */
+export interface RuleReport {
+  error(key: string | undefined, message: string): void;
+  warn(key: string | undefined, message: string): void;
+}
+
+function sectionReport(input: SectionInput, issues: Issues): RuleReport {
+  const line = (key: string | undefined): number => (key && input.one(key)?.line) || input.line;
+  return {
+    error: (key, m) => issues.error(line(key), key, m),
+    warn: (key, m) => issues.warn(line(key), key, m),
+  };
+}
+
+const REQUIRED_HINT: Record<NatKind, Record<'Listen' | 'Target', string>> = {
+  forward: { Listen: 'the public address:port on this host, e.g. 0.0.0.0:8080', Target: 'the address:port inside the tunnel, e.g. 10.0.0.2:8080' },
+  expose: { Listen: 'one of this interface\'s Address values with a port, e.g. 10.0.0.2:8080', Target: 'the local service, e.g. 127.0.0.1:8080' },
+};
+
+/** The NatRule of one section (or one short-form rule); undefined after reporting an error. */
+export function buildRule(kind: NatKind, input: SectionInput, report: RuleReport): NatRule | undefined {
+  const name = SECTION[kind];
+  const listen = input.one<PortSpan>('Listen');
+  const target = input.one<PortSpan>('Target');
+  let missing = false;
+  for (const [key, f] of [['Listen', listen], ['Target', target]] as const) {
+    if (f || input.refused(key)) continue;
+    report.error(key, `[${name}] has no ${key} (required: ${REQUIRED_HINT[kind][key]})`);
+    missing = true;
+  }
+  if (!listen || !target || missing) return undefined;
+  const protocols = input.one<NatProtocol[]>('Protocol')?.value ?? ['tcp'];
+  const source = kind === 'forward' ? (input.one<SourceMode>('Source')?.value ?? DEFAULTS.source) : 'tunnel';
+  const proxyProtocol = input.one<ProxyVersion>('ProxyProtocol')?.value ?? DEFAULTS.proxyProtocol;
+  const L = listen.value;
+  const T = target.value;
+  let bad = false;
+
+  if (T.ports !== L.ports) {
+    bad = true;
+    if (T.ports === 1) {
+      const eg = formatHostPorts(T.hp, L.ports);
+      report.error('Target', `Target must be a port range as long as Listen's (${L.ports} ports), e.g. ${eg}`);
+    } else {
+      report.error('Target', `Target's range has ${T.ports} ports but Listen's has ${L.ports}; they must be the same length`);
+    }
+  }
+  if (kind === 'expose' && isWildcard(L.hp.host)) {
+    bad = true;
+    report.error('Listen', `Listen = ${formatHostPorts(L.hp, L.ports)}: [Expose] listens inside the tunnel on one of this interface's Address values, not on a wildcard`);
+  }
+  if (isWildcard(T.hp.host)) {
+    bad = true;
+    report.error('Target', `Target = ${formatHostPorts(T.hp, T.ports)}: a wildcard address cannot be connected to`);
+  }
+  if (proxyProtocol !== 'off' && !protocols.includes('tcp')) {
+    bad = true;
+    report.error('ProxyProtocol', 'ProxyProtocol applies to TCP only; this rule is Protocol = udp (set ProxyProtocol = off)');
+  } else if (proxyProtocol !== 'off' && protocols.includes('udp')) {
+    report.warn('ProxyProtocol', 'ProxyProtocol applies to the TCP part of this rule only; UDP datagrams are forwarded unchanged');
+  }
+  if (source === 'client') {
+    const lf = familyOf(L.hp.host);
+    const tf = familyOf(T.hp.host);
+    if (tf === 6 && lf === 4) {
+      bad = true;
+      report.error('Source', `Source = client cannot carry IPv4 clients (Listen ${L.hp.host}) to an IPv6 Target; use Source = tunnel`);
+    } else if (tf === 4 && lf === 6 && L.hp.host !== '::') {
+      bad = true;
+      report.error('Source', `Source = client cannot carry IPv6 clients (Listen ${L.hp.host}) to an IPv4 Target; use Source = tunnel`);
+    } else if (tf === 4 && L.hp.host === '::') {
+      report.warn('Source', 'with Source = client and an IPv4 Target, IPv6 clients on [::] are refused (reset); only IPv4 clients get through');
+    }
+  }
+  if (bad) return undefined;
+  return {
+    kind,
+    protocols,
+    listen: L.hp,
+    target: T.hp,
+    ports: L.ports,
+    source,
+    proxyProtocol,
+    maxConnections: input.one<number>('MaxConnections')?.value ?? DEFAULTS.maxConnections,
+    idleTimeout: input.one<number>('IdleTimeout')?.value ?? DEFAULTS.idleTimeout,
+    udpTimeout: input.one<number>('UdpTimeout')?.value ?? DEFAULTS.udpTimeout,
+    maxSessions: input.one<number>('MaxSessions')?.value ?? DEFAULTS.maxSessions,
+  };
+}
+
+// ---------------------------------------------------------------- checks
+
+function inCidr(ip: Uint8Array, c: Cidr): boolean {
+  const net = parseIp(c.ip);
+  if (!net || net.length !== ip.length) return false;
+  for (let bit = 0; bit < c.cidr; bit += 8) {
+    const take = Math.min(8, c.cidr - bit);
+    const mask = (0xff00 >> take) & 0xff;
+    if ((ip[bit / 8]! & mask) !== (net[bit / 8]! & mask)) return false;
+  }
+  return true;
+}
+
+/** Two listeners that the host (or the stack) would refuse to bind together. */
+function hostsClash(a: string, b: string): boolean {
+  if (a === b || a === '::' || b === '::') return true;
+  if (a === '0.0.0.0') return familyOf(b) === 4;
+  if (b === '0.0.0.0') return familyOf(a) === 4;
+  return false;
+}
+
+function rangesOverlap(a: NatRule, b: NatRule): boolean {
+  return a.listen.port < b.listen.port + b.ports && b.listen.port < a.listen.port + a.ports;
+}
+
+export interface CheckedRule {
+  rule: NatRule;
+  report: RuleReport;
+  /** How to name this rule in another rule's message: `the [Forward] at line 12`, `--forward tcp:...`. */
+  label: string;
+}
+
+type CheckConfig = Pick<WgConfig, 'iface' | 'peers'>;
+
+/** Cross-checks of rules of one kind against each other and the interface. */
+export function checkRules(kind: NatKind, items: readonly CheckedRule[], cfg: CheckConfig): void {
+  const own = cfg.iface.addresses.map((a) => a.ip);
+  items.forEach(({ rule: r, report }, i) => {
+    const span = formatHostPorts(r.listen, r.ports);
+    for (const prev of items.slice(0, i)) {
+      const p = prev.rule;
+      const shared = r.protocols.filter((x) => p.protocols.includes(x));
+      if (shared.length > 0 && rangesOverlap(r, p) && hostsClash(r.listen.host, p.listen.host)) {
+        report.error('Listen', `Listen ${span} (${shared.join(',')}) overlaps ${prev.label} (${formatHostPorts(p.listen, p.ports)})`);
+        break;
+      }
+    }
+    if (kind === 'expose') {
+      if (!own.includes(r.listen.host)) {
+        const near = closest(r.listen.host, own);
+        const list = own.length > 0 ? own.join(', ') : 'none: add an Address to [Interface]';
+        report.error('Listen', `Listen ${r.listen.host} is not an Address of this interface${near ? ` (did you mean ${near}?)` : ''}; [Expose] listens inside the tunnel on one of: ${list}`);
+      }
+      return;
+    }
+    const lp = cfg.iface.listenPort;
+    if (lp && r.protocols.includes('udp') && lp >= r.listen.port && lp < r.listen.port + r.ports) {
+      report.error('Listen', `Listen ${span} (udp) includes ${lp}, the WireGuard ListenPort of [Interface] (its socket listens on all addresses)`);
+    }
+    const tip = parseIp(r.target.host)!;
+    if (own.includes(r.target.host)) {
+      report.error('Target', `Target ${r.target.host} is this interface's own Address; a [Forward] target is a peer inside the tunnel (use [Expose] to publish a service of this host)`);
+      return;
+    }
+    const fam = familyOf(r.target.host);
+    if (r.source === 'tunnel' && !cfg.iface.addresses.some((a) => a.family === fam)) {
+      report.error('Target', `Target ${r.target.host} is IPv${fam} but [Interface] has no IPv${fam} Address to connect from (Source = tunnel)`);
+    }
+    if (!cfg.peers.some((p) => p.allowedIps.some((c) => inCidr(tip, c)))) {
+      report.warn('Target', `no [Peer] has AllowedIPs covering ${r.target.host}; connections to it fail until one does`);
+    }
+  });
+}
+
+// ---------------------------------------------------------------- sections
+
+function serializeRule(r: NatRule): [string, string][] {
+  const out: [string, string][] = [
+    ['Protocol', r.protocols.join(',')],
+    ['Listen', formatHostPorts(r.listen, r.ports)],
+    ['Target', formatHostPorts(r.target, r.ports)],
+  ];
+  if (r.kind === 'forward' && r.source !== DEFAULTS.source) out.push(['Source', r.source]);
+  if (r.proxyProtocol !== DEFAULTS.proxyProtocol) out.push(['ProxyProtocol', r.proxyProtocol]);
+  if (r.maxConnections !== DEFAULTS.maxConnections) out.push(['MaxConnections', String(r.maxConnections)]);
+  if (r.idleTimeout !== DEFAULTS.idleTimeout) out.push(['IdleTimeout', String(r.idleTimeout)]);
+  if (r.udpTimeout !== DEFAULTS.udpTimeout) out.push(['UdpTimeout', String(r.udpTimeout)]);
+  if (r.maxSessions !== DEFAULTS.maxSessions) out.push(['MaxSessions', String(r.maxSessions)]);
+  return out;
+}
+
+function section(kind: NatKind): SectionSpec<NatRule> {
+  const name = SECTION[kind];
+  return {
+    name,
+    repeatable: true,
+    keys: keysFor(kind),
+    build: (input, issues) => buildRule(kind, input, sectionReport(input, issues)),
+    validate: (items, cfg, issues) =>
+      checkRules(
+        kind,
+        items.map(({ input, value }) => ({ rule: value, report: sectionReport(input, issues), label: `the [${name}] at line ${input.line}` })),
+        cfg,
+      ),
+    serialize: serializeRule,
+  };
+}
+
+export const forwardSection: SectionSpec<NatRule> = section('forward');
+export const exposeSection: SectionSpec<NatRule> = section('expose');

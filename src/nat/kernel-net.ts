@@ -1,0 +1,65 @@
+/**
+ * TunnelNet over the host's own sockets (node:net, node:dgram): the host
+ * side of every rule, and the tunnel side in TUN mode, where the tunnel
+ * addresses are the kernel's. Listeners accept half-open, paused sockets;
+ * Nagle is off on both sides of a relay, as a relay adds no batching need.
+ */
+import { createSocket } from 'node:dgram';
+import { connect, createServer, type Socket } from 'node:net';
+import type { NetListener, NetSocket, NetUdpSocket, TunnelNet } from './net.js';
+
+export interface KernelNetOptions {
+  /**
+   * Allow a foreign local address in connectTcp/udpSocket (Source =
+   * client). Plain kernel sockets can only bind the host's own addresses,
+   * so this is false unless the addresses are known to be bindable (the
+   * tests' loopback, where all of 127.0.0.0/8 is).
+   */
+  transparent?: boolean;
+  /** Called for errors on a listening socket after it is up (e.g. EMFILE on accept). */
+  onListenError?: (e: Error) => void;
+}
+
+export class KernelNet implements TunnelNet {
+  readonly transparent: boolean;
+
+  constructor(
+    readonly label = 'host',
+    private readonly opts: KernelNetOptions = {},
+  ) {
+    this.transparent = opts.transparent ?? false;
+  }
+
+  connectTcp(o: { host: string; port: number; localAddress?: string; localPort?: number }): NetSocket {
+    return connect({ host: o.host, port: o.port, localAddress: o.localAddress, localPort: o.localPort, allowHalfOpen: true, noDelay: true });
+  }
+
+  listenTcp(o: { host: string; port: number }, onConnection: (sock: NetSocket) => void): Promise<NetListener> {
+    const server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (s: Socket) => onConnection(s));
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen({ host: o.host, port: o.port }, () => {
+        server.off('error', reject);
+        server.on('error', (e) => this.opts.onListenError?.(e));
+        const a = server.address();
+        const port = a !== null && typeof a === 'object' ? a.port : o.port;
+        resolve({ address: o.host, port, close: () => void server.close() });
+      });
+    });
+  }
+
+  udpSocket(o: { family: 4 | 6; address?: string; port?: number }): Promise<NetUdpSocket> {
+    const s = createSocket({ type: o.family === 6 ? 'udp6' : 'udp4' });
+    return new Promise((resolve, reject) => {
+      const fail = (e: Error): void => {
+        s.close();
+        reject(e);
+      };
+      s.once('error', fail);
+      s.bind({ address: o.address, port: o.port ?? 0, exclusive: true }, () => {
+        s.off('error', fail);
+        resolve(s);
+      });
+    });
+  }
+}

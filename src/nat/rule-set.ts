@@ -1,0 +1,181 @@
+/**
+ * A set of running rules of one kind, and their reload. Forwarder and
+ * Exposer (forwarder.ts) are this class with the two nets in either order.
+ *
+ *   applyRules(rules) -> units (one per protocol, identified by their
+ *   canonical text) -> units no longer wanted stop listening (TCP: their
+ *   connections drain; UDP: sessions close) -> new units bind all their
+ *   ports or fail as a whole -> unchanged units are not touched
+ *
+ * One interval timer (unref'd) sweeps idle connections and sessions and
+ * forgets drained units.
+ */
+import { BurstLog } from './burst-log.js';
+import type { TunnelNet } from './net.js';
+import { errorCode, unitLabel, type NatLog, type RelayContext, type UnitStats } from './relay.js';
+import { units, type NatKind, type NatRule, type NatUnit } from './rule.js';
+import { TcpRelay } from './tcp-relay.js';
+import { UdpRelay } from './udp-relay.js';
+
+export interface RuleSetOptions {
+  /** Default: silent. The driver's Logger fits. */
+  log?: NatLog;
+  /** Monotonic milliseconds; default performance.now. */
+  now?: () => number;
+  /** How often idle timeouts are checked; default 1000 ms. */
+  sweepIntervalMs?: number;
+  /** Repeated refusals are summed up per window; default 10 000 ms. */
+  burstWindowMs?: number;
+  /** A target that has not accepted within this is given up (client reset); default 30 000 ms. */
+  connectTimeoutMs?: number;
+}
+
+export interface ApplyResult {
+  /** Unit texts (see units() in rule.ts) now listening that were not before. */
+  added: string[];
+  /** Units that stopped listening (their TCP connections drain). */
+  removed: string[];
+  /** Units left as they were. */
+  kept: string[];
+  /** Units that could not start (bind errors, Source = client without a transparent tunnel). */
+  failed: { rule: string; error: string }[];
+}
+
+type Relay = TcpRelay | UdpRelay;
+
+const SILENT: NatLog = { info: () => {}, warn: () => {}, debug: () => {} };
+
+export class RuleSet {
+  private readonly active = new Map<string, Relay>();
+  private readonly draining = new Set<Relay>();
+  private readonly ctx: RelayContext;
+  private readonly sweepMs: number;
+  private timer: NodeJS.Timeout | null = null;
+  private chain: Promise<unknown> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    readonly kind: NatKind,
+    listenNet: TunnelNet,
+    connectNet: TunnelNet,
+    opts: RuleSetOptions = {},
+  ) {
+    const log = opts.log ?? SILENT;
+    this.ctx = {
+      listenNet,
+      connectNet,
+      now: opts.now ?? (() => performance.now()),
+      log,
+      burst: new BurstLog((m) => log.warn(m), opts.burstWindowMs ?? 10_000),
+      connectTimeoutMs: opts.connectTimeoutMs ?? 30_000,
+    };
+    this.sweepMs = opts.sweepIntervalMs ?? 1000;
+  }
+
+  /**
+   * Makes the running rules equal `rules` (all of this set's kind; others
+   * throw TypeError). Calls are queued, never interleaved.
+   */
+  applyRules(rules: readonly NatRule[]): Promise<ApplyResult> {
+    for (const r of rules) if (r.kind !== this.kind) throw new TypeError(`${this.kind} rule set given a ${r.kind} rule`);
+    const run = this.chain.then(() => this.apply(rules));
+    this.chain = run.catch(() => {});
+    return run;
+  }
+
+  private async apply(rules: readonly NatRule[]): Promise<ApplyResult> {
+    const res: ApplyResult = { added: [], removed: [], kept: [], failed: [] };
+    if (this.closed) throw new Error(`${this.kind} rule set is closed`);
+    const wanted = new Map<string, NatUnit>();
+    for (const r of rules) for (const u of units(r)) wanted.set(u.text, u);
+    for (const [text, relay] of this.active) {
+      if (wanted.has(text)) continue;
+      this.active.delete(text);
+      res.removed.push(text);
+      this.retire(relay);
+    }
+    for (const [text, unit] of wanted) {
+      if (this.active.has(text)) {
+        res.kept.push(text);
+        continue;
+      }
+      const label = unitLabel(unit);
+      if (unit.rule.source === 'client' && !this.ctx.connectNet.transparent) {
+        const error = `Source = client needs a tunnel that can send from the client's address; ${this.ctx.connectNet.label} cannot (use Source = tunnel, or ProxyProtocol)`;
+        this.ctx.log.warn(`${label}: not started: ${error}`);
+        res.failed.push({ rule: text, error });
+        continue;
+      }
+      const relay = unit.protocol === 'tcp' ? new TcpRelay(unit, this.ctx) : new UdpRelay(unit, this.ctx);
+      try {
+        await relay.start();
+      } catch (e) {
+        const error = `cannot listen on ${this.ctx.listenNet.label}: ${errorCode(e)}`;
+        this.ctx.log.warn(`${label}: not started: ${error}`);
+        res.failed.push({ rule: text, error });
+        continue;
+      }
+      this.active.set(text, relay);
+      res.added.push(text);
+      const where = relay.stats.listeners.map((l) => l.port).join(',');
+      this.ctx.log.info(`${label}: listening (port ${where})`);
+    }
+    this.arm();
+    return res;
+  }
+
+  private retire(relay: Relay): void {
+    const label = unitLabel(relay.unit);
+    if (relay instanceof UdpRelay) {
+      relay.stop();
+      this.ctx.log.info(`${label}: removed`);
+      return;
+    }
+    relay.stopListening();
+    relay.stats.state = 'draining';
+    if (relay.idle) {
+      this.ctx.log.info(`${label}: removed`);
+      return;
+    }
+    this.draining.add(relay);
+    this.ctx.log.info(`${label}: removed; its ${relay.snapshot().active} open connections continue until they close`);
+  }
+
+  private arm(): void {
+    if (this.timer || this.closed) return;
+    this.timer = setInterval(() => this.sweep(), this.sweepMs);
+    this.timer.unref();
+  }
+
+  private sweep(): void {
+    const now = this.ctx.now();
+    for (const r of this.active.values()) r.sweep(now);
+    for (const r of this.draining) {
+      r.sweep(now);
+      if (r.idle) this.draining.delete(r);
+    }
+  }
+
+  /** Every running unit, draining ones last. */
+  stats(): UnitStats[] {
+    return [...this.active.values(), ...this.draining].map((r) => r.snapshot());
+  }
+
+  /** Stops listening and resets every connection and session. */
+  async close(): Promise<void> {
+    await this.chain;
+    this.closed = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    for (const r of [...this.active.values(), ...this.draining]) {
+      if (r instanceof UdpRelay) r.stop();
+      else {
+        r.stopListening();
+        r.destroyAll();
+      }
+    }
+    this.active.clear();
+    this.draining.clear();
+    this.ctx.burst.close();
+  }
+}

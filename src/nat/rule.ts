@@ -1,0 +1,132 @@
+/**
+ * The rule objects shared by the config sections ([Forward], [Expose]), the
+ * command-line short form (--forward/--expose) and the relays. Pure: types,
+ * defaults, the canonical text that identifies a rule on reload, and the
+ * expansion of a rule into per-protocol units with one listener per port.
+ *
+ *   NatRule (one section / one --forward) -> units(): one per protocol
+ *   -> unitText() identifies it across reloads -> a TCP or UDP relay
+ */
+
+export type NatKind = 'forward' | 'expose';
+export type NatProtocol = 'tcp' | 'udp';
+export type SourceMode = 'tunnel' | 'client';
+export type ProxyVersion = 'off' | 'v1' | 'v2';
+
+/** An IP literal (canonical text; IPv6 without brackets, zone id allowed on a Forward Listen) and a port. */
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface NatRule {
+  kind: NatKind;
+  /** Non-empty, no duplicates, in the order tcp, udp. */
+  protocols: NatProtocol[];
+  /** First port of the listening range. Port 0 (API only, not in config): an ephemeral port, ports must be 1. */
+  listen: HostPort;
+  /** First port of the target range. */
+  target: HostPort;
+  /** Length of both port ranges; 1 for a single port. */
+  ports: number;
+  /** Forward only (always 'tunnel' for expose): whose address the tunnel-side connection comes from. */
+  source: SourceMode;
+  /** TCP only: PROXY protocol header sent first on the target-side connection. */
+  proxyProtocol: ProxyVersion;
+  /** TCP: connections open at once per rule (whole range); excess ones are reset. */
+  maxConnections: number;
+  /** TCP: seconds without data in either direction before both sides are reset; 0 = never. */
+  idleTimeout: number;
+  /** UDP: seconds without a datagram in either direction before a session is forgotten. */
+  udpTimeout: number;
+  /** UDP: sessions (public client address:port pairs) held at once per rule. */
+  maxSessions: number;
+}
+
+/**
+ * Defaults where the issue is silent.
+ * - IdleTimeout 7440 s: RFC 5382 REQ-5, a NAT's established-TCP idle timeout
+ *   must not be under 2 h 4 min.
+ * - UdpTimeout 120 s: the issue's value, RFC 4787 REQ-5's minimum.
+ * - MaxConnections 1024 and MaxSessions 512: below the usual soft
+ *   RLIMIT_NOFILE of 1024 for the kernel-socket side of one rule's sessions.
+ */
+export const DEFAULTS = {
+  source: 'tunnel' as SourceMode,
+  proxyProtocol: 'off' as ProxyVersion,
+  maxConnections: 1024,
+  idleTimeout: 7440,
+  udpTimeout: 120,
+  maxSessions: 512,
+} as const;
+
+export const LIMITS = {
+  maxConnections: [1, 1_000_000],
+  idleTimeout: [0, 30 * 86400],
+  udpTimeout: [1, 86400],
+  /** The userspace stack's ephemeral port range holds 16384 ports (RFC 6335 49152-65535). */
+  maxSessions: [1, 16384],
+  /** Ports in one range: each is a listening socket (a file descriptor on the host side). */
+  ports: [1, 1024],
+} as const;
+
+/** `host:port`, `[v6]:port`, with `-last` when the range is longer than one port. */
+export function formatHostPorts(hp: HostPort, ports: number): string {
+  const host = hp.host.includes(':') ? `[${hp.host}]` : hp.host;
+  return ports > 1 ? `${host}:${hp.port}-${hp.port + ports - 1}` : `${host}:${hp.port}`;
+}
+
+function options(r: NatRule, protocols: readonly NatProtocol[]): string[] {
+  const o: string[] = [];
+  if (r.kind === 'forward') o.push(`Source=${r.source}`);
+  if (protocols.includes('tcp')) {
+    o.push(`ProxyProtocol=${r.proxyProtocol}`, `MaxConnections=${r.maxConnections}`, `IdleTimeout=${r.idleTimeout}`);
+  }
+  if (protocols.includes('udp')) o.push(`UdpTimeout=${r.udpTimeout}`, `MaxSessions=${r.maxSessions}`);
+  return o;
+}
+
+/** `tcp,udp:0.0.0.0:8080=10.0.0.2:8080`: the rule without its options. */
+export function headText(r: NatRule, protocols: readonly NatProtocol[] = r.protocols): string {
+  return `${protocols.join(',')}:${formatHostPorts(r.listen, r.ports)}=${formatHostPorts(r.target, r.ports)}`;
+}
+
+function text(r: NatRule, protocols: readonly NatProtocol[]): string {
+  return [headText(r, protocols), ...options(r, protocols)].join(',');
+}
+
+/**
+ * The rule in the command-line short form with every option spelled out
+ * (defaults included), e.g. `tcp:0.0.0.0:8080=10.0.0.2:8080,Source=tunnel,...`.
+ * parseShortForm(kind, shortFormText(r)) gives back an equal rule.
+ */
+export function shortFormText(r: NatRule): string {
+  return text(r, r.protocols);
+}
+
+/** One protocol of one rule: the unit the relays run and reload identifies. */
+export interface NatUnit {
+  rule: NatRule;
+  protocol: NatProtocol;
+  /** `forward tcp:0.0.0.0:8080=10.0.0.2:8080,Source=tunnel,...`: only the options this protocol uses. */
+  text: string;
+}
+
+export function units(r: NatRule): NatUnit[] {
+  return r.protocols.map((protocol) => ({ rule: r, protocol, text: `${r.kind} ${text(r, [protocol])}` }));
+}
+
+/** IPv4 text of an IPv4-mapped IPv6 address (`::ffff:1.2.3.4` -> `1.2.3.4`), else the input. */
+export function unmapV4(address: string): string {
+  const m = /^::ffff:(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})$/i.exec(address);
+  return m ? m[1]! : address;
+}
+
+export function familyOf(address: string): 4 | 6 {
+  return address.includes(':') ? 6 : 4;
+}
+
+/** The wildcard listen addresses. */
+export function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::';
+}

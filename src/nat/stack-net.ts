@@ -1,0 +1,36 @@
+/**
+ * TunnelNet over the userspace stack (src/netstack): the tunnel side in
+ * userspace mode. Sockets are the stack's TcpSocket / UdpSocket, which
+ * behave like node:net / node:dgram ones; the stack wakes the driver
+ * itself when they have output.
+ */
+import type { Stack } from '../netstack/stack.js';
+import type { NetListener, NetSocket, NetUdpSocket, TunnelNet } from './net.js';
+
+export class StackNet implements TunnelNet {
+  readonly label = 'the tunnel (userspace stack)';
+  /** The stack binds only its own Address values so far: no Source = client. */
+  readonly transparent = false;
+
+  constructor(private readonly stack: Stack) {}
+
+  connectTcp(o: { host: string; port: number; localAddress?: string; localPort?: number }): NetSocket {
+    return this.stack.tcp.connect({ ...o, noDelay: true });
+  }
+
+  async listenTcp(o: { host: string; port: number }, onConnection: (sock: NetSocket) => void): Promise<NetListener> {
+    const l = this.stack.tcp.listen(
+      o.port,
+      (s) => {
+        s.pause();
+        onConnection(s);
+      },
+      { address: o.host },
+    );
+    return { address: o.host, port: l.port, close: () => l.close() };
+  }
+
+  async udpSocket(o: { family: 4 | 6; address?: string; port?: number }): Promise<NetUdpSocket> {
+    return this.stack.udp.bind(o.port ?? 0, o.address);
+  }
+}

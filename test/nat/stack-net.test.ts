@@ -1,0 +1,121 @@
+/**
+ * StackNet, the adapter the driver uses in userspace mode, over two real
+ * userspace stacks joined back to back in memory (no WireGuard in between:
+ * inner IP packets go straight from one stack's poll() to the other's
+ * input(), pumped in real time). A Forwarder on "VPS" stack A reaches a
+ * service listening on "home" stack B, and an Exposer on B publishes a
+ * kernel-socket service to A.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { Stack } from '../../src/netstack/stack.js';
+import { Exposer, Forwarder } from '../../src/nat/forwarder.js';
+import { StackNet } from '../../src/nat/stack-net.js';
+import type { NetSocket } from '../../src/nat/net.js';
+import { dial, drain, outcome, portOf, rule, sendRandom, statsOf, tcpServer, waitFor } from './helpers.js';
+
+/** Two stacks joined by an in-memory wire, pumped on setImmediate while either has output or a deadline. */
+function pair() {
+  const random = (n: number): Uint8Array => new Uint8Array(randomBytes(n));
+  const a = new Stack({ addresses: [{ ip: '10.0.0.1', cidr: 24 }], random });
+  const b = new Stack({ addresses: [{ ip: '10.0.0.2', cidr: 24 }], random });
+  let queued = false;
+  let stopped = false;
+  const pump = (): void => {
+    queued = false;
+    if (stopped) return;
+    for (let round = 0; round < 64; round++) {
+      const now = performance.now();
+      const fromA = a.poll(now);
+      const fromB = b.poll(now);
+      for (const p of fromA) b.input(p, now);
+      for (const p of fromB) a.input(p, now);
+      if (fromA.length === 0 && fromB.length === 0) break;
+    }
+    wake();
+  };
+  const wake = (): void => {
+    if (queued || stopped) return;
+    queued = true;
+    setImmediate(pump);
+  };
+  a.onWake = wake;
+  b.onWake = wake;
+  const timer = setInterval(wake, 5); // timers (retransmission, delayed ACK)
+  wake();
+  return {
+    a,
+    b,
+    stop: () => {
+      stopped = true;
+      clearInterval(timer);
+    },
+  };
+}
+
+test('Forwarder over StackNet: a public TCP port reaches a service on the other stack', async () => {
+  const { a, b, stop } = pair();
+  const home = new StackNet(b);
+  await home.listenTcp({ host: '10.0.0.2', port: 8080 }, (s: NetSocket) => {
+    s.pipe(s);
+    s.resume();
+  });
+  const fw = new Forwarder({ tunnel: new StackNet(a) });
+  const res = await fw.applyRules([rule({ target: { host: '10.0.0.2', port: 8080 } })]);
+  assert.deepEqual(res.failed, []);
+  const c = await dial(portOf(fw));
+  const got = drain(c);
+  const sent = await sendRandom(c, 2 * 1024 * 1024);
+  const d = await got;
+  assert.equal(d.sha256, sent);
+  assert.equal(d.bytes, 2 * 1024 * 1024);
+  await waitFor(() => statsOf(fw).active === 0, 'closed');
+  assert.equal(statsOf(fw).bytesFromTarget, 2 * 1024 * 1024);
+  await fw.close();
+  stop();
+});
+
+test('Forwarder over StackNet: nothing listening in the tunnel resets the public client', async () => {
+  const { a, stop } = pair();
+  const fw = new Forwarder({ tunnel: new StackNet(a) });
+  await fw.applyRules([rule({ target: { host: '10.0.0.2', port: 9 } })]);
+  assert.equal(await outcome(portOf(fw)), 'ECONNRESET');
+  assert.equal(statsOf(fw).refused['ECONNREFUSED'], 1);
+  await fw.close();
+  stop();
+});
+
+test('Exposer over StackNet: a tunnel port on one stack reaches a kernel service; UDP too', async () => {
+  const { a, b, stop } = pair();
+  const svc = await tcpServer('127.0.0.1', (s) => s.end('hello from home'));
+  const { createSocket } = await import('node:dgram');
+  const usvc = createSocket('udp4');
+  await new Promise<void>((r) => usvc.bind(0, '127.0.0.1', r));
+  usvc.on('message', (m, ri) => usvc.send(Buffer.concat([Buffer.from('re:'), m]), ri.port, ri.address));
+  const ex = new Exposer({ tunnel: new StackNet(b) });
+  const res = await ex.applyRules([
+    rule({ kind: 'expose', listen: { host: '10.0.0.2', port: 80 }, target: { host: '127.0.0.1', port: svc.port } }),
+    rule({ kind: 'expose', protocols: ['udp'], listen: { host: '10.0.0.2', port: 53 }, target: { host: '127.0.0.1', port: usvc.address().port } }),
+  ]);
+  assert.deepEqual(res.failed, []);
+  const vps = new StackNet(a);
+  const s = vps.connectTcp({ host: '10.0.0.2', port: 80 });
+  let text = '';
+  s.on('data', (d: Buffer) => (text += d.toString()));
+  await new Promise<void>((r) => s.once('end', () => r()));
+  assert.equal(text, 'hello from home');
+  s.end();
+
+  const u = await vps.udpSocket({ family: 4 });
+  const replies: string[] = [];
+  u.on('message', (m) => replies.push(m.toString()));
+  u.send(Buffer.from('q1'), 53, '10.0.0.2');
+  await waitFor(() => replies.length === 1, 'udp reply');
+  assert.deepEqual(replies, ['re:q1']);
+  u.close();
+  await ex.close();
+  await svc.close();
+  usvc.close();
+  stop();
+});
