@@ -95,6 +95,14 @@ function statsLines(stats: Array<[string, string]>): string[] {
   const drops = stats.filter(([k]) => k.startsWith('drop.')).map(([k, v]) => `${k.slice(5)} ${v}`);
   const errs = stats.filter(([k]) => k.startsWith('send_error.')).map(([k, v]) => `${k.slice(11)} ${v}`);
   const lines: string[] = [];
+  for (const [k, v] of stats) {
+    if (!k.startsWith('nat.')) continue;
+    try {
+      const u = JSON.parse(v) as { kind: string; protocol: string; rule: string; state: string; active: number; total: number; bytesToTarget: number; bytesFromTarget: number; refused: Record<string, number> };
+      const refused = Object.values(u.refused ?? {}).reduce((a, b) => a + b, 0);
+      lines.push(`  ${u.rule}: ${u.active} active${u.protocol === 'udp' ? ' sessions' : ''}, ${u.total} total, ${formatBytes(u.bytesToTarget)} to target, ${formatBytes(u.bytesFromTarget)} back${refused ? `, ${refused} refused` : ''}${u.state === 'draining' ? ' (draining)' : ''}`);
+    } catch { /* a newer wgts: skip what we cannot read */ }
+  }
   if (drops.length) lines.push(`  dropped: ${drops.join(', ')}`);
   if (errs.length) lines.push(`  send errors: ${errs.join(', ')}`);
   return lines;
@@ -127,6 +135,7 @@ export function viewJson(name: string, v: UapiDeviceView, stats: Array<[string, 
   return {
     interface: name,
     drops: Object.fromEntries(stats.filter(([k]) => k.startsWith('drop.')).map(([k, val]) => [k.slice(5), Number(val)])),
+    forwards: stats.filter(([k]) => k.startsWith('nat.')).map(([, val]) => { try { return JSON.parse(val) as unknown; } catch { return null; } }),
     publicKey: v.privateKey ? encodeKey(publicKey(v.privateKey)) : null,
     listenPort: v.listenPort,
     fwmark: v.fwmark,

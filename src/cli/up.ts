@@ -10,6 +10,11 @@ import { Logger, isLogLevel, type LogLevel } from '../node/log.js';
 import { driverBackend } from '../node/uapi-backend.js';
 import { startUapiServer, type UapiServer } from '../uapi/server.js';
 import { encodeKey } from '../crypto/util.js';
+import { isIP } from 'node:net';
+import { parseIp } from '../transport/ip.js';
+import type { WgConfig } from '../config/types.js';
+import { parseShortForm, checkShortFormRules, type NatRule } from '../nat/index.js';
+import { NatHost, rulesOf, type CliRules } from '../node/nat-host.js';
 import {
   tunAvailable, hasNetAdmin, openTun, WgQuick, StateFile, systemRunner, recoverStale, assertInterfaceAbsent,
   downInterface, type TunDevice,
@@ -24,15 +29,21 @@ with CAP_NET_ADMIN, else userspace mode, and says which.
   --userspace        no TUN device, no privileges: a userspace IP stack answers
                      on the Address values
   --interface NAME   interface name (default: the file's stem, as wg-quick)
+  --forward SPEC     like a [Forward] section: PROTO:LISTEN=TARGET[,Key=Value...]
+                     e.g. --forward tcp:0.0.0.0:8080=10.0.0.2:8080 (repeatable)
+  --expose SPEC      like an [Expose] section, e.g. --expose tcp:10.0.0.2:80=127.0.0.1:8080
+SIGHUP re-reads FILE.conf and applies added or removed peers and forwards.
   --log-level LEVEL  default info`;
 
-interface UpArgs { file: string; name?: string; level: LogLevel; mode: 'userspace' | 'tun' | 'auto' }
+interface UpArgs { file: string; name?: string; level: LogLevel; mode: 'userspace' | 'tun' | 'auto'; forward: string[]; expose: string[] }
 
 function parseArgs(argv: string[]): UpArgs | string {
   let file: string | undefined;
   let name: string | undefined;
   let level: LogLevel = 'info';
   let mode: UpArgs['mode'] = 'auto';
+  const forward: string[] = [];
+  const expose: string[] = [];
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const val = (): string | undefined => argv[++i];
@@ -40,6 +51,9 @@ function parseArgs(argv: string[]): UpArgs | string {
     else if (a === '--tun') mode = 'tun';
     else if (a === '--interface' || a === '-i') { const v = val(); if (!v) return `${a} needs a value`; name = v; }
     else if (a.startsWith('--interface=')) name = a.slice(12);
+    else if (a === '--forward' || a === '--expose') { const v = val(); if (!v) return `${a} needs a value, e.g. ${a === '--forward' ? 'tcp:0.0.0.0:8080=10.0.0.2:8080' : 'tcp:10.0.0.2:8080=127.0.0.1:8080'}`; (a === '--forward' ? forward : expose).push(v); }
+    else if (a.startsWith('--forward=')) forward.push(a.slice(10));
+    else if (a.startsWith('--expose=')) expose.push(a.slice(9));
     else if (a === '--log-level') { const v = val(); if (!v || !isLogLevel(v)) return `--log-level must be one of error, warn, info, debug`; level = v; }
     else if (a.startsWith('--log-level=')) { const v = a.slice(12); if (!isLogLevel(v)) return `--log-level must be one of error, warn, info, debug`; level = v; }
     else if (a.startsWith('-')) return `unknown option ${a}`;
@@ -47,7 +61,7 @@ function parseArgs(argv: string[]): UpArgs | string {
     else return `unexpected argument ${a}`;
   }
   if (!file) return 'missing FILE.conf';
-  return { file, level, mode, ...(name !== undefined ? { name } : {}) };
+  return { file, level, mode, forward, expose, ...(name !== undefined ? { name } : {}) };
 }
 
 const USERSPACE_ONLY_KEYS = new Set(['DNS', 'Table', 'FwMark', 'PreUp', 'PostUp', 'PreDown', 'PostDown']);
@@ -82,6 +96,13 @@ export async function runUp(argv: string[]): Promise<number> {
   }
   const cfg = parsed.config;
   const log = new Logger(cfg.interfaceName, args.level);
+  const cli = parseCliRules(args, cfg);
+  if (typeof cli === 'string') {
+    process.stderr.write(cli);
+    process.stderr.write(`wgts up: nothing was started\n`);
+    return 1;
+  }
+  for (const w of cli.warnings) log.warn(w);
   const choice = chooseMode(args.mode);
   if ('error' in choice) {
     log.error(choice.error);
@@ -158,6 +179,17 @@ export async function runUp(argv: string[]): Promise<number> {
     return 1;
   }
 
+  const nat = new NatHost(driver, log);
+  const applied = await nat.apply(rulesOf(cfg, cli.rules));
+  if (applied.failed.length) {
+    for (const f of applied.failed) log.error(`cannot start ${f}`);
+    await nat.close();
+    if (wq) await wq.down(tun ?? undefined);
+    await driver.stop();
+    return 1;
+  }
+  for (const r of applied.added) log.info(`started ${r}`);
+
   let uapi: UapiServer | null = null;
   const backend = driverBackend(driver, (port) => {
     void (async () => {
@@ -171,8 +203,9 @@ export async function runUp(argv: string[]): Promise<number> {
         await driver.bind.open(old).catch(() => log.error('cannot rebind the old port either'));
       }
     })();
-  });
+  }, () => nat.stats().map((u, i): [string, string] => [`nat.${i}`, JSON.stringify(u)]));
   const shutdown = async (): Promise<void> => {
+    await nat.close();
     if (wq) for (const err of await wq.down(tun ?? undefined)) log.warn(`teardown: ${err.message}`);
     await uapi?.close();
     await driver.stop();
@@ -196,8 +229,77 @@ export async function runUp(argv: string[]): Promise<number> {
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGHUP', () => {
+      if (stopping) return;
+      void reload(args, driver, nat, cli.rules, log);
+    });
     tun?.onError((e) => { if (!stopping) stop(`TUN device error ${e.code ?? e.message}`, 1); });
   });
+}
+
+/** Command-line --forward/--expose rules, checked against the config like its own sections. */
+function parseCliRules(args: UpArgs, cfg: WgConfig): { rules: CliRules; warnings: string[] } | string {
+  const rules: CliRules = { forward: [], expose: [] };
+  const errors: string[] = [];
+  const warnings: string[] = [];
+  for (const kind of ['forward', 'expose'] as const) {
+    const items: Array<{ rule: NatRule; arg: string }> = [];
+    for (const arg of args[kind]) {
+      const r = parseShortForm(kind, arg);
+      warnings.push(...r.warnings);
+      if (!r.ok) { errors.push(...r.errors); continue; }
+      items.push({ rule: r.rule, arg });
+      rules[kind].push(r.rule);
+    }
+    const c = checkShortFormRules(kind, items, cfg);
+    errors.push(...c.errors);
+    warnings.push(...c.warnings);
+  }
+  if (errors.length) return errors.map((e) => `error: ${e}\n`).join('');
+  return { rules, warnings };
+}
+
+/**
+ * SIGHUP: re-read the file; if it is valid, apply peers and forwards that were
+ * added, removed or changed. Established sessions and connections of
+ * unchanged peers and rules are untouched. A bad file changes nothing.
+ */
+async function reload(args: UpArgs, driver: Driver, nat: NatHost, cli: CliRules, log: Logger): Promise<void> {
+  log.info(`SIGHUP: reloading ${args.file}`);
+  const parsed = await loadConfigFile(args.file, args.name !== undefined ? { interfaceName: args.name } : {});
+  if (!parsed.ok) {
+    for (const e of parsed.errors) log.error(`reload refused: ${formatIssue(e)}`);
+    log.error('reload refused: the running configuration is unchanged');
+    return;
+  }
+  const cfg = parsed.config;
+  const dev = driver.device;
+  const t = performance.now();
+  dev.setPrivateKey(cfg.iface.privateKey);
+  const wanted = new Set(cfg.peers.map((p) => Buffer.from(p.publicKey).toString('hex')));
+  for (const p of dev.listPeers()) {
+    if (!wanted.has(p.id)) { dev.removePeer(p.publicKey); log.info(`peer ${p.label}: removed`); }
+  }
+  for (const pc of cfg.peers) {
+    const existed = dev.getPeer(pc.publicKey) !== undefined;
+    const { peer, output } = dev.upsertPeer({
+      publicKey: pc.publicKey,
+      presharedKey: pc.presharedKey ?? null,
+      ...(pc.endpoint && isIP(pc.endpoint.host) ? { endpoint: { address: pc.endpoint.host, port: pc.endpoint.port } } : {}),
+    }, t);
+    driver.handle(output);
+    if (!peer) continue;
+    dev.allowedIps.removeValue(peer);
+    for (const a of pc.allowedIps) dev.allowedIps.insert(parseIp(a.ip)!, a.cidr, peer);
+    driver.handle(dev.setPersistentKeepalive(peer, pc.persistentKeepalive, t));
+    if (!existed) log.info(`peer ${peer.label}: added`);
+  }
+  driver.schedule();
+  const r = await nat.apply(rulesOf(cfg, cli));
+  for (const x of r.added) log.info(`started ${x}`);
+  for (const x of r.removed) log.info(`stopped ${x} (open connections finish)`);
+  for (const f of r.failed) log.error(`reload: cannot start ${f}`);
+  log.info('reload done');
 }
 
 export const DOWN_USAGE = 'Usage: wgts down NAME   (stops a wgts running NAME and removes what TUN mode set up, also after a crash)';

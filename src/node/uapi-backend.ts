@@ -8,7 +8,11 @@ import type { UapiBackend, UapiDeviceView, UapiSetRequest } from '../uapi/types.
 import { formatIp, parseCidr } from '../transport/ip.js';
 import type { Driver } from './driver.js';
 
-export function driverBackend(driver: Driver, onListenPort: (port: number) => void): UapiBackend {
+export function driverBackend(
+  driver: Driver,
+  onListenPort: (port: number) => void,
+  extraStats: () => Array<[string, string]> = () => [],
+): UapiBackend {
   const dev = driver.device;
   return {
     view(): UapiDeviceView {
@@ -32,9 +36,10 @@ export function driverBackend(driver: Driver, onListenPort: (port: number) => vo
       };
     },
     stats() {
-      const out: Array<[string, number]> = [];
+      const out: Array<[string, number | string]> = [];
       for (const [reason, n] of [...dev.drops.entries()].sort()) out.push([`drop.${reason}`, n]);
       for (const [code, n] of [...driver.sendErrors.entries()].sort()) out.push([`send_error.${code.toLowerCase()}`, n]);
+      out.push(...extraStats());
       return out;
     },
     apply(req: UapiSetRequest) {

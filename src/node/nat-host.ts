@@ -1,0 +1,49 @@
+/**
+ * Runs the [Forward] and [Expose] rules of a running interface: builds the
+ * Forwarder and Exposer over the right tunnel (the userspace stack, or the
+ * kernel in TUN mode), applies file + command-line rules, re-applies them on
+ * reload, and reports their counters for `wgts show`.
+ */
+import { Forwarder, Exposer, KernelNet, StackNet, type NatRule, type UnitStats } from '../nat/index.js';
+import type { WgConfig } from '../config/types.js';
+import type { Driver } from './driver.js';
+import type { Logger } from './log.js';
+
+export interface CliRules { forward: NatRule[]; expose: NatRule[] }
+
+export function rulesOf(cfg: WgConfig, cli: CliRules): { forward: NatRule[]; expose: NatRule[] } {
+  return {
+    forward: [...((cfg.extensions['Forward'] ?? []) as NatRule[]), ...cli.forward],
+    expose: [...((cfg.extensions['Expose'] ?? []) as NatRule[]), ...cli.expose],
+  };
+}
+
+export class NatHost {
+  readonly forwarder: Forwarder;
+  readonly exposer: Exposer;
+
+  constructor(driver: Driver, log: Logger) {
+    const tunnel = driver.stack ? new StackNet(driver.stack) : new KernelNet('the tunnel (kernel)');
+    const natLog = { info: (m: string) => log.info(m), warn: (m: string) => log.warn(m), debug: (m: string) => log.debug(m) };
+    this.forwarder = new Forwarder({ tunnel, log: natLog });
+    this.exposer = new Exposer({ tunnel, log: natLog });
+  }
+
+  /** Apply both rule lists; returns one message per rule that could not start. */
+  async apply(rules: { forward: NatRule[]; expose: NatRule[] }): Promise<{ failed: string[]; added: string[]; removed: string[] }> {
+    const [f, e] = await Promise.all([this.forwarder.applyRules(rules.forward), this.exposer.applyRules(rules.expose)]);
+    return {
+      failed: [...f.failed, ...e.failed].map((x) => `${x.rule}: ${x.error}`),
+      added: [...f.added, ...e.added],
+      removed: [...f.removed, ...e.removed],
+    };
+  }
+
+  stats(): UnitStats[] {
+    return [...this.forwarder.stats(), ...this.exposer.stats()];
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.forwarder.close(), this.exposer.close()]);
+  }
+}
