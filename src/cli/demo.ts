@@ -1,10 +1,11 @@
 /**
- * `wgts demo`: two wgts peers in one process on loopback, with fresh keys,
- * no root and no setup. A "vps" listens; a "home" peer dials it with
- * PersistentKeepalive, as a home box behind CGNAT would. The demo then pings
- * the vps's tunnel address from the home side through the encrypted tunnel
- * (answered by the vps's userspace IP stack), prints what happened and the
- * commands to look at it, and runs until Ctrl-C.
+ * `wgts demo`: the main job in one process on loopback, with fresh keys, no
+ * root and no setup. A "vps" wgts listens and forwards a public TCP port
+ * ([Forward]) into the tunnel; a "home" wgts behind it (PersistentKeepalive,
+ * as a box behind CGNAT) exposes a tiny built-in web server ([Expose]) on its
+ * tunnel address. The demo fetches the page through the public port, pings
+ * through the tunnel, prints what it did and the URL to try by hand, and runs
+ * until Ctrl-C.
  */
 import { randomBytes } from 'node:crypto';
 import { parseConfig } from '../config/parse.js';
@@ -17,6 +18,9 @@ import { Logger, isLogLevel, type LogLevel } from '../node/log.js';
 import { driverBackend } from '../node/uapi-backend.js';
 import { startUapiServer, type UapiServer } from '../uapi/server.js';
 import { checksum } from '../netstack/checksum.js';
+import { createServer as createHttpServer, get as httpGet, type Server } from 'node:http';
+import { createServer as createNetServer } from 'node:net';
+import { NatHost, rulesOf } from '../node/nat-host.js';
 
 const VPS_ADDR = '10.77.0.1';
 const HOME_ADDR = '10.77.0.2';
@@ -46,9 +50,47 @@ function isEchoReply(p: Uint8Array, id: number): number | null {
   return (p[26]! << 8) | p[27]!;
 }
 
+/** A free TCP port on 127.0.0.1: `preferred` if it is free, else one the kernel picks. */
+async function freePort(preferred: number): Promise<number> {
+  const tryPort = (port: number) => new Promise<number>((resolve, reject) => {
+    const srv = createNetServer();
+    srv.once('error', reject);
+    srv.listen(port, '127.0.0.1', () => {
+      const p = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(p));
+    });
+  });
+  try { return await tryPort(preferred); } catch { return tryPort(0); }
+}
+
+function homePage(): Server {
+  return createHttpServer((req, res) => {
+    const body = `<!doctype html><title>wgts demo</title><h1>Hello from home</h1>\n` +
+      `<p>This page is served on 127.0.0.1 at "home", exposed into a WireGuard tunnel by wgts, ` +
+      `and forwarded from the "vps" public port by wgts. You asked for ${req.url}.</p>\n`;
+    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  });
+}
+
+export function fetchText(url: string, timeoutMs = 5000): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpGet(url, { timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timed out')));
+    req.on('error', reject);
+  });
+}
+
 export interface DemoHandle {
   vps: Driver;
   home: Driver;
+  /** The public URL on the "vps" that reaches the home web server. */
+  url: string;
   sockets: UapiServer[];
   /** Echo replies awaited by sequence number. */
   replies: Map<number, () => void>;
@@ -56,9 +98,13 @@ export interface DemoHandle {
 }
 
 /** Start both peers; resolves once the home side has completed a handshake. */
-export async function startDemo(log: LogLevel = 'warn'): Promise<DemoHandle> {
+export async function startDemo(log: LogLevel = 'warn', preferredPort = 8080): Promise<DemoHandle> {
   const vpsKey = clampPrivateKey(randomBytes(32));
   const homeKey = clampPrivateKey(randomBytes(32));
+  const web = homePage();
+  await new Promise<void>((r) => web.listen(0, '127.0.0.1', () => r()));
+  const webPort = (web.address() as { port: number }).port;
+  const publicPort = await freePort(preferredPort);
   const vpsCfg = mustParse('demo-vps', `[Interface]
 PrivateKey = ${encodeKey(vpsKey)}
 ListenPort = 0
@@ -67,6 +113,11 @@ Address = ${VPS_ADDR}/24
 [Peer]
 PublicKey = ${encodeKey(publicKey(homeKey))}
 AllowedIPs = ${HOME_ADDR}/32
+
+[Forward]
+Protocol = tcp
+Listen = 127.0.0.1:${publicPort}
+Target = ${HOME_ADDR}:80
 `);
   const vps = new Driver({ config: vpsCfg, log: new Logger('vps', log), bindAddress: '127.0.0.1' });
   await vps.start();
@@ -79,6 +130,11 @@ PublicKey = ${encodeKey(publicKey(vpsKey))}
 Endpoint = 127.0.0.1:${vps.bind.port}
 AllowedIPs = ${VPS_ADDR}/32
 PersistentKeepalive = 25
+
+[Expose]
+Protocol = tcp
+Listen = ${HOME_ADDR}:80
+Target = 127.0.0.1:${webPort}
 `);
   const replies = new Map<number, () => void>();
   const home = new Driver({
@@ -86,16 +142,26 @@ PersistentKeepalive = 25
     onDeliver: (p) => { const seq = isEchoReply(p, 0x7767); if (seq !== null) replies.get(seq)?.(); },
   });
   await home.start();
+  const nats: NatHost[] = [];
+  for (const [d, cfg, l] of [[vps, vpsCfg, 'vps'], [home, homeCfg, 'home']] as const) {
+    const nat = new NatHost(d, new Logger(l, log));
+    const r = await nat.apply(rulesOf(cfg, { forward: [], expose: [] }));
+    if (r.failed.length) throw new Error(`demo ${l}: ${r.failed.join('; ')}`);
+    nats.push(nat);
+  }
   const sockets: UapiServer[] = [];
   for (const [name, d] of [[`wgts-demo-vps`, vps], [`wgts-demo-home`, home]] as const) {
     try {
-      sockets.push(await startUapiServer(`${name.slice(0, 10)}${process.pid % 100000}`.slice(0, 15), driverBackend(d, () => {})));
+      const nat = nats[d === vps ? 0 : 1]!;
+      sockets.push(await startUapiServer(`${name.slice(0, 10)}${process.pid % 100000}`.slice(0, 15), driverBackend(d, () => {}, () => nat.stats().map((u, i): [string, string] => [`nat.${i}`, JSON.stringify(u)]))));
     } catch { /* another demo may hold the name; the demo works without it */ }
   }
   return {
-    vps, home, sockets, replies,
+    vps, home, sockets, replies, url: `http://127.0.0.1:${publicPort}/`,
     async stop() {
       for (const s of sockets) await s.close();
+      for (const n of nats) await n.close();
+      await new Promise<void>((r) => web.close(() => r()));
       await home.stop();
       await vps.stop();
     },
@@ -133,19 +199,27 @@ export async function runDemo(argv: string[]): Promise<number> {
       return 1;
     }
   }
-  console.log('wgts demo: starting a "vps" and a "home" peer on loopback with fresh keys...');
+  console.log('wgts demo: a "vps" and a "home" wgts on loopback, fresh keys, no root');
   const h = await startDemo(level);
-  console.log(`  vps  listens on udp 127.0.0.1:${h.vps.bind.port}, tunnel address ${VPS_ADDR}`);
-  console.log(`  home dials it (PersistentKeepalive = 25), tunnel address ${HOME_ADDR}`);
-  const rtts = await demoPing(h, 4);
+  console.log(`  vps   UDP 127.0.0.1:${h.vps.bind.port}, tunnel ${VPS_ADDR}, [Forward] ${h.url.replace(/^http:\/\/|\/$/g, '')} -> ${HOME_ADDR}:80`);
+  console.log(`  home  dials the vps (PersistentKeepalive = 25), tunnel ${HOME_ADDR}, [Expose] ${HOME_ADDR}:80 -> a built-in web server on 127.0.0.1`);
+  const rtts = await demoPing(h, 3);
   const ok = rtts.filter((r) => !Number.isNaN(r));
-  for (const [i, r] of rtts.entries()) {
-    console.log(Number.isNaN(r) ? `  ping ${VPS_ADDR} seq=${i + 1}: no reply` : `  ping ${VPS_ADDR} seq=${i + 1}: reply in ${r.toFixed(2)} ms (ICMP through the WireGuard tunnel)`);
+  console.log(`  ping ${VPS_ADDR} from home through the tunnel: ${ok.length}/${rtts.length} replies${ok.length ? `, ${(ok.reduce((a, b) => a + b, 0) / ok.length).toFixed(2)} ms average` : ''}`);
+  let fetched: { status: number; body: string } | null = null;
+  try {
+    fetched = await fetchText(h.url);
+  } catch (e) {
+    console.log(`  GET ${h.url}: failed: ${(e as Error).message}`);
+  }
+  if (fetched) {
+    const title = /<h1>([^<]*)<\/h1>/.exec(fetched.body)?.[1] ?? fetched.body.slice(0, 40);
+    console.log(`  GET ${h.url} -> ${fetched.status}, "${title}" (${fetched.body.length} bytes, vps port -> tunnel -> home -> 127.0.0.1)`);
   }
   const peer = h.home.device.listPeers()[0]!;
-  console.log(`  handshake: ${peer.lastHandshake !== null ? 'done' : 'not done'}; home sent ${peer.txBytes} bytes, received ${peer.rxBytes} bytes (encrypted, on UDP)`);
-  if (ok.length === 0) {
-    console.log('wgts demo: FAILED: no replies came back through the tunnel');
+  console.log(`  home sent ${peer.txBytes} and received ${peer.rxBytes} encrypted bytes over UDP`);
+  if (!fetched || fetched.status !== 200 || ok.length === 0) {
+    console.log('wgts demo: FAILED: the page or the pings did not come back through the tunnel');
     await h.stop();
     return 1;
   }
@@ -154,7 +228,8 @@ export async function runDemo(argv: string[]): Promise<number> {
     console.log('\nLook at it while it runs:');
     for (const s of h.sockets) console.log(`  npx wgts show ${s.path.replace(/^.*\//, '').replace(/\.sock$/, '')}`);
   }
-  console.log('\nNext: write a wg-quick config and run `npx wgts up wg0.conf --userspace`. Ctrl-C to stop the demo.');
+  console.log(`\nTry it by hand:  curl ${h.url}`);
+  console.log('Next: write a wg-quick config with a [Forward] section and run `npx wgts up wg0.conf` (see README). Ctrl-C stops the demo.');
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());
