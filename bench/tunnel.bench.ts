@@ -97,7 +97,23 @@ export async function run(): Promise<Row[]> {
     const up = await p.b.exec(['python3', '-c', PY_SEND, '198.19.9.1', '9', join(dir, 'up.bin')], { timeoutMs: 180_000 });
     const [nu, tu] = up.stdout.trim().split(' ').map(Number) as [number, number];
     await peer.stop(); await p.gb.stop(); await p.a.destroy(); await p.b.destroy();
+
+    // wgts --tun in a (kernel TCP on both ends), wireguard-go in b: iperf3 TCP both ways and UDP.
+    const t = await wgPair('wt', false);
+    const tconf = join(dir, 'tun.conf');
+    writeFileSync(tconf, renderConf({
+      privateKey: t.ka.privateKey, listenPort: 51901, addresses: ['198.19.9.1/24'],
+      peers: [{ publicKey: t.kb.publicKey, endpoint: formatEndpoint(t.link.bAddr4, 51900), allowedIps: ['198.19.9.2/32'], persistentKeepalive: 25 }],
+    }), { mode: 0o600 });
+    const wt = t.a.spawn([process.execPath, resolve('dist/src/cli/main.js'), 'up', tconf, '--tun', '--interface', `wgtsb${process.pid % 10000}`], { label: 'wgts --tun' });
+    await waitFor(() => wt.output().includes('UAPI socket'), 10_000, 'wgts --tun');
+    await t.gb.waitForHandshake(t.ka.publicKey, 8000);
+    const tunDown = await iperf(t.a, t.b, '198.19.9.2', true);
+    const tunUp = await iperf(t.a, t.b, '198.19.9.2', false);
+    await wt.stop(); await t.gb.stop(); await t.a.destroy(); await t.b.destroy();
     return [
+      { group: 'tcp tunnel', name: 'wgts --tun <- wireguard-go (iperf3 -R)', opsPerSec: tunDown, unit: 'B/s', reference: { name: 'kernel -> kernel, wireguard-go both ends (iperf3 -R)', opsPerSec: refDown } },
+      { group: 'tcp tunnel', name: 'wgts --tun -> wireguard-go (iperf3)', opsPerSec: tunUp, unit: 'B/s', reference: { name: 'kernel -> kernel, wireguard-go both ends (iperf3)', opsPerSec: refUp } },
       { group: 'tcp tunnel', name: 'wgts stack -> kernel via wireguard-go', opsPerSec: nd / td, unit: 'B/s', reference: { name: 'kernel -> kernel, wireguard-go both ends (iperf3 -R)', opsPerSec: refDown } },
       { group: 'tcp tunnel', name: 'kernel -> wgts stack via wireguard-go', opsPerSec: nu / tu, unit: 'B/s', reference: { name: 'kernel -> kernel, wireguard-go both ends (iperf3)', opsPerSec: refUp } },
     ];
