@@ -58,13 +58,19 @@ async function wgPair(tag: string, withGoOnA: boolean) {
   return { a, b, link, ka, kb, ga, gb };
 }
 
-async function iperf(client: Netns, server: Netns, addr: string, reverse: boolean): Promise<number> {
+async function iperf(client: Netns, server: Netns, addr: string, reverse: boolean, udpRate?: string): Promise<number> {
   const srv = server.spawn(['iperf3', '-s', '-1', '-p', '5201'], { label: 'iperf3 -s' });
   await new Promise((r) => setTimeout(r, 300));
-  const r = await client.exec(['iperf3', '-c', addr, '-p', '5201', '-t', '4', '-J', ...(reverse ? ['-R'] : [])], { timeoutMs: 30_000 });
+  const udp = udpRate ? ['-u', '-b', udpRate, '-l', '1392'] : [];
+  const r = await client.exec(['iperf3', '-c', addr, '-p', '5201', '-t', '4', '-J', ...udp, ...(reverse ? ['-R'] : [])], { timeoutMs: 30_000 });
   await srv.stop();
-  const j = JSON.parse(r.stdout) as { end: { sum_received: { bits_per_second: number } } };
-  return j.end.sum_received.bits_per_second / 8;
+  const j = JSON.parse(r.stdout) as { end: { sum_received?: { bits_per_second: number }; sum?: { bits_per_second: number; lost_percent: number } } };
+  if (udpRate) {
+    // Goodput: what arrived, i.e. the sent rate less the loss the receiver saw.
+    const s = j.end.sum!;
+    return (s.bits_per_second * (1 - s.lost_percent / 100)) / 8;
+  }
+  return j.end.sum_received!.bits_per_second / 8;
 }
 
 export async function run(): Promise<Row[]> {
@@ -79,6 +85,7 @@ export async function run(): Promise<Row[]> {
     const ref = await wgPair('rf', true);
     const refDown = await iperf(ref.a, ref.b, '198.19.9.2', true);
     const refUp = await iperf(ref.a, ref.b, '198.19.9.2', false);
+    const refUdp = await iperf(ref.a, ref.b, '198.19.9.2', false, '400M');
     await ref.ga!.stop(); await ref.gb.stop(); await ref.a.destroy(); await ref.b.destroy();
 
     // wgts userspace stack in a, wireguard-go + kernel in b.
@@ -110,10 +117,12 @@ export async function run(): Promise<Row[]> {
     await t.gb.waitForHandshake(t.ka.publicKey, 8000);
     const tunDown = await iperf(t.a, t.b, '198.19.9.2', true);
     const tunUp = await iperf(t.a, t.b, '198.19.9.2', false);
+    const tunUdp = await iperf(t.a, t.b, '198.19.9.2', false, '400M');
     await wt.stop(); await t.gb.stop(); await t.a.destroy(); await t.b.destroy();
     return [
       { group: 'tcp tunnel', name: 'wgts --tun <- wireguard-go (iperf3 -R)', opsPerSec: tunDown, unit: 'B/s', reference: { name: 'kernel -> kernel, wireguard-go both ends (iperf3 -R)', opsPerSec: refDown } },
       { group: 'tcp tunnel', name: 'wgts --tun -> wireguard-go (iperf3)', opsPerSec: tunUp, unit: 'B/s', reference: { name: 'kernel -> kernel, wireguard-go both ends (iperf3)', opsPerSec: refUp } },
+      { group: 'udp tunnel', name: 'wgts --tun -> wireguard-go (iperf3 -u 400M, goodput)', opsPerSec: tunUdp, unit: 'B/s', reference: { name: 'wireguard-go both ends, same offer', opsPerSec: refUdp } },
       { group: 'tcp tunnel', name: 'wgts stack -> kernel via wireguard-go', opsPerSec: nd / td, unit: 'B/s', reference: { name: 'kernel -> kernel, wireguard-go both ends (iperf3 -R)', opsPerSec: refDown } },
       { group: 'tcp tunnel', name: 'kernel -> wgts stack via wireguard-go', opsPerSec: nu / tu, unit: 'B/s', reference: { name: 'kernel -> kernel, wireguard-go both ends (iperf3)', opsPerSec: refUp } },
     ];
