@@ -43,7 +43,23 @@ export interface DriverOptions {
 }
 
 const now = (): number => performance.now();
-const random = (n: number): Uint8Array => new Uint8Array(randomBytes(n));
+/**
+ * Randomness for the core, drawn from a pool refilled 4 KiB at a time: one
+ * randomBytes call costs about as much as sealing a packet, and the handshake
+ * and cookie paths ask for 24-32 bytes per message. Each draw is a fresh copy.
+ */
+const POOL_SIZE = 4096;
+let pool = randomBytes(POOL_SIZE);
+let poolAt = 0;
+const random = (n: number): Uint8Array => {
+  if (n > POOL_SIZE) return new Uint8Array(randomBytes(n));
+  if (poolAt + n > POOL_SIZE) { pool = randomBytes(POOL_SIZE); poolAt = 0; }
+  const out = new Uint8Array(n);
+  out.set(pool.subarray(poolAt, poolAt + n));
+  pool.fill(0, poolAt, poolAt + n); // a byte handed out is not kept
+  poolAt += n;
+  return out;
+};
 
 function humanPeer(p: Peer): string {
   return `peer ${p.label}`;
@@ -265,7 +281,7 @@ export class Driver {
         this.log.info(`${humanPeer(e.peer)}: endpoint ${endpointKey(e.endpoint)}`);
         break;
       case 'cookie-sent':
-        this.log.debug(`under load: cookie reply to ${endpointKey(e.to)}`);
+        if (this.log.level === 'debug') this.log.debug(`under load: cookie reply to ${endpointKey(e.to)}`);
         break;
       default: {
         const never: never = e;

@@ -68,6 +68,10 @@ export class CookieChecker {
   checkMac2(message: Uint8Array, source: Uint8Array, now: number): boolean {
     const o = macOffsets(message);
     if (o === null || !fresh(this.secretSetAt, now)) return false;
+    // A sender without a cookie leaves mac2 zero: skip two MACs (flood path).
+    let any = 0;
+    for (let i = o.smac2; i < message.length; i++) any |= message[i]!;
+    if (any === 0) return false;
     // τ := MAC(Rm, Am)
     const cookie = mac(this.secret, source);
     // msg.mac2 := MAC(τ, msg_β)
