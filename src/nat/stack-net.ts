@@ -9,8 +9,8 @@ import type { NetListener, NetSocket, NetUdpSocket, TunnelNet } from './net.js';
 
 export class StackNet implements TunnelNet {
   readonly label = 'the tunnel (userspace stack)';
-  /** The stack binds only its own Address values so far: no Source = client. */
-  readonly transparent = false;
+  /** The stack connects and binds from foreign addresses (Source = client) and accepts the replies to them. */
+  readonly transparent = true;
 
   constructor(private readonly stack: Stack) {}
 

@@ -16,8 +16,15 @@ export interface Host {
   icmpErrorAllowed(now: number): boolean;
   /** Our address of the given family best matching `remote`, or null. */
   sourceFor(remote: Uint8Array): Uint8Array | null;
-  /** True when `a` is one of our addresses. */
+  /** True when `a` is one of our own (configured) addresses. */
   isLocal(a: Uint8Array): boolean;
+  /**
+   * A transparent socket or connection uses the foreign address `a` as its
+   * local address: accept packets to it while held. Counted; every hold is
+   * paired with one release.
+   */
+  holdAddress(a: Uint8Array): void;
+  releaseAddress(a: Uint8Array): void;
   readonly mtu: number;
   readonly random: (n: number) => Uint8Array;
   /** Tell the driver that poll() has work (new output, or an earlier deadline). */

@@ -54,6 +54,7 @@ export function inputIcmpv4(host: Host, d: Datagram, onError: (e: IcmpError) => 
   if (type === ICMP4_ECHO_REQUEST) {
     if (p[1] !== 0) return host.drop('icmp-bad-code');
     if (!isUnicastSource(d.src)) return host.drop('icmp-echo-bad-source');
+    if (!host.isLocal(d.dst)) return host.drop('icmp-echo-not-ours');
     const out = newPacket(4, p.length);
     out.set(p, 20);
     out[20] = ICMP4_ECHO_REPLY;
@@ -97,6 +98,7 @@ export function inputIcmpv6(host: Host, d: Datagram, onError: (e: IcmpError) => 
   if (type === ICMP6_ECHO_REQUEST) {
     if (p[1] !== 0) return host.drop('icmp6-bad-code');
     if (!isUnicastSource(d.src)) return host.drop('icmp6-echo-bad-source');
+    if (!host.isLocal(d.dst)) return host.drop('icmp6-echo-not-ours');
     const out = newPacket(6, p.length);
     out.set(p, 40);
     out[40] = ICMP6_ECHO_REPLY;

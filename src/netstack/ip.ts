@@ -54,6 +54,23 @@ export function sameAddress(a: Uint8Array, b: Uint8Array): boolean {
   return true;
 }
 
+/** An address as a Latin-1 string, for Map keys. */
+export function addressKey(a: Uint8Array): string {
+  return String.fromCharCode(...a);
+}
+
+/** 0.0.0.0 or ::, "any address" to bind(). */
+export function isUnspecified(a: Uint8Array): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== 0) return false;
+  return true;
+}
+
+/** Multicast and the IPv4 limited broadcast: never a socket's local address. */
+export function isGroupAddress(a: Uint8Array): boolean {
+  if (a.length === 4) return a[0]! >= 224;
+  return a[0] === 0xff;
+}
+
 /** Addresses we never answer: unspecified, multicast, IPv4 broadcast/limited broadcast, loopback from outside. */
 export function isUnicastSource(a: Uint8Array): boolean {
   if (a.length === 4) {

@@ -5,9 +5,14 @@
  * tunnel. Time enters only as `now` (monotonic ms); randomness only through
  * the injected `random`.
  *
- *   tunnel -> input(): IPv4/IPv6 parse -> (reassembly) -> local address check
+ *   tunnel -> input(): IPv4/IPv6 parse -> local address check -> (reassembly)
  *          -> ICMP echo / UDP sockets / TCP connections
  *   poll(now): timers due -> transports' output -> returned packets -> tunnel
+ *
+ * Local addresses are our own, plus foreign ones held by transparent
+ * sockets (a TCP connect or UDP bind with someone else's address, like
+ * IP_TRANSPARENT): packets to those reach only the exact socket, and never
+ * draw a RST, ICMP error or echo reply.
  *
  * Waking: sockets and Duplex streams are written from outside input/poll.
  * When they create output or move a deadline earlier the stack calls
@@ -15,7 +20,7 @@
  * microtask or setImmediate) and re-arm its timer from nextDeadline().
  */
 import type { Host } from './host.js';
-import { type Datagram, type Family, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, sameAddress } from './ip.js';
+import { type Datagram, type Family, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, sameAddress, addressKey } from './ip.js';
 import { parseIpv4, fragmentIpv4 } from './ipv4.js';
 import { parseIpv6, fragmentIpv6, walkExtensions } from './ipv6.js';
 import { parseIp } from '../transport/ip.js';
@@ -65,6 +70,8 @@ export class Stack implements Host {
   readonly tcp: Tcp;
 
   private readonly addrs: Address[] = [];
+  /** Foreign addresses held by transparent sockets (Latin-1 key), with hold counts. */
+  private readonly held = new Map<string, number>();
   private out: Uint8Array[] = [];
   private ipId: number;
   private ipv6FragId: number;
@@ -204,6 +211,24 @@ export class Stack implements Host {
     return false;
   }
 
+  holdAddress(a: Uint8Array): void {
+    const k = addressKey(a);
+    this.held.set(k, (this.held.get(k) ?? 0) + 1);
+  }
+
+  releaseAddress(a: Uint8Array): void {
+    const k = addressKey(a);
+    const n = this.held.get(k);
+    if (n === undefined) return;
+    if (n <= 1) this.held.delete(k);
+    else this.held.set(k, n - 1);
+  }
+
+  /** Our own address, or a foreign one a transparent socket holds. */
+  private accepts(a: Uint8Array): boolean {
+    return this.isLocal(a) || (this.held.size > 0 && this.held.has(addressKey(a)));
+  }
+
   defer(fn: () => void): void {
     this.deferred.push(fn);
   }
@@ -227,7 +252,7 @@ export class Stack implements Host {
   private inputIpv4(packet: Uint8Array, now: number): void {
     const p = parseIpv4(packet);
     if (typeof p === 'string') return this.drop(p);
-    if (!this.isLocal(p.dst)) return this.drop('not-for-us');
+    if (!this.accepts(p.dst)) return this.drop('not-for-us');
     const header = p.packet.subarray(0, p.headerLength);
     if (!p.mf && p.fragOffset === 0) {
       this.deliver({ version: 4, src: p.src, dst: p.dst, proto: p.proto, payload: p.payload, header, reassembled: false }, now);
@@ -246,7 +271,7 @@ export class Stack implements Host {
   private inputIpv6(packet: Uint8Array, now: number): void {
     const p = parseIpv6(packet);
     if (typeof p === 'string') return this.drop(p);
-    if (!this.isLocal(p.dst)) return this.drop('not-for-us');
+    if (!this.accepts(p.dst)) return this.drop('not-for-us');
     if (p.frag === undefined) {
       this.deliver({ version: 6, src: p.src, dst: p.dst, proto: p.proto, payload: p.payload, header: p.header, reassembled: false }, now);
       return;
@@ -292,13 +317,13 @@ export class Stack implements Host {
       default:
         this.drop('unknown-protocol');
         // RFC 1122 3.2.2.1: protocol unreachable. (IPv6 would need the pointer to the Next Header field; it is just dropped.)
-        if (d.version === 4) sendIcmpError(this, d, now, 3, 2);
+        if (d.version === 4 && this.isLocal(d.dst)) sendIcmpError(this, d, now, 3, 2);
         return;
     }
   }
 
   private icmpError(e: IcmpError, now: number): void {
-    if (!this.isLocal(e.src)) return this.drop('icmp-error-not-ours');
+    if (!this.accepts(e.src)) return this.drop('icmp-error-not-ours');
     if (e.proto === PROTO_TCP) this.tcp.icmpError(e, now);
     else this.drop('icmp-error-ignored');
   }

@@ -15,6 +15,7 @@ import { type Segment, ACK, FIN, RST, SYN, MAX_WSCALE, buildSegment } from './tc
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './tcp-seq.js';
 import { type TcpConfig, type TcpError, tcpError } from './tcp-config.js';
 import { OooQueue } from './tcp-sack.js';
+import type { TcpListener } from './tcp.js';
 import { Sender } from './tcp-sender.js';
 import { formatIp } from '../transport/ip.js';
 
@@ -74,8 +75,10 @@ export class TcpConn {
   readonly key: string;
   readonly passive: boolean;
   socket: ConnSocket | null = null;
-  /** The listener port that spawned this connection (backlog accounting). */
-  listenPort = -1;
+  /** The listener that spawned this connection while it is half-open (backlog accounting). */
+  listener: TcpListener | null = null;
+  /** Our end uses a foreign address (transparent connect), held on the host until the tuple is gone. */
+  foreign = false;
 
   readonly snd: Sender;
   // Receive sequence space (RFC 9293 3.3.1).

@@ -4,14 +4,21 @@
  * and passive opens; initial sequence numbers per RFC 6528 and ephemeral
  * ports per RFC 6056 (algorithm 3), both keyed by injected randomness.
  *
- *   input(d) -> parseSegment -> conn.input | listen | TIME-WAIT | RST
+ *   input(d) -> parseSegment -> conn.input | TIME-WAIT | listener | RST
+ *
+ * Listeners are keyed by (address, port): one bound to the packet's
+ * destination address wins over a wildcard one on the same port. A
+ * connection may use a foreign local address (transparent connect, the
+ * forwarder's Source = client); segments to a foreign address reach only an
+ * exact connection or TIME-WAIT entry, and are otherwise dropped without a
+ * RST (a RST is only ever sent from our own addresses).
  *   poll(now) -> TIME-WAIT expiry, connection timers, dirty connections
  *
  * Bounds: maxConnections, a SYN backlog per listener, maxTimeWait entries
  * (the oldest goes first), and per-connection buffers (see tcp-config.ts).
  */
 import type { Host } from './host.js';
-import type { Datagram, Family } from './ip.js';
+import { type Datagram, type Family, addressKey, isGroupAddress, isUnspecified } from './ip.js';
 import type { IcmpError } from './icmp.js';
 import { type Segment, ACK, FIN, RST, SYN, parseSegment, buildSegment } from './tcp-segment.js';
 import { seqAdd, seqGt, seqGe, seqLt } from './tcp-seq.js';
@@ -25,7 +32,7 @@ const EPHEMERAL_LOW = 49152;
 const EPHEMERAL_HIGH = 65535;
 
 export interface ListenOptions {
-  /** Only accept on this local address (default: all of ours). */
+  /** Only accept on this one of our addresses (default, or '0.0.0.0' / '::': all of ours). */
   address?: string;
   /** Half-open connections kept for this listener (default TcpConfig.backlog). */
   backlog?: number;
@@ -34,6 +41,11 @@ export interface ListenOptions {
 export interface ConnectOptions {
   host: string;
   port: number;
+  /**
+   * Our end's address. Any unicast address of host's family: one of ours,
+   * or a foreign one (transparent: segments to it reach this connection).
+   * Default (or unspecified): our address best matching host.
+   */
   localAddress?: string;
   localPort?: number;
   noDelay?: boolean;
@@ -51,6 +63,8 @@ export class TcpListener {
     private readonly layer: Tcp,
     readonly port: number,
     readonly local: Uint8Array | null,
+    /** @internal key in the listener table */
+    readonly key: string,
     readonly backlog: number,
     readonly onConnection: (s: TcpSocket) => void,
   ) {}
@@ -65,6 +79,8 @@ export class TcpListener {
 
 interface TimeWait {
   v: Family;
+  /** The local address is foreign and held on the host. */
+  foreign: boolean;
   localIp: Uint8Array;
   localPort: number;
   remoteIp: Uint8Array;
@@ -80,6 +96,11 @@ function tupleKey(lip: Uint8Array, lport: number, rip: Uint8Array, rport: number
   for (let i = 0; i < lip.length; i++) s += String.fromCharCode(lip[i]!);
   for (let i = 0; i < rip.length; i++) s += String.fromCharCode(rip[i]!);
   return s;
+}
+
+/** Listener table key: port and address, or port and '*' for all our addresses. */
+function listenKey(port: number, local: Uint8Array | null): string {
+  return String.fromCharCode(port >> 8, port & 0xff) + (local === null ? '*' : addressKey(local));
 }
 
 function u16(n: number): Uint8Array {
@@ -99,7 +120,7 @@ export class Tcp implements ConnOwner {
     challengeAcks: 0,
   };
   private readonly conns = new Map<string, TcpConn>();
-  private readonly listeners = new Map<number, TcpListener>();
+  private readonly listeners = new Map<string, TcpListener>();
   private readonly timeWait = new Map<string, TimeWait>();
   private readonly dirty = new Set<TcpConn>();
   private readonly isnKey: Uint8Array;
@@ -126,23 +147,37 @@ export class Tcp implements ConnOwner {
 
   // --------------------------------------------------------------- API
 
-  /** Accepts connections on `port`; `onConnection` gets each established socket. Throws EADDRINUSE. */
+  /**
+   * Accepts connections on `port` at opts.address (one of ours) or at all
+   * our addresses; `onConnection` gets each established socket. A listener
+   * on an address and a wildcard one may share a port (the address-bound one
+   * gets that address's connections). Throws EADDRINUSE (same address and
+   * port), EADDRNOTAVAIL (not our address).
+   */
   listen(port: number, onConnection: (s: TcpSocket) => void, opts: ListenOptions = {}): TcpListener {
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`tcp.listen: port ${port}`);
-    if (this.listeners.has(port)) throw tcpError('EADDRINUSE', 'listen', opts.address ?? '', port);
     let local: Uint8Array | null = null;
     if (opts.address !== undefined) {
       local = parseIp(opts.address);
-      if (local === null || !this.host.isLocal(local)) throw tcpError('EADDRNOTAVAIL', 'listen', opts.address, port);
+      if (local === null || (!isUnspecified(local) && !this.host.isLocal(local))) throw tcpError('EADDRNOTAVAIL', 'listen', opts.address, port);
+      if (isUnspecified(local)) local = null;
     }
-    const l = new TcpListener(this, port, local, opts.backlog ?? this.cfg.backlog, onConnection);
-    this.listeners.set(port, l);
+    const key = listenKey(port, local);
+    if (this.listeners.has(key)) throw tcpError('EADDRINUSE', 'listen', opts.address ?? '', port);
+    const l = new TcpListener(this, port, local, key, opts.backlog ?? this.cfg.backlog, onConnection);
+    this.listeners.set(key, l);
     return l;
   }
 
   /** @internal */
   unlisten(l: TcpListener): void {
-    if (this.listeners.get(l.port) === l) this.listeners.delete(l.port);
+    if (this.listeners.get(l.key) === l) this.listeners.delete(l.key);
+  }
+
+  /** The listener for a segment to dst:port: bound to dst, else a wildcard one (only for our own addresses). */
+  private listenerFor(dst: Uint8Array, port: number): TcpListener | undefined {
+    if (this.listeners.size === 0) return undefined;
+    return this.listeners.get(listenKey(port, dst)) ?? this.listeners.get(listenKey(port, null));
   }
 
   /**
@@ -154,20 +189,27 @@ export class Tcp implements ConnOwner {
     const remote = parseIp(opts.host);
     if (remote === null) throw new TypeError(`tcp.connect: bad host ${JSON.stringify(opts.host)}`);
     if (!Number.isInteger(opts.port) || opts.port < 1 || opts.port > 65535) throw new RangeError(`tcp.connect: port ${opts.port}`);
-    let local: Uint8Array | null;
+    let local: Uint8Array | null = null;
     if (opts.localAddress !== undefined) {
       local = parseIp(opts.localAddress);
-      if (local === null || !this.host.isLocal(local) || local.length !== remote.length) throw tcpError('EADDRNOTAVAIL', 'connect', opts.localAddress, opts.localPort ?? 0);
-    } else {
+      if (local === null || local.length !== remote.length || isGroupAddress(local)) throw tcpError('EADDRNOTAVAIL', 'connect', opts.localAddress, opts.localPort ?? 0);
+      if (isUnspecified(local)) local = null;
+    }
+    if (local === null) {
       local = this.host.sourceFor(remote);
       if (local === null) throw tcpError('EADDRNOTAVAIL', 'connect', opts.host, opts.port);
     }
+    if (opts.localPort !== undefined && (!Number.isInteger(opts.localPort) || opts.localPort < 0 || opts.localPort > 65535)) throw new RangeError(`tcp.connect: localPort ${opts.localPort}`);
     if (this.conns.size >= this.cfg.maxConnections) throw tcpError('EADDRNOTAVAIL', 'connect', opts.host, opts.port);
     let lport = opts.localPort ?? 0;
     if (lport === 0) lport = this.ephemeral(local, remote, opts.port);
     else if (this.inUse(local, lport, remote, opts.port)) throw tcpError('EADDRINUSE', 'connect', opts.host, opts.port);
     const key = tupleKey(local, lport, remote, opts.port);
     const c = new TcpConn(this, { v: remote.length === 4 ? 4 : 6, localIp: local, localPort: lport, remoteIp: remote, remotePort: opts.port, key, passive: false, mtu: this.host.mtu });
+    if (!this.host.isLocal(local)) {
+      c.foreign = true;
+      this.host.holdAddress(local);
+    }
     c.needSyn = true;
     const sock = new TcpSocket(c, true);
     c.socket = sock;
@@ -181,9 +223,12 @@ export class Tcp implements ConnOwner {
     return sock;
   }
 
+  /** The 4-tuple is taken, or a listener is bound to local:lport. */
   private inUse(local: Uint8Array, lport: number, remote: Uint8Array, rport: number): boolean {
     const k = tupleKey(local, lport, remote, rport);
-    return this.conns.has(k) || this.timeWait.has(k) || this.listeners.has(lport);
+    if (this.conns.has(k) || this.timeWait.has(k)) return true;
+    const l = this.listenerFor(local, lport);
+    return l !== undefined && (l.local !== null || this.host.isLocal(local));
   }
 
   /** RFC 6056 algorithm 3: a keyed-hash offset per destination plus a counter. */
@@ -211,12 +256,12 @@ export class Tcp implements ConnOwner {
   // ------------------------------------------------------- ConnOwner
 
   accepted(c: TcpConn): void {
-    const l = this.listeners.get(c.listenPort);
-    if (l !== undefined && c.listenPort >= 0) l.halfOpen = Math.max(0, l.halfOpen - 1);
-    c.listenPort = -1;
+    const l = c.listener;
+    if (l !== null) l.halfOpen = Math.max(0, l.halfOpen - 1);
+    c.listener = null;
     const sock = new TcpSocket(c, false);
     c.socket = sock;
-    if (l === undefined || l.closed) {
+    if (l === null || l.closed) {
       c.abort(null, true, c.snd.lastNow);
       return;
     }
@@ -226,18 +271,26 @@ export class Tcp implements ConnOwner {
   closed(c: TcpConn, timeWait: boolean, now: number): void {
     if (this.conns.get(c.key) === c) this.conns.delete(c.key);
     this.dirty.delete(c);
-    if (c.listenPort >= 0) {
-      const l = this.listeners.get(c.listenPort);
-      if (l !== undefined) l.halfOpen = Math.max(0, l.halfOpen - 1);
-      c.listenPort = -1;
+    if (c.listener !== null) {
+      c.listener.halfOpen = Math.max(0, c.listener.halfOpen - 1);
+      c.listener = null;
     }
-    if (!timeWait) return;
+    const foreign = c.foreign;
+    c.foreign = false;
+    if (!timeWait) {
+      if (foreign) this.host.releaseAddress(c.localIp);
+      return;
+    }
+    const old = this.timeWait.get(c.key);
+    if (old !== undefined) this.forgetTimeWait(c.key, old);
     if (this.timeWait.size >= this.cfg.maxTimeWait) {
-      const oldest = this.timeWait.keys().next();
-      if (!oldest.done) this.timeWait.delete(oldest.value);
+      const oldest = this.timeWait.entries().next();
+      if (!oldest.done) this.forgetTimeWait(oldest.value[0], oldest.value[1]);
     }
+    // The TIME-WAIT entry takes over the hold on a foreign address.
     this.timeWait.set(c.key, {
       v: c.v,
+      foreign,
       localIp: c.localIp,
       localPort: c.localPort,
       remoteIp: c.remoteIp,
@@ -246,6 +299,11 @@ export class Tcp implements ConnOwner {
       rcvNxt: c.rcvNxt,
       expires: now + this.cfg.timeWait,
     });
+  }
+
+  private forgetTimeWait(key: string, tw: TimeWait): void {
+    this.timeWait.delete(key);
+    if (tw.foreign) this.host.releaseAddress(tw.localIp);
   }
 
   markDirty(c: TcpConn): void {
@@ -267,8 +325,10 @@ export class Tcp implements ConnOwner {
     }
     const tw = this.timeWait.get(key);
     if (tw !== undefined && this.inputTimeWait(key, tw, seg, now)) return;
-    const l = this.listeners.get(seg.dstPort);
-    if (l !== undefined && (l.local === null || sameBytes(l.local, d.dst))) {
+    // A foreign address (held by a transparent connection) has no listeners and never sends a RST.
+    if (!this.host.isLocal(d.dst)) return this.host.drop('tcp-foreign-no-connection');
+    const l = this.listenerFor(d.dst, seg.dstPort);
+    if (l !== undefined) {
       this.inputListen(l, key, seg, d, now, tw);
       return;
     }
@@ -299,7 +359,7 @@ export class Tcp implements ConnOwner {
       passive: true,
       mtu: this.host.mtu,
     });
-    c.listenPort = l.port;
+    c.listener = l;
     l.halfOpen++;
     this.conns.set(key, c);
     let iss = this.isn(now, d.dst, seg.dstPort, d.src, seg.srcPort);
@@ -322,7 +382,7 @@ export class Tcp implements ConnOwner {
     }
     if (seg.flags & SYN && !(seg.flags & ACK)) {
       if (seqGt(seg.seq, tw.rcvNxt)) {
-        this.timeWait.delete(key);
+        this.forgetTimeWait(key, tw);
         return false;
       }
       this.timeWaitAck(tw);
@@ -380,7 +440,7 @@ export class Tcp implements ConnOwner {
   poll(now: number): void {
     for (const [k, tw] of this.timeWait) {
       if (tw.expires > now) break;
-      this.timeWait.delete(k);
+      this.forgetTimeWait(k, tw);
     }
     for (const c of this.conns.values()) {
       if (c.deadline() <= now) c.onTimers(now);
@@ -414,10 +474,4 @@ export class Tcp implements ConnOwner {
     }
     return d;
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

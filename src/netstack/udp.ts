@@ -1,17 +1,24 @@
 /**
  * UDP (RFC 768) on the stack's addresses with a dgram-like API:
- * stack.udp.bind(port) gives a UdpSocket that emits 'message' (Buffer,
- * rinfo) and sends with send(msg, port, address).
+ * stack.udp.bind(port, address?) gives a UdpSocket that emits 'message'
+ * (Buffer, rinfo) and sends with send(msg, port, address).
+ *
+ * Sockets are keyed by (address, port): one bound to an address gets the
+ * datagrams to that address:port, a wildcard one (no address) those to any
+ * other of our addresses on that port. A socket may be bound to a foreign
+ * address (transparent, the forwarder's Source = client): the stack then
+ * accepts datagrams to it, for that socket only.
  *
  * Inbound: input() checks length and checksum (mandatory for IPv6, RFC 8200
- * section 8.1), finds the socket bound to the port, and defers the
- * 'message' event; a closed port answers ICMP port unreachable.
+ * section 8.1), finds the most specific socket, and defers the 'message'
+ * event; a closed port of ours answers ICMP port unreachable, one on a
+ * foreign address is dropped silently.
  * Outbound: send() builds the datagram and queues it on the stack at once
  * (fragmented by the stack when over the MTU), then wakes the driver.
  */
 import { EventEmitter } from 'node:events';
 import type { Host } from './host.js';
-import { type Datagram, newPacket, sealPacket, transportChecksum, PROTO_UDP } from './ip.js';
+import { type Datagram, newPacket, sealPacket, transportChecksum, addressKey, isGroupAddress, isUnspecified, PROTO_UDP } from './ip.js';
 import { sum, finish, pseudoHeaderSum } from './checksum.js';
 import { sendPortUnreachable } from './icmp.js';
 import { parseIp, formatIp } from '../transport/ip.js';
@@ -50,6 +57,8 @@ export class UdpSocket extends EventEmitter {
     readonly port: number,
     /** Only datagrams to this local address, or any of ours when null. */
     readonly local: Uint8Array | null,
+    /** @internal key in the socket table */
+    readonly key: string,
   ) {
     super();
   }
@@ -60,8 +69,10 @@ export class UdpSocket extends EventEmitter {
   }
 
   /**
-   * Sends `msg` to address:port. Errors (bad address, no source address of
-   * that family, too big, closed) go to `cb`, or are emitted as 'error'.
+   * Sends `msg` to address:port, from the bound address (or our best for
+   * a wildcard socket). Errors (bad address, a family other than the bound
+   * address's, no source address of that family, too big, closed) go to
+   * `cb`, or are emitted as 'error'.
    */
   send(msg: Uint8Array | string, port: number, address: string, cb?: (err: Error | null, bytes: number) => void): void {
     const data = typeof msg === 'string' ? Buffer.from(msg) : msg;
@@ -83,29 +94,50 @@ export class UdpSocket extends EventEmitter {
   }
 }
 
+/** Socket table key: port and address, or port and '*' for all our addresses. */
+function socketKey(port: number, local: Uint8Array | null): string {
+  return String.fromCharCode(port >> 8, port & 0xff) + (local === null ? '*' : addressKey(local));
+}
+
 export class Udp {
-  private readonly sockets = new Map<number, UdpSocket>();
+  private readonly sockets = new Map<string, UdpSocket>();
+  /** Sockets per port, whatever their address (ephemeral ports are picked among unused ones). */
+  private readonly portUse = new Map<number, number>();
 
   constructor(private readonly host: Host) {}
 
-  /** Binds a UDP port (0 or omitted: an ephemeral one) on all our addresses, or on `address` only. Throws EADDRINUSE. */
+  /**
+   * Binds a UDP port (0 or omitted: an ephemeral one) on all our addresses
+   * (address omitted, '0.0.0.0' or '::'), or on `address` only: one of ours,
+   * or a foreign unicast address (transparent bind). Throws EADDRINUSE when
+   * that address and port are taken, EADDRNOTAVAIL for a bad address.
+   */
   bind(port = 0, address?: string): UdpSocket {
     let local: Uint8Array | null = null;
     if (address !== undefined) {
       local = parseIp(address);
-      if (local === null || !this.host.isLocal(local)) throw errno('EADDRNOTAVAIL', `${address} is not an address of this stack`);
+      if (local === null || isGroupAddress(local)) throw errno('EADDRNOTAVAIL', `cannot bind ${JSON.stringify(address)}`);
+      if (isUnspecified(local)) local = null;
     }
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`udp.bind: port ${port}`);
     if (port === 0) port = this.ephemeral();
-    else if (this.sockets.has(port)) throw errno('EADDRINUSE', `udp port ${port} in use`);
-    const s = new UdpSocket(this, port, local);
-    this.sockets.set(port, s);
+    const key = socketKey(port, local);
+    if (this.sockets.has(key)) throw errno('EADDRINUSE', `udp port ${port} in use`);
+    const s = new UdpSocket(this, port, local, key);
+    this.sockets.set(key, s);
+    this.portUse.set(port, (this.portUse.get(port) ?? 0) + 1);
+    if (local !== null && !this.host.isLocal(local)) this.host.holdAddress(local);
     return s;
   }
 
   /** @internal */
   unbind(s: UdpSocket): void {
-    if (this.sockets.get(s.port) === s) this.sockets.delete(s.port);
+    if (this.sockets.get(s.key) !== s) return;
+    this.sockets.delete(s.key);
+    const n = this.portUse.get(s.port) ?? 0;
+    if (n <= 1) this.portUse.delete(s.port);
+    else this.portUse.set(s.port, n - 1);
+    if (s.local !== null && !this.host.isLocal(s.local)) this.host.releaseAddress(s.local);
   }
 
   private ephemeral(): number {
@@ -114,7 +146,7 @@ export class Udp {
     const start = ((r[0]! << 8) | r[1]!) % span;
     for (let i = 0; i < span; i++) {
       const p = EPHEMERAL_LOW + ((start + i) % span);
-      if (!this.sockets.has(p)) return p;
+      if (!this.portUse.has(p)) return p;
     }
     throw errno('EADDRINUSE', 'no free ephemeral udp port');
   }
@@ -124,7 +156,8 @@ export class Udp {
     const dst = parseIp(address);
     if (dst === null) return errno('EINVAL', `bad address ${JSON.stringify(address)}`);
     if (!Number.isInteger(port) || port < 1 || port > 65535) return errno('ERR_SOCKET_BAD_PORT', `bad port ${port}`);
-    const src = s.local !== null && s.local.length === dst.length ? s.local : this.host.sourceFor(dst);
+    if (s.local !== null && s.local.length !== dst.length) return errno('EAFNOSUPPORT', `socket bound to an IPv${s.local.length === 4 ? 4 : 6} address cannot send to ${address}`);
+    const src = s.local ?? this.host.sourceFor(dst);
     if (src === null || src.length !== dst.length) return errno('EAFNOSUPPORT', `no ${dst.length === 4 ? 'IPv4' : 'IPv6'} address on this stack`);
     const v = dst.length === 4 ? 4 : 6;
     const len = UDP_HEADER + data.length;
@@ -161,8 +194,10 @@ export class Udp {
     }
     const sport = (p[0]! << 8) | p[1]!;
     const dport = (p[2]! << 8) | p[3]!;
-    const s = this.sockets.get(dport);
-    if (s === undefined || (s.local !== null && !sameBytes(s.local, d.dst))) {
+    const ours = this.host.isLocal(d.dst);
+    const s = this.sockets.get(socketKey(dport, d.dst)) ?? (ours ? this.sockets.get(socketKey(dport, null)) : undefined);
+    if (s === undefined) {
+      if (!ours) return this.host.drop('udp-foreign-no-socket');
       this.host.drop('udp-port-closed');
       sendPortUnreachable(this.host, d, now);
       return;
@@ -174,10 +209,4 @@ export class Udp {
       if (!s.isClosed) s.emit('message', msg, rinfo);
     });
   }
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

@@ -4,7 +4,8 @@
  * inner IP packets go straight from one stack's poll() to the other's
  * input(), pumped in real time). A Forwarder on "VPS" stack A reaches a
  * service listening on "home" stack B, and an Exposer on B publishes a
- * kernel-socket service to A.
+ * kernel-socket service to A. With Source = client, A sends from the
+ * public client's loopback address and B sees it as the peer.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -118,4 +119,53 @@ test('Exposer over StackNet: a tunnel port on one stack reaches a kernel service
   await svc.close();
   usvc.close();
   stop();
+});
+
+test('Forwarder over StackNet, Source = client: the home service sees the public client address and port (TCP and UDP)', async () => {
+  const { a, b, stop } = pair();
+  const fw = new Forwarder({ tunnel: new StackNet(a) });
+  try {
+    const home = new StackNet(b);
+    let seen: { address?: string; port?: number } = {};
+    await home.listenTcp({ host: '10.0.0.2', port: 8080 }, (s: NetSocket) => {
+      seen = { address: s.remoteAddress, port: s.remotePort };
+      s.pipe(s);
+      s.resume();
+    });
+    const usvc = await home.udpSocket({ family: 4, address: '10.0.0.2', port: 5353 });
+    const useen: Array<{ address: string; port: number }> = [];
+    usvc.on('message', (m, ri) => {
+      useen.push({ address: ri.address, port: ri.port });
+      usvc.send(Buffer.concat([Buffer.from('re:'), m]), ri.port, ri.address);
+    });
+    const res = await fw.applyRules([
+      rule({ target: { host: '10.0.0.2', port: 8080 }, source: 'client' }),
+      rule({ protocols: ['udp'], target: { host: '10.0.0.2', port: 5353 }, source: 'client' }),
+    ]);
+    assert.deepEqual(res.failed, []);
+
+    const c = await dial(portOf(fw), { localAddress: '127.0.0.9' });
+    const clientPort = c.localPort;
+    const got = drain(c);
+    const sent = await sendRandom(c, 512 * 1024);
+    const d = await got;
+    assert.equal(d.sha256, sent);
+    assert.deepEqual(seen, { address: '127.0.0.9', port: clientPort });
+    await waitFor(() => statsOf(fw).active === 0, 'closed');
+
+    const { createSocket } = await import('node:dgram');
+    const u = createSocket('udp4');
+    await new Promise<void>((r) => u.bind(0, '127.0.0.9', r));
+    const replies: string[] = [];
+    u.on('message', (m) => replies.push(m.toString()));
+    u.send('q1', portOf(fw, 'udp'), '127.0.0.1');
+    await waitFor(() => replies.length === 1, 'udp reply');
+    assert.deepEqual(replies, ['re:q1']);
+    assert.deepEqual(useen, [{ address: '127.0.0.9', port: u.address().port }]);
+    u.close();
+    usvc.close();
+  } finally {
+    await fw.close();
+    stop();
+  }
 });

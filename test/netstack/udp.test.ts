@@ -113,7 +113,8 @@ test('bind errors and close', async () => {
   const s = stack();
   const a = s.udp.bind(5000);
   assert.throws(() => s.udp.bind(5000), /EADDRINUSE/);
-  assert.throws(() => s.udp.bind(5001, '10.9.9.9'), /EADDRNOTAVAIL/);
+  assert.throws(() => s.udp.bind(5001, '224.0.0.1'), /EADDRNOTAVAIL/, 'multicast');
+  assert.throws(() => s.udp.bind(5001, 'nonsense'), /EADDRNOTAVAIL/);
   let closed = false;
   a.close(() => (closed = true));
   await tick();
