@@ -64,8 +64,7 @@ export class WgtsProc {
   output(): string { return this.proc.output(); }
 
   async stop(): Promise<number | null> {
-    this.proc.signal('SIGTERM');
-    const exit = await this.proc.exited;
+    const exit = await this.proc.stop(8000); // SIGTERM, marked as expected
     rmSync(this.dir, { recursive: true, force: true });
     return exit.code;
   }
