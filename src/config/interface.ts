@@ -2,6 +2,8 @@
  * The [Interface] section: wg(8) keys (PrivateKey, ListenPort, FwMark) and
  * wg-quick(8) keys (Address, MTU, DNS, Table, Pre/PostUp/Down, SaveConfig).
  * Keys a userspace device cannot honour carry an `unsupported` warning.
+ * wgts resource caps (MaxStagedPackets, MaxTimeWait, MaxReassemblyBuffers)
+ * are optional; undefined leaves the core default (128, 4096, 64).
  */
 import { isZero } from '../crypto/util.js';
 import { publicKey } from '../crypto/x25519.js';
@@ -78,6 +80,9 @@ export const interfaceSection: SectionSpec<InterfaceConfig> = {
     PreDown: hook('PreDown'),
     PostDown: hook('PostDown'),
     SaveConfig: { parse: parseBool, unsupported: 'SaveConfig is not supported (the file is never rewritten)' },
+    MaxStagedPackets: { parse: intRange(1, 65535) },
+    MaxTimeWait: { parse: intRange(1, 1048576) },
+    MaxReassemblyBuffers: { parse: intRange(0, 65535) },
   },
   build: buildInterface,
 };
@@ -135,5 +140,8 @@ function buildInterface(input: SectionInput, issues: Issues): InterfaceConfig | 
     preDown: hooks('PreDown'),
     postDown: hooks('PostDown'),
     saveConfig: input.one<boolean>('SaveConfig')?.value,
+    maxStagedPackets: input.one<number>('MaxStagedPackets')?.value,
+    maxTimeWait: input.one<number>('MaxTimeWait')?.value,
+    maxReassemblyBuffers: input.one<number>('MaxReassemblyBuffers')?.value,
   };
 }

@@ -51,6 +51,9 @@ export function serializeConfig(
   for (const c of i.preDown) kv('PreDown', c);
   for (const c of i.postDown) kv('PostDown', c);
   if (i.saveConfig !== undefined) kv('SaveConfig', String(i.saveConfig));
+  if (i.maxStagedPackets !== undefined) kv('MaxStagedPackets', String(i.maxStagedPackets));
+  if (i.maxTimeWait !== undefined) kv('MaxTimeWait', String(i.maxTimeWait));
+  if (i.maxReassemblyBuffers !== undefined) kv('MaxReassemblyBuffers', String(i.maxReassemblyBuffers));
 
   for (const p of cfg.peers) {
     out.push('', '[Peer]');

@@ -44,6 +44,12 @@ export interface InterfaceConfig {
   preDown: string[];
   postDown: string[];
   saveConfig: boolean | undefined;
+  /** Packets queued per peer while it has no session (Device maxStagedPackets); undefined: 128. */
+  maxStagedPackets?: number | undefined;
+  /** TIME-WAIT entries kept by the userspace TCP stack (TcpConfig.maxTimeWait); undefined: 4096. */
+  maxTimeWait?: number | undefined;
+  /** IP datagrams reassembled at once (ReassemblyLimits.maxDatagrams); undefined: 64. */
+  maxReassemblyBuffers?: number | undefined;
 }
 
 export interface PeerConfig {

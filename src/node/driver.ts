@@ -91,6 +91,7 @@ export class Driver {
       random,
       wallClock: () => Date.now(),
       mtu: cfg.iface.mtu ?? 1420,
+      ...(cfg.iface.maxStagedPackets !== undefined ? { maxStagedPackets: cfg.iface.maxStagedPackets } : {}),
     });
     this.tun = opts.tun ?? null;
     if (this.tun) {
@@ -101,6 +102,8 @@ export class Driver {
         addresses: cfg.iface.addresses.map((a) => ({ ip: a.ip, cidr: a.cidr })),
         mtu: cfg.iface.mtu ?? 1420,
         random,
+        ...(cfg.iface.maxTimeWait !== undefined ? { tcp: { maxTimeWait: cfg.iface.maxTimeWait } } : {}),
+        ...(cfg.iface.maxReassemblyBuffers !== undefined ? { reassembly: { maxDatagrams: cfg.iface.maxReassemblyBuffers } } : {}),
       });
       this.stack.onWake = () => this.pump();
     }
