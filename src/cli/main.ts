@@ -34,6 +34,8 @@ export const COMMANDS: Subcommand[] = [
   },
   { name: 'show', summary: 'Shows the state of running interfaces (like wg show)', run: async (argv) => (await import('./show.js')).runShow(argv) },
   { name: 'set', summary: 'Changes a running interface (like wg set)', run: async (argv) => (await import('./show.js')).runSet(argv) },
+  { name: 'init', summary: 'Writes a matching VPS + home config pair, or adds a client with --peer NAME', run: async (argv) => (await import('./init.js')).runInit(argv) },
+  { name: 'qr', summary: 'Shows a config as a QR code for the phone apps, or writes it as PNG/SVG', run: async (argv) => (await import('./qr.js')).runQr(argv) },
   { name: 'genkey', summary: 'Generates a new private key and writes it to stdout', run: (argv) => runGen('genkey', argv) },
   { name: 'genpsk', summary: 'Generates a new preshared key and writes it to stdout', run: (argv) => runGen('genpsk', argv) },
   { name: 'pubkey', summary: 'Reads a private key from stdin and writes a public key to stdout', run: runPubkey },
