@@ -15,6 +15,8 @@ import { parseIp } from '../transport/ip.js';
 import type { WgConfig } from '../config/types.js';
 import { parseShortForm, checkShortFormRules, type NatRule } from '../nat/index.js';
 import { NatHost, rulesOf, type CliRules } from '../node/nat-host.js';
+import { driverSnapshot, startMetricsServer, type MetricsServer } from '../node/metrics.js';
+import { formatEndpoint } from '../config/addr.js';
 import {
   tunAvailable, hasNetAdmin, openTun, WgQuick, StateFile, systemRunner, recoverStale, assertInterfaceAbsent,
   downInterface, type TunDevice,
@@ -191,6 +193,7 @@ export async function runUp(argv: string[]): Promise<number> {
   for (const r of applied.added) log.info(`started ${r}`);
 
   let uapi: UapiServer | null = null;
+  let metrics: MetricsServer | null = null;
   const backend = driverBackend(driver, (port) => {
     void (async () => {
       const old = driver.bind.port;
@@ -205,6 +208,7 @@ export async function runUp(argv: string[]): Promise<number> {
     })();
   }, () => nat.stats().map((u, i): [string, string] => [`nat.${i}`, JSON.stringify(u)]));
   const shutdown = async (): Promise<void> => {
+    await metrics?.close();
     await nat.close();
     if (wq) for (const err of await wq.down(tun ?? undefined)) log.warn(`teardown: ${err.message}`);
     await uapi?.close();
@@ -217,6 +221,21 @@ export async function runUp(argv: string[]): Promise<number> {
     log.error(`${(e as Error).message}: is another wgts running as ${cfg.interfaceName}? Use --interface NAME`);
     await shutdown();
     return 1;
+  }
+  const ml = cfg.iface.metricsListen;
+  if (ml) {
+    try {
+      metrics = await startMetricsServer(ml, () => driverSnapshot(cfg.interfaceName, driver, nat));
+      log.info(`metrics on http://${formatEndpoint(metrics.address)}/metrics (health: /healthz)`);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      const why = code === 'EADDRINUSE' ? `${formatEndpoint(ml)} is in use: choose another MetricsListen`
+        : code === 'EADDRNOTAVAIL' ? `${ml.host} is not an address of this host: fix MetricsListen`
+        : (e as Error).message;
+      log.error(`cannot start the metrics server: ${why}`);
+      await shutdown();
+      return 1;
+    }
   }
 
   return await new Promise<number>((resolve) => {

@@ -4,13 +4,15 @@
  * Keys a userspace device cannot honour carry an `unsupported` warning.
  * wgts resource caps (MaxStagedPackets, MaxTimeWait, MaxReassemblyBuffers)
  * are optional; undefined leaves the core default (128, 4096, 64).
+ * MetricsListen (IPv4:port or [IPv6]:port) turns on the Prometheus endpoint.
  */
 import { isZero } from '../crypto/util.js';
 import { publicKey } from '../crypto/x25519.js';
 import { canonicalIp, formatCidr, isHostname, parseCidr } from './addr.js';
+import { compact } from './lexer.js';
 import { type Issues, show } from './issues.js';
 import type { KeyParsed, SectionInput, SectionSpec } from './schema.js';
-import type { Cidr, InterfaceConfig, RouteTable } from './types.js';
+import type { Cidr, Endpoint, InterfaceConfig, RouteTable } from './types.js';
 import { fail, intRange, ok, parseBool, parseFwMark, parseKey, splitList } from './values.js';
 
 function parseAddresses(v: string): KeyParsed<Cidr[]> {
@@ -53,6 +55,19 @@ function parseTable(v: string): KeyParsed<RouteTable> {
   return fail('must be "off", "auto", a table number or a table name');
 }
 
+/** MetricsListen: an IP literal and a port 0-65535 (0: any free port), `1.2.3.4:9586` or `[::1]:9586`. No hostnames. */
+function parseListen(v: string): KeyParsed<Endpoint> {
+  const s = compact(v);
+  const m = /^\[([^\]]*)\]:([0-9]{1,5})$/.exec(s) ?? /^([^:\[\]]*):([0-9]{1,5})$/.exec(s);
+  const usage = 'must be IPv4:port or [IPv6]:port, e.g. 127.0.0.1:9586';
+  if (!m) return fail(usage);
+  const bracketed = s.startsWith('[');
+  const ip = canonicalIp(m[1]!);
+  if (!ip || (ip.family === 6) !== bracketed) return fail(`${show(m[1]!)} is not an IP address: ${usage}`);
+  if (Number(m[2]) > 65535) return fail('port must be an integer 0-65535');
+  return ok({ host: ip.ip, port: Number(m[2]) });
+}
+
 const hook = (name: string) => ({
   parse: (v: string) => ok(v),
   repeatable: true,
@@ -83,6 +98,7 @@ export const interfaceSection: SectionSpec<InterfaceConfig> = {
     MaxStagedPackets: { parse: intRange(1, 65535) },
     MaxTimeWait: { parse: intRange(1, 1048576) },
     MaxReassemblyBuffers: { parse: intRange(0, 65535) },
+    MetricsListen: { parse: parseListen },
   },
   build: buildInterface,
 };
@@ -143,5 +159,6 @@ function buildInterface(input: SectionInput, issues: Issues): InterfaceConfig | 
     maxStagedPackets: input.one<number>('MaxStagedPackets')?.value,
     maxTimeWait: input.one<number>('MaxTimeWait')?.value,
     maxReassemblyBuffers: input.one<number>('MaxReassemblyBuffers')?.value,
+    metricsListen: input.one<Endpoint>('MetricsListen')?.value,
   };
 }

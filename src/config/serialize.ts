@@ -54,6 +54,7 @@ export function serializeConfig(
   if (i.maxStagedPackets !== undefined) kv('MaxStagedPackets', String(i.maxStagedPackets));
   if (i.maxTimeWait !== undefined) kv('MaxTimeWait', String(i.maxTimeWait));
   if (i.maxReassemblyBuffers !== undefined) kv('MaxReassemblyBuffers', String(i.maxReassemblyBuffers));
+  if (i.metricsListen !== undefined) kv('MetricsListen', formatEndpoint(i.metricsListen));
 
   for (const p of cfg.peers) {
     out.push('', '[Peer]');

@@ -50,6 +50,8 @@ export interface InterfaceConfig {
   maxTimeWait?: number | undefined;
   /** IP datagrams reassembled at once (ReassemblyLimits.maxDatagrams); undefined: 64. */
   maxReassemblyBuffers?: number | undefined;
+  /** Where the Prometheus /metrics and /healthz server listens (host is an IP literal); undefined: off. */
+  metricsListen?: Endpoint | undefined;
 }
 
 export interface PeerConfig {

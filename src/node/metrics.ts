@@ -1,0 +1,215 @@
+/**
+ * Opt-in Prometheus endpoint (MetricsListen). On each request a snapshot is
+ * taken (driverSnapshot: Driver peers, drops, send errors + NatHost unit
+ * stats), rendered as text exposition format 0.0.4 (renderMetrics) or judged
+ * for /healthz (health: some peer handshook within 180 s, REJECT_AFTER_TIME
+ * of the whitepaper §6.1). Only public keys appear; no key material is read.
+ * Format: https://prometheus.io/docs/instrumenting/exposition_formats/
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { encodeKey } from '../crypto/util.js';
+import { REJECT_AFTER_TIME } from '../transport/constants.js';
+import type { UnitStats } from '../nat/index.js';
+import type { Driver } from './driver.js';
+import type { NatHost } from './nat-host.js';
+
+export interface PeerSample {
+  /** Base64 public key (never a private key). */
+  publicKey: string;
+  rxBytes: number;
+  txBytes: number;
+  /** Unix seconds of the last handshake; null: never. */
+  lastHandshakeUnix: number | null;
+  /** Seconds since the last handshake (monotonic clock); null: never. */
+  handshakeAge: number | null;
+}
+
+export interface MetricsSnapshot {
+  interface: string;
+  peers: PeerSample[];
+  /** Device drops by reason. */
+  drops: Record<string, number>;
+  /** Outer datagrams the socket failed to send, by error code. */
+  sendErrors: Record<string, number>;
+  /** One entry per [Forward] / [Expose] unit. */
+  units: UnitStats[];
+}
+
+export interface Clocks {
+  /** Monotonic ms (same clock as Peer.lastHandshake). */
+  mono: () => number;
+  /** Unix ms. */
+  wall: () => number;
+}
+
+const systemClocks: Clocks = { mono: () => performance.now(), wall: () => Date.now() };
+
+/** Read the live counters of a running interface. */
+export function driverSnapshot(iface: string, driver: Driver, nat: NatHost | null, clocks: Clocks = systemClocks): MetricsSnapshot {
+  const mono = clocks.mono();
+  const wall = clocks.wall();
+  const peers = driver.device.listPeers().map((p): PeerSample => {
+    const age = p.lastHandshake === null ? null : Math.max(0, mono - p.lastHandshake) / 1000;
+    return {
+      publicKey: encodeKey(p.publicKey),
+      rxBytes: p.rxBytes,
+      txBytes: p.txBytes,
+      lastHandshakeUnix: age === null ? null : Math.floor(wall / 1000 - age),
+      handshakeAge: age,
+    };
+  });
+  return {
+    interface: iface,
+    peers,
+    drops: Object.fromEntries(driver.device.drops),
+    sendErrors: Object.fromEntries(driver.sendErrors),
+    units: nat ? nat.stats() : [],
+  };
+}
+
+// --- rendering -------------------------------------------------------------
+
+type Labels = Record<string, string>;
+
+function escapeLabel(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}
+
+function escapeHelp(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+}
+
+function formatValue(n: number): string {
+  if (Number.isNaN(n)) return 'NaN';
+  if (n === Infinity) return '+Inf';
+  if (n === -Infinity) return '-Inf';
+  return String(n);
+}
+
+/** One metric family: samples with the same label set are summed (e.g. a draining and a new unit). */
+class Family {
+  private readonly samples = new Map<string, number>();
+  constructor(readonly name: string, readonly type: 'counter' | 'gauge', readonly help: string) {}
+
+  add(labels: Labels, value: number): void {
+    const key = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',');
+    this.samples.set(key, (this.samples.get(key) ?? 0) + value);
+  }
+
+  render(out: string[]): void {
+    out.push(`# HELP ${this.name} ${escapeHelp(this.help)}`, `# TYPE ${this.name} ${this.type}`);
+    for (const [labels, v] of this.samples) out.push(`${this.name}{${labels}} ${formatValue(v)}`);
+  }
+}
+
+/** The snapshot as Prometheus text exposition format 0.0.4. */
+export function renderMetrics(s: MetricsSnapshot): string {
+  const fam = (name: string, type: 'counter' | 'gauge', help: string) => new Family(name, type, help);
+  const rx = fam('wgts_peer_receive_bytes_total', 'counter', 'Bytes received from the peer (as the rx of wg show transfer).');
+  const tx = fam('wgts_peer_transmit_bytes_total', 'counter', 'Bytes sent to the peer (as the tx of wg show transfer).');
+  const last = fam('wgts_peer_last_handshake_seconds', 'gauge', 'Unix time of the latest handshake with the peer; 0 = never.');
+  const age = fam('wgts_peer_handshake_age_seconds', 'gauge', 'Seconds since the latest handshake; absent when there has been none.');
+  const drops = fam('wgts_drops_total', 'counter', 'Datagrams or packets dropped by the device, by reason.');
+  const sendErr = fam('wgts_send_errors_total', 'counter', 'Outer UDP datagrams that could not be sent, by error code.');
+  const active = fam('wgts_forward_active', 'gauge', 'Open TCP connections or UDP sessions of a forward/expose rule.');
+  const total = fam('wgts_forward_connections_total', 'counter', 'TCP connections that reached the target, or UDP sessions created.');
+  const bytes = fam('wgts_forward_bytes_total', 'counter', 'Payload bytes relayed by a rule; direction is to_target or from_target.');
+  const refused = fam('wgts_forward_refused_total', 'counter', 'Connections reset or first datagrams dropped by a rule, by reason.');
+
+  const iface = s.interface;
+  for (const p of s.peers) {
+    const l = { interface: iface, public_key: p.publicKey };
+    rx.add(l, p.rxBytes);
+    tx.add(l, p.txBytes);
+    last.add(l, p.lastHandshakeUnix ?? 0);
+    if (p.handshakeAge !== null) age.add(l, p.handshakeAge);
+  }
+  for (const [reason, n] of Object.entries(s.drops)) drops.add({ interface: iface, reason }, n);
+  for (const [code, n] of Object.entries(s.sendErrors)) sendErr.add({ interface: iface, code }, n);
+  for (const u of s.units) {
+    const l = { interface: iface, kind: u.kind, rule: u.rule, protocol: u.protocol };
+    active.add(l, u.active);
+    total.add(l, u.total);
+    bytes.add({ ...l, direction: 'to_target' }, u.bytesToTarget);
+    bytes.add({ ...l, direction: 'from_target' }, u.bytesFromTarget);
+    for (const [reason, n] of Object.entries(u.refused)) refused.add({ ...l, reason }, n);
+  }
+  const out: string[] = [];
+  for (const f of [rx, tx, last, age, drops, sendErr, active, total, bytes, refused]) f.render(out);
+  return out.join('\n') + '\n';
+}
+
+/** Healthy when at least one peer has a handshake younger than 180 s. */
+export function health(s: MetricsSnapshot): { ok: boolean; message: string } {
+  const limit = REJECT_AFTER_TIME / 1000;
+  if (s.peers.length === 0) return { ok: false, message: 'no peers configured' };
+  const ages = s.peers.map((p) => p.handshakeAge).filter((a): a is number => a !== null);
+  if (ages.length === 0) return { ok: false, message: `no handshake yet with any of ${s.peers.length} peer(s)` };
+  const youngest = Math.min(...ages);
+  if (youngest < limit) return { ok: true, message: 'ok' };
+  return { ok: false, message: `latest handshake was ${Math.floor(youngest)} s ago (limit ${limit} s)` };
+}
+
+// --- HTTP ------------------------------------------------------------------
+
+export interface MetricsServer {
+  /** The bound address (port filled in when 0 was asked for). */
+  readonly address: { host: string; port: number };
+  close(): Promise<void>;
+}
+
+function reply(res: ServerResponse, status: number, type: string, body: string, head: boolean): void {
+  res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+  res.end(head ? undefined : body);
+}
+
+function handle(req: IncomingMessage, res: ServerResponse, source: () => MetricsSnapshot): void {
+  const head = req.method === 'HEAD';
+  let path = '';
+  try {
+    path = new URL(req.url ?? '/', 'http://metrics.invalid').pathname;
+  } catch {
+    path = '';
+  }
+  const text = 'text/plain; charset=utf-8';
+  if ((req.method !== 'GET' && !head) || (path !== '/metrics' && path !== '/healthz')) {
+    reply(res, 404, text, 'not found: try GET /metrics or GET /healthz\n', head);
+    return;
+  }
+  let snap: MetricsSnapshot;
+  try {
+    snap = source();
+  } catch (e) {
+    reply(res, 500, text, `cannot read counters: ${(e as Error).message}\n`, head);
+    return;
+  }
+  if (path === '/metrics') {
+    reply(res, 200, 'text/plain; version=0.0.4; charset=utf-8', renderMetrics(snap), head);
+  } else {
+    const h = health(snap);
+    reply(res, h.ok ? 200 : 503, text, `${h.message.replace(/[\r\n]+/g, ' ')}\n`, head);
+  }
+}
+
+/** Listen on host:port (IPv6 hosts without brackets) and serve /metrics and /healthz. */
+export function startMetricsServer(listen: { host: string; port: number }, source: () => MetricsSnapshot): Promise<MetricsServer> {
+  const server = createServer((req, res) => handle(req, res, source));
+  server.requestTimeout = 10_000;
+  server.headersTimeout = 5_000;
+  return new Promise((resolve, reject) => {
+    const onError = (e: Error): void => reject(e);
+    server.once('error', onError);
+    server.listen(listen.port, listen.host, () => {
+      server.off('error', onError);
+      const a = server.address() as AddressInfo;
+      resolve({
+        address: { host: a.address, port: a.port },
+        close: () => new Promise<void>((done) => {
+          server.close(() => done());
+          server.closeAllConnections();
+        }),
+      });
+    });
+  });
+}
