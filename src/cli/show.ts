@@ -158,7 +158,10 @@ export async function runShow(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
   const args = argv.filter((a) => a !== '--json');
   if (args.includes('--help') || args.includes('-h')) { console.log(SHOW_USAGE); return 0; }
-  if (args.length > 1) { process.stderr.write(SHOW_USAGE + '\n'); return 1; }
+  if (args.length > 1 || args.some((a) => a.startsWith('-'))) {
+    process.stderr.write(`${args.find((a) => a.startsWith('-')) ? `wgts show: unknown option ${args.find((a) => a.startsWith('-'))}\n` : ''}${SHOW_USAGE}\n`);
+    return 1;
+  }
   const all = await findInterfaces();
   if (args[0] === 'interfaces') {
     if (json) console.log(JSON.stringify([...all.keys()]));

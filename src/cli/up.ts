@@ -156,7 +156,7 @@ export async function runUp(argv: string[]): Promise<number> {
 
   const driver = new Driver({ config: cfg, log, ...(tun ? { tun } : {}) });
   driverRef = driver;
-  if (cfg.iface.fwMark) driver.setFwmark(cfg.iface.fwMark);
+  if (tunMode && cfg.iface.fwMark) driver.setFwmark(cfg.iface.fwMark); // userspace mode warns instead
   const startDriver = async (): Promise<void> => {
     try {
       await driver.start();
@@ -207,6 +207,7 @@ export async function runUp(argv: string[]): Promise<number> {
       }
     })();
   }, () => nat.stats().map((u, i): [string, string] => [`nat.${i}`, JSON.stringify(u)]));
+  let onSocketRemoved = (): void => {};
   const shutdown = async (): Promise<void> => {
     await metrics?.close();
     await nat.close();
@@ -215,7 +216,8 @@ export async function runUp(argv: string[]): Promise<number> {
     await driver.stop();
   };
   try {
-    uapi = await startUapiServer(cfg.interfaceName, backend, { onEvent: (m) => log.debug(m) });
+    // As wireguard-go: deleting NAME.sock (what wg-quick down does to a userspace device) stops us.
+    uapi = await startUapiServer(cfg.interfaceName, backend, { onEvent: (m) => log.debug(m), onSocketRemoved: () => onSocketRemoved() });
     log.info(`UAPI socket ${uapi.path} (use: wgts show ${cfg.interfaceName}${uapi.path.startsWith('/var/run/wireguard/') ? `, or wg show ${cfg.interfaceName}` : ''})`);
   } catch (e) {
     log.error(`${(e as Error).message}: is another wgts running as ${cfg.interfaceName}? Use --interface NAME`);
@@ -248,6 +250,7 @@ export async function runUp(argv: string[]): Promise<number> {
     };
     process.once('SIGINT', () => stop('SIGINT'));
     process.once('SIGTERM', () => stop('SIGTERM'));
+    onSocketRemoved = () => stop('UAPI socket removed');
     process.on('SIGHUP', () => {
       if (stopping) return;
       void reload(args, driver, nat, cli.rules, log);

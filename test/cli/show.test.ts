@@ -91,6 +91,17 @@ describe('wgts show / set against a running wgts', { timeout: 30_000 }, () => {
       : spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
   }
 
+  it('deleting the UAPI socket stops wgts up, as wireguard-go does', async () => {
+    const me = key();
+    const name = `wgtsd${process.pid % 10000}`;
+    const child = startUp(name, `[Interface]\nPrivateKey = ${me.priv}\nListenPort = 0\nAddress = 10.89.0.1/24\n`, false);
+    const log = await waitForOutput(child, /UAPI socket (\S+)/, 10_000);
+    const sock = /UAPI socket (\S+)/.exec(log)![1]!;
+    rmSync(sock);
+    const code = await new Promise<number | null>((r) => child.once('exit', r));
+    assert.equal(code, 0);
+  });
+
   for (const asNobody of [false, true]) {
     it(`shows and changes an interface${asNobody ? ' run by an unprivileged user (per-user socket directory)' : ''}`, { skip: asNobody && !isRoot ? 'needs root to switch to uid 65534' : false }, async () => {
       const me = key();
