@@ -192,7 +192,7 @@ export async function runDemo(argv: string[]): Promise<number> {
     if (a === '--once') once = true;
     else if (a === '--log-level' && isLogLevel(argv[i + 1] ?? '')) level = argv[++i] as LogLevel;
     else if (a === '--help' || a === '-h') {
-      console.log('Usage: wgts demo [--once] [--log-level LEVEL]\n  --once  exit after the demo instead of running until Ctrl-C');
+      console.log('Usage: wgts demo [--once] [--log-level LEVEL]\n  --once       exit after the demo instead of running until Ctrl-C\n  --log-level  error|warn|info|debug (default warn)\n\nExample:\n  npx wgts demo     # then: curl http://127.0.0.1:8080/');
       return 0;
     } else {
       process.stderr.write(`wgts demo: unknown argument ${a}\n`);

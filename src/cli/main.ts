@@ -53,9 +53,16 @@ function write(stream: NodeJS.WriteStream, text: string): Promise<void> {
   return new Promise((resolve) => stream.write(text, () => resolve()));
 }
 
+const EXAMPLES: Record<string, string> = {
+  genkey: 'Example:\n  wgts genkey | tee privatekey | wgts pubkey > publickey\n',
+  genpsk: 'Example:\n  wgts genpsk > presharedkey   # the same file goes in PresharedKey on both sides\n',
+  pubkey: 'Example:\n  wgts pubkey < privatekey\n',
+};
+
 async function usageOf(name: string, argv: string[]): Promise<number> {
   const help = argv.length === 1 && (argv[0] === '--help' || argv[0] === '-h');
-  await write(help ? process.stdout : process.stderr, `Usage: ${PROG} ${name}\n`);
+  // The usage line matches wg's; examples only on an explicit --help.
+  await write(help ? process.stdout : process.stderr, `Usage: ${PROG} ${name}\n${help && EXAMPLES[name] ? '\n' + EXAMPLES[name] : ''}`);
   return help ? 0 : 1;
 }
 

@@ -152,7 +152,12 @@ export function viewJson(name: string, v: UapiDeviceView, stats: Array<[string, 
   };
 }
 
-export const SHOW_USAGE = 'Usage: wgts show [NAME | interfaces] [--json]';
+export const SHOW_USAGE = `Usage: wgts show [NAME | interfaces] [--json]
+
+Examples:
+  wgts show                 # every running interface, like wg show
+  wgts show wg0 --json      # peers, forwards and drops by reason, for scripts
+  wgts show interfaces`;
 
 export async function runShow(argv: string[]): Promise<number> {
   const json = argv.includes('--json');
@@ -203,7 +208,12 @@ export async function runShow(argv: string[]): Promise<number> {
 
 export const SET_USAGE = `Usage: wgts set NAME [listen-port PORT] [fwmark MARK] [private-key FILE]
                  [peer PUBKEY [remove] [preshared-key FILE] [endpoint HOST:PORT]
-                  [persistent-keepalive SECONDS|off] [allowed-ips IP/CIDR[,IP/CIDR...]] ]...`;
+                  [persistent-keepalive SECONDS|off] [allowed-ips IP/CIDR[,IP/CIDR...]] ]...
+
+Examples:
+  wgts set wg0 listen-port 51821
+  wgts set wg0 peer PUBKEY allowed-ips 10.0.0.2/32,fd00::2/128 endpoint 203.0.113.5:51820
+  wgts set wg0 peer PUBKEY remove`;
 
 async function readKeyFile(path: string, what: string): Promise<Uint8Array | null> {
   const text = (await readFile(path, 'utf8')).trim();

@@ -324,7 +324,10 @@ async function reload(args: UpArgs, driver: Driver, nat: NatHost, cli: CliRules,
   log.info('reload done');
 }
 
-export const DOWN_USAGE = 'Usage: wgts down NAME   (stops a wgts running NAME and removes what TUN mode set up, also after a crash)';
+export const DOWN_USAGE = `Usage: wgts down NAME   (stops a wgts running NAME and removes what TUN mode set up, also after a crash)
+
+Example:
+  sudo wgts down wg0`;
 
 export async function runDown(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) { console.log(DOWN_USAGE); return 0; }

@@ -188,5 +188,6 @@ test('dispatcher: help, --help, no command, unknown command', () => {
   assert.ok(!keyLike.stderr.includes(GOOD), 'an unknown argument that could be a key is not echoed');
   const sub = wgts(['genkey', '--help']);
   assert.equal(sub.status, 0);
-  assert.equal(sub.stdout, 'Usage: wgts genkey\n');
+  assert.ok(sub.stdout.startsWith('Usage: wgts genkey\n'), sub.stdout);
+  assert.match(sub.stdout, /Example:\n  wgts genkey \| tee privatekey \| wgts pubkey > publickey\n/);
 });
