@@ -24,6 +24,8 @@ import { Logger } from './log.js';
 /** Re-resolve a hostname endpoint when the peer's last handshake is older than this (as wg's reresolve-dns). */
 const RERESOLVE_AFTER = 135_000;
 const RERESOLVE_EVERY = 30_000;
+/** When to explain a missing first handshake. */
+const FIRST_HANDSHAKE_WARN = 15_000;
 
 export interface DriverOptions {
   config: WgConfig;
@@ -38,6 +40,8 @@ export interface DriverOptions {
   tun?: TunDevice;
   /** Hostname lookup (default: the system resolver via dns.lookup). */
   resolver?: (host: string) => Promise<string>;
+  /** When to explain a missing first handshake (ms, default 15 s). */
+  firstHandshakeWarnMs?: number;
   /** How often to check for stale hostname endpoints, and how stale counts (ms). Defaults 30 s and 135 s. */
   reresolve?: { everyMs: number; afterMs: number };
 }
@@ -76,6 +80,7 @@ export class Driver {
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
   private resolveTimer: NodeJS.Timeout | null = null;
+  private firstHandshakeTimer: NodeJS.Timeout | null = null;
   /** Hostname endpoints from the config, by peer id, for re-resolution. */
   private readonly hostEndpoints = new Map<string, { host: string; port: number }>();
   private readonly up = new Set<string>();
@@ -119,6 +124,22 @@ export class Driver {
     const port = await this.bind.open(this.opts.listenPort ?? cfg.iface.listenPort ?? 0, this.opts.bindAddress);
     this.log.info(`listening on UDP port ${port}`);
     for (const pc of cfg.peers) await this.addConfigPeer(pc);
+    for (const p of this.device.listPeers()) {
+      this.log.info(p.endpoint
+        ? `${humanPeer(p)}: waiting for the first handshake with ${endpointKey(p.endpoint)}`
+        : `${humanPeer(p)}: no Endpoint; waiting for it to connect`);
+    }
+    // Say what is still missing if the first handshake takes long.
+    const warnAfter = this.opts.firstHandshakeWarnMs ?? FIRST_HANDSHAKE_WARN;
+    this.firstHandshakeTimer = setTimeout(() => {
+      for (const p of this.device.listPeers()) {
+        if (p.lastHandshake !== null) continue;
+        this.log.warn(p.endpoint
+          ? `${humanPeer(p)}: no handshake after ${warnAfter / 1000} s with ${endpointKey(p.endpoint)}: is that UDP port reachable, and do both sides have each other's PublicKey (and the same PresharedKey)?`
+          : `${humanPeer(p)}: no handshake after ${warnAfter / 1000} s; it has no Endpoint here, so it must connect to our port ${this.bind.port}`);
+      }
+    }, warnAfter);
+    this.firstHandshakeTimer.unref();
     this.resolveTimer = setInterval(() => void this.reresolve(), this.opts.reresolve?.everyMs ?? RERESOLVE_EVERY);
     this.resolveTimer.unref();
     this.schedule();
@@ -323,6 +344,7 @@ export class Driver {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     if (this.resolveTimer) clearInterval(this.resolveTimer);
+    if (this.firstHandshakeTimer) clearTimeout(this.firstHandshakeTimer);
     await this.bind.close();
   }
 }

@@ -30,7 +30,7 @@ describe('driver on loopback', { timeout: 20_000 }, () => {
   const drivers: Driver[] = [];
   after(async () => { for (const d of drivers) await d.stop(); });
 
-  function pair(endpointHost: string, resolver?: (h: string) => Promise<string>, reresolve?: { everyMs: number; afterMs: number }) {
+  function pair(endpointHost: string, resolver?: (h: string) => Promise<string>, reresolve?: { everyMs: number; afterMs: number }, firstHandshakeWarnMs?: number) {
     const a = clampPrivateKey(randomBytes(32));
     const b = clampPrivateKey(randomBytes(32));
     const lines: string[] = [];
@@ -47,6 +47,7 @@ describe('driver on loopback', { timeout: 20_000 }, () => {
           config: conf('cli', `[Interface]\nPrivateKey = ${encodeKey(b)}\nAddress = 10.55.0.2/24\n\n[Peer]\nPublicKey = ${encodeKey(publicKey(a))}\nEndpoint = ${endpointHost}:${port}\nAllowedIPs = 10.55.0.1/32\nPersistentKeepalive = 1\n`),
           log, bindAddress: '127.0.0.1',
           ...(resolver ? { resolver } : {}), ...(reresolve ? { reresolve } : {}),
+          ...(firstHandshakeWarnMs ? { firstHandshakeWarnMs } : {}),
         });
         drivers.push(c);
         await c.start();
@@ -74,6 +75,14 @@ describe('driver on loopback', { timeout: 20_000 }, () => {
     answer = '127.0.0.1'; // the DNS record changes
     await until(() => c.device.listPeers()[0]!.lastHandshake !== null, 8000, 'handshake after re-resolution');
     assert.ok(p.lines.some((l) => l.includes('endpoint re-resolved to 127.0.0.1')));
+  });
+
+  it('says what it waits for, and explains a missing first handshake', async () => {
+    const p = pair('127.0.0.3', undefined, undefined, 300); // nobody answers at 127.0.0.3
+    await p.server.start();
+    await p.client(p.server.bind.port);
+    assert.ok(p.lines.some((l) => /waiting for the first handshake with 127\.0\.0\.3:\d+/.test(l)), p.lines.join('\n'));
+    await until(() => p.lines.some((l) => /no handshake after 0\.3 s with 127\.0\.0\.3:\d+: is that UDP port reachable/.test(l)), 3000, 'the explanation');
   });
 
   it('a resolution failure at start is a warning and is retried', async () => {
