@@ -10,8 +10,6 @@ import { Logger, isLogLevel, type LogLevel } from '../node/log.js';
 import { driverBackend } from '../node/uapi-backend.js';
 import { startUapiServer, type UapiServer } from '../uapi/server.js';
 import { encodeKey } from '../crypto/util.js';
-import { isIP } from 'node:net';
-import { parseIp } from '../transport/ip.js';
 import type { WgConfig } from '../config/types.js';
 import { parseShortForm, checkShortFormRules, type NatRule } from '../nat/index.js';
 import { NatHost, rulesOf, type CliRules } from '../node/nat-host.js';
@@ -295,28 +293,7 @@ async function reload(args: UpArgs, driver: Driver, nat: NatHost, cli: CliRules,
     return;
   }
   const cfg = parsed.config;
-  const dev = driver.device;
-  const t = performance.now();
-  dev.setPrivateKey(cfg.iface.privateKey);
-  const wanted = new Set(cfg.peers.map((p) => Buffer.from(p.publicKey).toString('hex')));
-  for (const p of dev.listPeers()) {
-    if (!wanted.has(p.id)) { dev.removePeer(p.publicKey); log.info(`peer ${p.label}: removed`); }
-  }
-  for (const pc of cfg.peers) {
-    const existed = dev.getPeer(pc.publicKey) !== undefined;
-    const { peer, output } = dev.upsertPeer({
-      publicKey: pc.publicKey,
-      presharedKey: pc.presharedKey ?? null,
-      ...(pc.endpoint && isIP(pc.endpoint.host) ? { endpoint: { address: pc.endpoint.host, port: pc.endpoint.port } } : {}),
-    }, t);
-    driver.handle(output);
-    if (!peer) continue;
-    dev.allowedIps.removeValue(peer);
-    for (const a of pc.allowedIps) dev.allowedIps.insert(parseIp(a.ip)!, a.cidr, peer);
-    driver.handle(dev.setPersistentKeepalive(peer, pc.persistentKeepalive, t));
-    if (!existed) log.info(`peer ${peer.label}: added`);
-  }
-  driver.schedule();
+  driver.reconfigurePeers(cfg);
   const r = await nat.apply(rulesOf(cfg, cli));
   for (const x of r.added) log.info(`started ${x}`);
   for (const x of r.removed) log.info(`stopped ${x} (open connections finish)`);

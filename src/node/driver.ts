@@ -151,17 +151,51 @@ export class Driver {
       if (isIP(pc.endpoint.host)) endpoint = { address: pc.endpoint.host, port: pc.endpoint.port };
       else endpoint = await this.resolve(pc.endpoint.host, pc.endpoint.port);
     }
-    const allowed = pc.allowedIps.map((a) => ({ ip: parseIp(a.ip)!, cidr: a.cidr }));
-    const { peer, output } = this.device.upsertPeer({
+    const peer = this.applyPeerConfig(pc, endpoint);
+    if (peer && pc.endpoint && !isIP(pc.endpoint.host)) this.hostEndpoints.set(peer.id, pc.endpoint);
+  }
+
+  /**
+   * Apply one [Peer] of a config: keys, AllowedIPs (replacing the peer's old
+   * set), PersistentKeepalive; `endpoint` undefined keeps the current (maybe
+   * roamed) one. Returns null for a peer with our own public key.
+   */
+  applyPeerConfig(pc: PeerConfig, endpoint: Endpoint | null | undefined): Peer | null {
+    const t = now();
+    const dev = this.device;
+    const { peer, output } = dev.upsertPeer({
       publicKey: pc.publicKey,
       presharedKey: pc.presharedKey ?? null,
-      endpoint,
-      allowedIps: allowed,
-    }, now());
+      ...(endpoint !== undefined ? { endpoint } : {}),
+    }, t);
     this.handle(output);
-    if (!peer) return;
-    if (pc.endpoint && !isIP(pc.endpoint.host)) this.hostEndpoints.set(peer.id, pc.endpoint);
-    if (pc.persistentKeepalive > 0) this.handle(this.device.setPersistentKeepalive(peer, pc.persistentKeepalive, now()));
+    if (!peer) return null;
+    dev.allowedIps.removeValue(peer);
+    for (const a of pc.allowedIps) dev.allowedIps.insert(parseIp(a.ip)!, a.cidr, peer);
+    this.handle(dev.setPersistentKeepalive(peer, pc.persistentKeepalive, t));
+    return peer;
+  }
+
+  /**
+   * Reload: take the config's private key and peers. Peers not in it are
+   * removed; the others are updated in place, so their sessions survive.
+   * Hostname endpoints are not looked up again here (the re-resolution timer
+   * does that); an IP endpoint in the file replaces the current one.
+   */
+  reconfigurePeers(cfg: WgConfig): void {
+    const dev = this.device;
+    dev.setPrivateKey(cfg.iface.privateKey);
+    const wanted = new Set(cfg.peers.map((p) => Buffer.from(p.publicKey).toString('hex')));
+    for (const p of dev.listPeers()) {
+      if (!wanted.has(p.id)) { dev.removePeer(p.publicKey); this.log.info(`${humanPeer(p)}: removed`); }
+    }
+    for (const pc of cfg.peers) {
+      const existed = dev.getPeer(pc.publicKey) !== undefined;
+      const ep = pc.endpoint && isIP(pc.endpoint.host) ? { address: pc.endpoint.host, port: pc.endpoint.port } : undefined;
+      const peer = this.applyPeerConfig(pc, ep);
+      if (peer && !existed) this.log.info(`${humanPeer(peer)}: added`);
+    }
+    this.schedule();
   }
 
   private async resolve(host: string, port: number): Promise<Endpoint | null> {
