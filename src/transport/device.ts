@@ -99,8 +99,11 @@ function emptyOutput(): Output {
   return { datagrams: [], packets: [], events: [] };
 }
 
+const utf8 = new TextEncoder();
+
+/** The address bytes MAC2 and cookies are bound to (only ever compared with our own encoding). */
 function sourceBytes(e: Endpoint): Uint8Array {
-  return new TextEncoder().encode(`${e.address}|${e.port}`);
+  return utf8.encode(`${e.address}|${e.port}`);
 }
 
 export class Device {
@@ -395,8 +398,9 @@ export class Device {
     // Handshake messages: MAC1, then load-dependent MAC2 and rate limiting.
     if (!this.checker.checkMac1(data)) { this.drop('bad-mac1'); return; }
     if (this.underLoad(now)) {
-      if (!this.checker.checkMac2(data, sourceBytes(from), now)) {
-        out.datagrams.push({ data: this.checker.createReply(data, sourceBytes(from), now), to: from });
+      const source = sourceBytes(from);
+      if (!this.checker.checkMac2(data, source, now)) {
+        out.datagrams.push({ data: this.checker.createReply(data, source, now), to: from });
         out.events.push({ type: 'cookie-sent', to: from });
         return;
       }
