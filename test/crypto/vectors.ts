@@ -1,20 +1,23 @@
-/** Loads a JSON known-answer file from test/vectors/ (works from src or dist). */
+/**
+ * Loads a JSON known-answer file from test/vectors/, or another folder of the
+ * repository given as path parts (works from src or dist), and hex helpers.
+ */
 import { readFileSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-function vectorsDir(): string {
+function vectorsDir(parts: readonly string[]): string {
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++) {
-    const candidate = join(dir, 'test', 'vectors');
+    const candidate = join(dir, ...parts);
     if (existsSync(join(dir, 'package.json')) && existsSync(candidate)) return candidate;
     dir = dirname(dir);
   }
-  throw new Error('test/vectors not found above ' + fileURLToPath(import.meta.url));
+  throw new Error(`${parts.join('/')} not found above ` + fileURLToPath(import.meta.url));
 }
 
-export function loadVectors<T>(name: string): T & { source: string } {
-  const v = JSON.parse(readFileSync(join(vectorsDir(), name), 'utf8')) as T & { source: string };
+export function loadVectors<T>(name: string, parts: readonly string[] = ['test', 'vectors']): T & { source: string } {
+  const v = JSON.parse(readFileSync(join(vectorsDir(parts), name), 'utf8')) as T & { source: string };
   if (typeof v.source !== 'string' || v.source.length === 0) throw new Error(`${name}: missing source`);
   return v;
 }

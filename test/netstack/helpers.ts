@@ -1,31 +1,10 @@
-/** Shared test helpers: vector loading, hex, a seeded random source. */
-import { readFileSync, existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+/** Shared test helpers: vector loading (test/netstack/vectors), hex, a seeded random source. */
+import { loadVectors as loadVectorsFrom } from '../crypto/vectors.js';
 
-function vectorsDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    const candidate = join(dir, 'test', 'netstack', 'vectors');
-    if (existsSync(join(dir, 'package.json')) && existsSync(candidate)) return candidate;
-    dir = dirname(dir);
-  }
-  throw new Error('test/netstack/vectors not found');
-}
+export { hex, toHex } from '../crypto/vectors.js';
 
 export function loadVectors<T>(name: string): T & { source: string } {
-  const v = JSON.parse(readFileSync(join(vectorsDir(), name), 'utf8')) as T & { source: string };
-  if (typeof v.source !== 'string' || v.source.length === 0) throw new Error(`${name}: missing source`);
-  return v;
-}
-
-export function hex(s: string): Uint8Array {
-  if (!/^(?:[0-9a-f]{2})*$/.test(s)) throw new Error('bad hex: ' + s.slice(0, 16));
-  return new Uint8Array(Buffer.from(s, 'hex'));
-}
-
-export function toHex(b: Uint8Array): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('hex');
+  return loadVectorsFrom<T>(name, ['test', 'netstack', 'vectors']);
 }
 
 /** Deterministic PRNG (mulberry32) returning floats in [0, 1). */
