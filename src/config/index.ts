@@ -4,6 +4,7 @@ export { parseConfig, INTERFACE_NAME } from './parse.js';
 export { serializeConfig, type SerializeOptions } from './serialize.js';
 export { formatIssue, MAX_ERRORS } from './issues.js';
 export { SECTIONS } from './sections.js';
+export { PORTMAP_DEFAULTS, PORTMAP_SECTION, portMappingSection } from './portmap.js';
 export { SectionInput, type SectionSpec, type KeySpec, type KeyParsed, type Field } from './schema.js';
 // Building blocks for extension sections.
 export { intRange, parseBool, parseKey, parseKeepalive, splitList } from './values.js';

@@ -1,6 +1,8 @@
 /**
  * The [Interface] section: wg(8) keys (PrivateKey, ListenPort, FwMark) and
  * wg-quick(8) keys (Address, MTU, DNS, Table, Pre/PostUp/Down, SaveConfig).
+ * The private key is given once: inline (PrivateKey), or named by
+ * PrivateKeyFile / PrivateKeyEnv (read by load.ts, see parse.ts).
  * Keys a userspace device cannot honour carry an `unsupported` warning.
  * wgts resource caps (MaxStagedPackets, MaxTimeWait, MaxReassemblyBuffers)
  * are optional; undefined leaves the core default (128, 4096, 64).
@@ -13,7 +15,7 @@ import { compact } from './lexer.js';
 import { type Issues, show } from './issues.js';
 import type { KeyParsed, SectionInput, SectionSpec } from './schema.js';
 import type { Cidr, Endpoint, InterfaceConfig, RouteTable } from './types.js';
-import { fail, intRange, ok, parseBool, parseFwMark, parseKey, splitList } from './values.js';
+import { envName, fail, intRange, keyPath, ok, oneSource, parseBool, parseFwMark, parseKey, splitList } from './values.js';
 
 function parseAddresses(v: string): KeyParsed<Cidr[]> {
   const out: Cidr[] = [];
@@ -80,6 +82,8 @@ export const interfaceSection: SectionSpec<InterfaceConfig> = {
   required: true,
   keys: {
     PrivateKey: { parse: parseKey, secret: true },
+    PrivateKeyFile: { parse: keyPath('PrivateKey'), hideValue: true, indirect: { from: 'file', inline: 'PrivateKey' } },
+    PrivateKeyEnv: { parse: envName('PrivateKey'), hideValue: true, indirect: { from: 'env', inline: 'PrivateKey' } },
     ListenPort: { parse: intRange(0, 65535) },
     FwMark: { parse: parseFwMark, unsupported: 'FwMark is ignored in userspace mode (no socket mark is set)' },
     Address: { parse: parseAddresses, repeatable: true },
@@ -103,22 +107,27 @@ export const interfaceSection: SectionSpec<InterfaceConfig> = {
   build: buildInterface,
 };
 
+const PRIVATE_KEY_FORMS = ['PrivateKey', 'PrivateKeyFile', 'PrivateKeyEnv'];
+
 function buildInterface(input: SectionInput, issues: Issues): InterfaceConfig | undefined {
-  const pk = input.one<Uint8Array>('PrivateKey');
-  if (!pk) {
-    if (input.refused('PrivateKey')) return undefined;
-    issues.error(input.line, 'PrivateKey', '[Interface] has no PrivateKey (required; generate one with `wg genkey`)');
+  const src = oneSource(input, issues, PRIVATE_KEY_FORMS, 'private key');
+  if (src === null) return undefined;
+  if (src === undefined) {
+    issues.error(input.line, 'PrivateKey', '[Interface] has no PrivateKey (required; generate one with `wg genkey`, or name a key file with PrivateKeyFile or a variable with PrivateKeyEnv)');
     return undefined;
   }
+  const pk = input.one<Uint8Array>(src);
+  if (!pk) return undefined; // refused: already reported
+  const head = src === 'PrivateKey' ? 'PrivateKey = <redacted>' : src;
   if (isZero(pk.value)) {
-    issues.error(pk.line, 'PrivateKey', 'PrivateKey = <redacted>: must not be all zeros');
+    issues.error(pk.line, src, `${head}: ${src === 'PrivateKey' ? '' : 'the key '}must not be all zeros`);
     return undefined;
   }
   let pub: Uint8Array;
   try {
     pub = publicKey(pk.value);
   } catch {
-    issues.error(pk.line, 'PrivateKey', 'PrivateKey = <redacted>: cannot derive a public key');
+    issues.error(pk.line, src, `${head}: cannot derive a public key`);
     return undefined;
   }
   const addresses: Cidr[] = [];

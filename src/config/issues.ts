@@ -72,7 +72,8 @@ export function formatIssue(i: ConfigIssue): string {
 // C0/C1 controls, DEL, line/paragraph separators and bidi overrides.
 const UNSAFE = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g;
 
-function escapeText(s: string): string {
+/** Control and bidi characters escaped, nothing cut: for paths in messages. */
+export function escapeText(s: string): string {
   return s.replace(UNSAFE, (c) => {
     const code = c.charCodeAt(0);
     return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;

@@ -16,7 +16,8 @@ import { Issues, show } from './issues.js';
 import { compact, lexLines } from './lexer.js';
 import { type Field, keyId, SectionInput, type SectionSpec } from './schema.js';
 import { SECTIONS } from './sections.js';
-import { closest } from './suggest.js';
+import { closest, editDistance } from './suggest.js';
+import { decodeKeyText } from './values.js';
 import type { ConfigIssue, InterfaceConfig, ParseOptions, ParseResult, PeerConfig, WgConfig } from './types.js';
 
 /** wg-quick(8): interface names (and config file stems) must match this. */
@@ -140,6 +141,8 @@ function parseInto(
     else cur.fields.set(name, [field]);
   }
 
+  for (const o of opened) if (!o.discard) resolveIndirect(o, opts, issues);
+
   const built = new Map<string, Built>();
   for (const spec of sections) {
     const b: Built = { spec, items: [] };
@@ -150,7 +153,7 @@ function parseInto(
     }
     for (const o of mine) {
       if (o.discard) continue;
-      const input = new SectionInput(o.line, o.fields, o.failed);
+      const input = new SectionInput(o.line, o.fields, o.failed, o.seen);
       const value = spec.build(input, issues);
       if (value !== undefined) b.items.push({ input, value });
     }
@@ -181,6 +184,43 @@ function parseInto(
     extensions,
   };
   return { ok: true, config };
+}
+
+/**
+ * PrivateKeyFile, PrivateKeyEnv, PresharedKeyFile: ask opts.secrets for the
+ * text the value names and put the decoded key in the field instead. The
+ * text is registered as a secret before anything can be reported.
+ */
+function resolveIndirect(o: Open, opts: ParseOptions, issues: Issues): void {
+  for (const [name, list] of o.fields) {
+    const how = o.spec.keys[name]!.indirect;
+    if (!how) continue;
+    const keys: Field<unknown>[] = [];
+    for (const f of list) {
+      const ref = f.value as string;
+      const head = `${name} = ${show(ref)}`;
+      const got = opts.secrets?.({ key: name, kind: how.from, ref, line: f.line });
+      if (!got) {
+        const what = how.from === 'file' ? 'key files are' : 'environment variables are';
+        issues.error(f.line, name, `${head}: ${what} read only when the config is loaded from its file (wgts up); here give the key as ${how.inline}`);
+      } else if (!got.ok) {
+        issues.error(f.line, name, `${head}: ${got.error}`);
+      } else {
+        issues.addSecret(got.text);
+        issues.addSecret(got.text.trim());
+        const { key, length } = decodeKeyText(got.text);
+        if (key) {
+          keys.push({ value: key, line: f.line });
+          continue;
+        }
+        const len = length === 44 ? '' : ` (found ${length} characters)`;
+        issues.error(f.line, name, `${head}: ${got.where} does not hold a valid key: it must be 44 characters of base64 ending in "=", as \`wg genkey\` writes${len}`);
+      }
+      o.failed.add(name);
+    }
+    if (keys.length > 0) o.fields.set(name, keys);
+    else o.fields.delete(name);
+  }
 }
 
 function nonEmpty(errors: ConfigIssue[], file: string): ConfigIssue[] {
@@ -222,12 +262,14 @@ function unknownKey(
   sections: readonly SectionSpec<any>[],
   keyIndex: Map<SectionSpec<any>, Map<string, string>>,
 ): string {
-  for (const other of sections) {
-    const name = other === spec ? undefined : keyIndex.get(other)!.get(keyId(key));
-    if (name) return `${name} belongs in [${other.name}], not in [${spec.name}]`;
-  }
   const names = Object.keys(spec.keys);
   const near = closest(key.replace(/[ \t]+/g, ''), names);
+  // One edit away from a key of this section (Protocol in [PortMapping]) beats a key of another section.
+  const oneOff = near !== undefined && editDistance(keyId(key), keyId(near)) <= 1;
+  for (const other of sections) {
+    const name = other === spec || oneOff ? undefined : keyIndex.get(other)!.get(keyId(key));
+    if (name) return `${name} belongs in [${other.name}], not in [${spec.name}]`;
+  }
   const hint = near ? `did you mean ${near}?` : `valid keys: ${names.join(', ')}`;
   return `unknown key "${key}" in [${spec.name}] (${hint})`;
 }

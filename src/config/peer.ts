@@ -1,5 +1,6 @@
 /**
- * The [Peer] section (wg(8)): PublicKey (required), PresharedKey, Endpoint,
+ * The [Peer] section (wg(8)): PublicKey (required), PresharedKey (or
+ * PresharedKeyFile, read by load.ts), Endpoint,
  * AllowedIPs (host bits cleared and duplicates dropped, as wg does),
  * PersistentKeepalive. Checks across peers live in parse.ts.
  */
@@ -8,7 +9,7 @@ import { type Issues, show } from './issues.js';
 import { compact } from './lexer.js';
 import type { KeyParsed, SectionInput, SectionSpec } from './schema.js';
 import type { Cidr, Endpoint, PeerConfig } from './types.js';
-import { fail, ok, parseKeepalive, parseKey } from './values.js';
+import { fail, keyPath, ok, oneSource, parseKeepalive, parseKey } from './values.js';
 
 /** wg(8): whitespace is ignored, entries are comma-separated, an empty value means none. */
 function parseAllowedIps(v: string): KeyParsed<Cidr[]> {
@@ -40,6 +41,7 @@ export const peerSection: SectionSpec<PeerConfig> = {
   keys: {
     PublicKey: { parse: parseKey, hideValue: true },
     PresharedKey: { parse: parseKey, secret: true },
+    PresharedKeyFile: { parse: keyPath('PresharedKey'), hideValue: true, indirect: { from: 'file', inline: 'PresharedKey' } },
     Endpoint: { parse: parseEndpointValue },
     AllowedIPs: { parse: parseAllowedIps, repeatable: true },
     PersistentKeepalive: { parse: parseKeepalive },
@@ -54,6 +56,8 @@ function buildPeer(input: SectionInput, issues: Issues): PeerConfig | undefined 
     issues.error(input.line, 'PublicKey', '[Peer] has no PublicKey (required)');
     return undefined;
   }
+  const psk = oneSource(input, issues, ['PresharedKey', 'PresharedKeyFile'], 'preshared key');
+  if (psk === null) return undefined;
   const allowedIps: Cidr[] = [];
   const seen = new Set<string>();
   for (const f of input.all<Cidr[]>('AllowedIPs')) {
@@ -67,7 +71,7 @@ function buildPeer(input: SectionInput, issues: Issues): PeerConfig | undefined 
   return {
     line: input.line,
     publicKey: pub.value,
-    presharedKey: input.one<Uint8Array>('PresharedKey')?.value,
+    presharedKey: psk === undefined ? undefined : input.one<Uint8Array>(psk)?.value,
     endpoint: input.one<Endpoint>('Endpoint')?.value,
     allowedIps,
     persistentKeepalive: input.one<number>('PersistentKeepalive')?.value ?? 0,

@@ -22,6 +22,13 @@ export interface KeySpec<T = unknown> {
   hideValue?: boolean;
   /** Set when userspace mode cannot honour the key: warning text, given once per file. */
   unsupported?: string;
+  /**
+   * The value names where a key is (PrivateKeyFile, PrivateKeyEnv): `parse`
+   * checks the name; parse.ts then asks ParseOptions.secrets for the text and
+   * replaces the field's value with the decoded 32-byte key. `inline` is the
+   * key that holds the value directly (for messages).
+   */
+  indirect?: { from: 'file' | 'env'; inline: string };
 }
 
 export interface Field<T> {
@@ -35,7 +42,13 @@ export class SectionInput {
     readonly line: number,
     private readonly fields: ReadonlyMap<string, Field<unknown>[]>,
     private readonly failed: ReadonlySet<string> = new Set(),
+    private readonly seen: ReadonlyMap<string, number> = new Map(),
   ) {}
+
+  /** First line of the key, whether its value was accepted or refused; undefined when absent. */
+  lineOf(key: string): number | undefined {
+    return this.seen.get(key) ?? this.fields.get(key)?.[0]?.line;
+  }
 
   /** The key appeared but its value was refused (already reported: do not also say "missing"). */
   refused(key: string): boolean {

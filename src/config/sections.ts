@@ -1,12 +1,19 @@
 /**
  * The table of known sections. The parser accepts exactly these; to add an
- * extension section ([Forward], [Expose], ...), write a SectionSpec and list
- * it here. Built values of sections other than Interface/Peer land in
+ * extension section ([Forward], [Expose], [PortMapping], ...), write a
+ * SectionSpec and list it here. Built values of sections other than Interface/Peer land in
  * WgConfig.extensions[name].
  */
 import { exposeSection, forwardSection } from './forward.js';
 import { interfaceSection } from './interface.js';
 import { peerSection } from './peer.js';
+import { portMappingSection } from './portmap.js';
 import type { SectionSpec } from './schema.js';
 
-export const SECTIONS: readonly SectionSpec<any>[] = [interfaceSection, peerSection, forwardSection, exposeSection];
+export const SECTIONS: readonly SectionSpec<any>[] = [
+  interfaceSection,
+  peerSection,
+  forwardSection,
+  exposeSection,
+  portMappingSection,
+];

@@ -1,7 +1,9 @@
 /**
  * serializeConfig: WgConfig -> wg-quick(8) text that parseConfig reads back
  * to the same config (like `wg showconf`, plus the wg-quick keys).
- * Output holds the private and preshared keys unless `redactSecrets` is set.
+ * Output holds the private and preshared keys unless `redactSecrets` is set;
+ * keys that came from PrivateKeyFile, PrivateKeyEnv or PresharedKeyFile are
+ * written inline as PrivateKey / PresharedKey (the config holds only the key).
  */
 import { encodeKey } from '../crypto/util.js';
 import { formatCidr, formatEndpoint } from './addr.js';

@@ -91,7 +91,31 @@ export type ParseResult =
   | { ok: true; config: WgConfig }
   | { ok: false; errors: ConfigIssue[]; warnings: ConfigIssue[] };
 
+/** A key the file names instead of holding it: PrivateKeyFile, PrivateKeyEnv or PresharedKeyFile. */
+export interface SecretRef {
+  /** The config key that names it. */
+  key: string;
+  kind: 'file' | 'env';
+  /** The path as written (relative paths are relative to the config file's directory), or the variable name. */
+  ref: string;
+  line: number;
+}
+
+/**
+ * What the caller found for a SecretRef: the text (the base64 key, trailing
+ * whitespace allowed) and a description of where it came from for messages
+ * (an absolute path, `environment variable NAME`); or why it could not be
+ * read. Neither `where` nor `error` may contain the text.
+ */
+export type SecretText = { ok: true; text: string; where: string } | { ok: false; error: string };
+
 export interface ParseOptions {
   /** Overrides the name derived from the file name. */
   interfaceName?: string;
+  /**
+   * Looks up PrivateKeyFile / PrivateKeyEnv / PresharedKeyFile. The parser
+   * itself does no IO: loadConfigFile reads the files and the environment
+   * first and answers from what it read. Without it those keys are errors.
+   */
+  secrets?: (ref: SecretRef) => SecretText;
 }

@@ -4,7 +4,8 @@
  * forms, wg-quick's booleans and comma/space separated lists.
  */
 import { decodeKey } from '../crypto/util.js';
-import type { KeyParsed } from './schema.js';
+import type { Issues } from './issues.js';
+import type { KeyParsed, SectionInput } from './schema.js';
 import { compact } from './lexer.js';
 
 export const ok = <T>(value: T, notes?: string[]): KeyParsed<T> => (notes ? { ok: true, value, notes } : { ok: true, value });
@@ -56,4 +57,55 @@ export function parseBool(v: string): KeyParsed<boolean> {
 /** wg-quick word splitting of Address/DNS: commas and whitespace separate, empty items vanish. */
 export function splitList(v: string): string[] {
   return v.split(/[\s,]+/).filter((x) => x !== '');
+}
+
+/** The shape of a wg base64 key: a value of this shape is never taken for a path or a variable name. */
+const KEY_SHAPE = /^[A-Za-z0-9+/]{43}=$/;
+
+/** PrivateKeyFile / PresharedKeyFile: a path (not looked at here; load.ts reads it). */
+export function keyPath(inline: string): (v: string) => KeyParsed<string> {
+  return (v) => {
+    if (v === '') return fail('must be the path of a file holding the key (e.g. written by `wg genkey > FILE`)');
+    if (KEY_SHAPE.test(compact(v))) return fail(`the value is a key, not a file name; write it as ${inline} = ... or put it in a file`);
+    return ok(v);
+  };
+}
+
+/** PrivateKeyEnv: the name of an environment variable holding the key. */
+export function envName(inline: string): (v: string) => KeyParsed<string> {
+  return (v) => {
+    if (KEY_SHAPE.test(compact(v))) return fail(`the value is a key, not a variable name; write it as ${inline} = ... or put it in the environment`);
+    if (!/^[A-Za-z_][A-Za-z0-9_]{0,254}$/.test(v)) {
+      return fail('must be the name of an environment variable (letters, digits and _, not starting with a digit)');
+    }
+    return ok(v);
+  };
+}
+
+/**
+ * A key read from a file or a variable: the base64 key, then optional
+ * trailing whitespace (as `wg genkey > FILE` writes; wg(8) reads key files
+ * the same way). `length` is the key part's length, for messages.
+ */
+export function decodeKeyText(text: string): { key: Uint8Array | null; length: number } {
+  const body = text.replace(/[ \t\r\n\v\f]+$/, '');
+  return { key: /\s/.test(body) ? null : decodeKey(body), length: body.length };
+}
+
+/**
+ * Which one of several keys that give the same thing (PrivateKey,
+ * PrivateKeyFile, PrivateKeyEnv) the section uses: its name, undefined when
+ * none is given, null when more than one is (each later one is reported).
+ */
+export function oneSource(input: SectionInput, issues: Issues, forms: readonly string[], what: string): string | undefined | null {
+  const given = forms
+    .map((k) => ({ k, line: input.lineOf(k) }))
+    .filter((g): g is { k: string; line: number } => g.line !== undefined)
+    .sort((a, b) => a.line - b.line);
+  if (given.length === 0) return undefined;
+  const first = given[0]!;
+  for (const g of given.slice(1)) {
+    issues.error(g.line, g.k, `${g.k} gives the ${what} again (${first.k} at line ${first.line}); keep exactly one of ${forms.join(', ')}`);
+  }
+  return given.length === 1 ? first.k : null;
 }

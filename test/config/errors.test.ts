@@ -59,7 +59,7 @@ const cases: [string, string, string[]][] = [
     'unknown key, nothing close',
     conf(['Colour = blue']),
     [
-      'wg0.conf:3: unknown key "Colour" in [Interface] (valid keys: PrivateKey, ListenPort, FwMark, Address, MTU, DNS, Table, PreUp, PostUp, PreDown, PostDown, SaveConfig, MaxStagedPackets, MaxTimeWait, MaxReassemblyBuffers, MetricsListen)',
+      'wg0.conf:3: unknown key "Colour" in [Interface] (valid keys: PrivateKey, PrivateKeyFile, PrivateKeyEnv, ListenPort, FwMark, Address, MTU, DNS, Table, PreUp, PostUp, PreDown, PostDown, SaveConfig, MaxStagedPackets, MaxTimeWait, MaxReassemblyBuffers, MetricsListen)',
     ],
   ],
   ['peer key in interface', conf(['Endpoint = 1.2.3.4:5']), ['wg0.conf:3: Endpoint belongs in [Peer], not in [Interface]']],
@@ -98,7 +98,7 @@ const cases: [string, string, string[]][] = [
   ],
   ['keepalive negative', conf([], ['PersistentKeepalive = -1']), ['wg0.conf:5: PersistentKeepalive = -1: must be "off" or an integer 0-65535 (seconds)']],
   ['no section', `ListenPort = 1\n${IFACE}`, ['wg0.conf:1: ListenPort is outside any section; put it under [Interface] or [Peer]']],
-  ['unknown section', conf(['[Frobnicate]', 'Listen = 1', 'Whatever = 2']), ['wg0.conf:3: unknown section [Frobnicate] (known sections: [Interface], [Peer], [Forward], [Expose])']],
+  ['unknown section', conf(['[Frobnicate]', 'Listen = 1', 'Whatever = 2']), ['wg0.conf:3: unknown section [Frobnicate] (known sections: [Interface], [Peer], [Forward], [Expose], [PortMapping])']],
   ['misspelt section', conf(['[Peeer]', 'X = 1']), ['wg0.conf:3: unknown section [Peeer] (did you mean [Peer]?)']],
   ['unterminated header', conf(['[Peer']), ['wg0.conf:3: section header must look like [Name]']],
   ['empty header', conf(['[]']), ['wg0.conf:3: section header must look like [Name]']],
@@ -108,7 +108,7 @@ const cases: [string, string, string[]][] = [
   ['two interfaces', `${IFACE}\n${IFACE}\nListenPort = x`, ['wg0.conf:3: [Interface] appears again (first at line 1); only one is allowed', 'wg0.conf:5: ListenPort = x: must be an integer 0-65535']],
   ['no interface', PEER, ['wg0.conf: no [Interface] section (exactly one is required)']],
   ['empty file', '', ['wg0.conf: no [Interface] section (exactly one is required)']],
-  ['interface without key', '[Interface]\nListenPort = 1', ['wg0.conf:1: [Interface] has no PrivateKey (required; generate one with `wg genkey`)']],
+  ['interface without key', '[Interface]\nListenPort = 1', ['wg0.conf:1: [Interface] has no PrivateKey (required; generate one with `wg genkey`, or name a key file with PrivateKeyFile or a variable with PrivateKeyEnv)']],
   ['all-zero private key', `[Interface]\nPrivateKey = ${'A'.repeat(43)}=`, ['wg0.conf:2: PrivateKey = <redacted>: must not be all zeros']],
 ];
 

@@ -67,7 +67,7 @@ test('VPS server with several peers', () => {
       [11, 'PostDown'],
     ],
   );
-  assert.deepEqual(c.extensions, { Forward: [], Expose: [] });
+  assert.deepEqual(c.extensions, { Forward: [], Expose: [], PortMapping: [] });
 });
 
 test('phone client with DNS, full-tunnel AllowedIPs and a hostname endpoint', () => {
