@@ -109,14 +109,15 @@ export class Udp {
   /**
    * Binds a UDP port (0 or omitted: an ephemeral one) on all our addresses
    * (address omitted, '0.0.0.0' or '::'), or on `address` only: one of ours,
-   * or a foreign unicast address (transparent bind). Throws EADDRINUSE when
+   * a foreign unicast address (transparent bind), or a multicast group
+   * (datagrams to the group; its replies leave from our own address). Throws EADDRINUSE when
    * that address and port are taken, EADDRNOTAVAIL for a bad address.
    */
   bind(port = 0, address?: string): UdpSocket {
     let local: Uint8Array | null = null;
     if (address !== undefined) {
       local = parseIp(address);
-      if (local === null || isGroupAddress(local)) throw errno('EADDRNOTAVAIL', `cannot bind ${JSON.stringify(address)}`);
+      if (local === null) throw errno('EADDRNOTAVAIL', `cannot bind ${JSON.stringify(address)}`);
       if (isUnspecified(local)) local = null;
     }
     if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`udp.bind: port ${port}`);
@@ -157,7 +158,8 @@ export class Udp {
     if (dst === null) return errno('EINVAL', `bad address ${JSON.stringify(address)}`);
     if (!Number.isInteger(port) || port < 1 || port > 65535) return errno('ERR_SOCKET_BAD_PORT', `bad port ${port}`);
     if (s.local !== null && s.local.length !== dst.length) return errno('EAFNOSUPPORT', `socket bound to an IPv${s.local.length === 4 ? 4 : 6} address cannot send to ${address}`);
-    const src = s.local ?? this.host.sourceFor(dst);
+    // A socket bound to a multicast group (to receive, e.g., SSDP searches) answers from our own address.
+    const src = s.local !== null && !isGroupAddress(s.local) ? s.local : this.host.sourceFor(dst);
     if (src === null || src.length !== dst.length) return errno('EAFNOSUPPORT', `no ${dst.length === 4 ? 'IPv4' : 'IPv6'} address on this stack`);
     const v = dst.length === 4 ? 4 : 6;
     const len = UDP_HEADER + data.length;

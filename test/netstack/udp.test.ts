@@ -113,7 +113,6 @@ test('bind errors and close', async () => {
   const s = stack();
   const a = s.udp.bind(5000);
   assert.throws(() => s.udp.bind(5000), /EADDRINUSE/);
-  assert.throws(() => s.udp.bind(5001, '224.0.0.1'), /EADDRNOTAVAIL/, 'multicast');
   assert.throws(() => s.udp.bind(5001, 'nonsense'), /EADDRNOTAVAIL/);
   let closed = false;
   a.close(() => (closed = true));
@@ -124,6 +123,30 @@ test('bind errors and close', async () => {
   b.send('x', 53, 'not an address', (e) => (err = e));
   await tick();
   assert.match(String(err), /EINVAL/);
+});
+
+test('a socket bound to a multicast group gets datagrams to the group and answers from our own address (SSDP)', async () => {
+  const s = stack();
+  const group = s.udp.bind(1900, '239.255.255.250');
+  const got: Array<[string, RemoteInfo]> = [];
+  group.on('message', (m: Buffer, r: RemoteInfo) => {
+    got.push([m.toString(), r]);
+    group.send('reply', r.port, r.address);
+  });
+  s.input(rawUdp({ src: '10.0.0.9', dst: '239.255.255.250', sport: 40000, dport: 1900, data: Buffer.from('M-SEARCH') }), 0);
+  s.input(rawUdp({ src: '10.0.0.9', dst: '239.255.255.251', sport: 40000, dport: 1900, data: Buffer.from('other group') }), 0);
+  await tick();
+  assert.deepEqual(got.map(([m]) => m), ['M-SEARCH'], 'only the bound group is delivered');
+  assert.equal(got[0]![1].address, '10.0.0.9');
+  const out = s.poll(0);
+  assert.equal(out.length, 1);
+  const pkt = out[0]!;
+  assert.deepEqual([...pkt.subarray(12, 16)], [10, 0, 0, 2], 'the reply leaves from our address, not the group');
+  assert.deepEqual([...pkt.subarray(16, 20)], [10, 0, 0, 9]);
+  group.close();
+  await tick();
+  s.input(rawUdp({ src: '10.0.0.9', dst: '239.255.255.250', sport: 40000, dport: 1900, data: Buffer.from('late') }), 0);
+  assert.equal(s.drops.get('not-for-us'), 2, 'another group, and the group after close, are not ours');
 });
 
 test('an unknown protocol over IPv4 gets ICMP protocol unreachable (type 3 code 2)', () => {
