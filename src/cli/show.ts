@@ -103,6 +103,13 @@ function statsLines(stats: Array<[string, string]>): string[] {
       lines.push(`  ${u.rule}: ${u.active} active${u.protocol === 'udp' ? ' sessions' : ''}, ${u.total} total, ${formatBytes(u.bytesToTarget)} to target, ${formatBytes(u.bytesFromTarget)} back${refused ? `, ${refused} refused` : ''}${u.state === 'draining' ? ' (draining)' : ''}`);
     } catch { /* a newer wgts: skip what we cannot read */ }
   }
+  for (const [k, v] of stats) {
+    if (!k.startsWith('portmap.')) continue;
+    try {
+      const m = JSON.parse(v) as { protocol: string; externalPort: number; internal: string; origin: string; description: string; expiresIn: number };
+      lines.push(`  port mapping: ${m.protocol} ${m.externalPort} -> ${m.internal} (${m.origin}${m.description ? ` "${m.description.replace(/[\x00-\x1f\x7f]/g, '?')}"` : ''}, expires in ${m.expiresIn} s)`);
+    } catch { /* a newer wgts: skip what we cannot read */ }
+  }
   if (drops.length) lines.push(`  dropped: ${drops.join(', ')}`);
   if (errs.length) lines.push(`  send errors: ${errs.join(', ')}`);
   return lines;
@@ -136,6 +143,7 @@ export function viewJson(name: string, v: UapiDeviceView, stats: Array<[string, 
     interface: name,
     drops: Object.fromEntries(stats.filter(([k]) => k.startsWith('drop.')).map(([k, val]) => [k.slice(5), Number(val)])),
     forwards: stats.filter(([k]) => k.startsWith('nat.')).map(([, val]) => { try { return JSON.parse(val) as unknown; } catch { return null; } }),
+    portMappings: stats.filter(([k]) => k.startsWith('portmap.')).map(([, val]) => { try { return JSON.parse(val) as unknown; } catch { return null; } }),
     publicKey: v.privateKey ? encodeKey(publicKey(v.privateKey)) : null,
     listenPort: v.listenPort,
     fwmark: v.fwmark,

@@ -13,6 +13,8 @@ import { encodeKey } from '../crypto/util.js';
 import type { WgConfig } from '../config/types.js';
 import { parseShortForm, checkShortFormRules, type NatRule } from '../nat/index.js';
 import { NatHost, rulesOf, type CliRules } from '../node/nat-host.js';
+import { PortMapHost, PORTMAP_UDP_PORT } from '../node/portmap-host.js';
+import type { PortMapPolicy } from '../portmap/types.js';
 import { driverSnapshot, startMetricsServer, type MetricsServer } from '../node/metrics.js';
 import { formatEndpoint } from '../config/addr.js';
 import {
@@ -190,6 +192,23 @@ export async function runUp(argv: string[]): Promise<number> {
   }
   for (const r of applied.added) log.info(`started ${r}`);
 
+  let portmap: PortMapHost | null = null;
+  const policy = cfg.extensions['PortMapping']?.[0] as PortMapPolicy | undefined;
+  if (policy) {
+    try {
+      portmap = new PortMapHost(driver, nat, nat.tunnel, policy, log, cfg.iface);
+      await portmap.start();
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      log.error(`cannot start [PortMapping]: ${code === 'EADDRINUSE' ? `a port it needs (${PORTMAP_UDP_PORT}/udp or UpnpHttpPort ${policy.upnpHttpPort}/tcp) is in use on the tunnel address` : (e as Error).message}`);
+      await portmap?.close();
+      await nat.close();
+      if (wq) await wq.down(tun ?? undefined);
+      await driver.stop();
+      return 1;
+    }
+  }
+
   let uapi: UapiServer | null = null;
   let metrics: MetricsServer | null = null;
   const backend = driverBackend(driver, (port) => {
@@ -204,10 +223,14 @@ export async function runUp(argv: string[]): Promise<number> {
         await driver.bind.open(old).catch(() => log.error('cannot rebind the old port either'));
       }
     })();
-  }, () => nat.stats().map((u, i): [string, string] => [`nat.${i}`, JSON.stringify(u)]));
+  }, () => [
+    ...nat.stats().map((u, i): [string, string] => [`nat.${i}`, JSON.stringify(u)]),
+    ...(portmap?.stats() ?? []),
+  ]);
   let onSocketRemoved = (): void => {};
   const shutdown = async (): Promise<void> => {
     await metrics?.close();
+    await portmap?.close();
     await nat.close();
     if (wq) for (const err of await wq.down(tun ?? undefined)) log.warn(`teardown: ${err.message}`);
     await uapi?.close();
@@ -251,7 +274,7 @@ export async function runUp(argv: string[]): Promise<number> {
     onSocketRemoved = () => stop('UAPI socket removed');
     process.on('SIGHUP', () => {
       if (stopping) return;
-      void reload(args, driver, nat, cli.rules, log);
+      void reload(args, driver, nat, cli.rules, log, portmap);
     });
     tun?.onError((e) => { if (!stopping) stop(`TUN device error ${e.code ?? e.message}`, 1); });
   });
@@ -284,7 +307,7 @@ function parseCliRules(args: UpArgs, cfg: WgConfig): { rules: CliRules; warnings
  * added, removed or changed. Established sessions and connections of
  * unchanged peers and rules are untouched. A bad file changes nothing.
  */
-async function reload(args: UpArgs, driver: Driver, nat: NatHost, cli: CliRules, log: Logger): Promise<void> {
+async function reload(args: UpArgs, driver: Driver, nat: NatHost, cli: CliRules, log: Logger, portmap: PortMapHost | null): Promise<void> {
   log.info(`SIGHUP: reloading ${args.file}`);
   const parsed = await loadConfigFile(args.file, args.name !== undefined ? { interfaceName: args.name } : {});
   if (!parsed.ok) {
@@ -298,6 +321,9 @@ async function reload(args: UpArgs, driver: Driver, nat: NatHost, cli: CliRules,
   for (const x of r.added) log.info(`started ${x}`);
   for (const x of r.removed) log.info(`stopped ${x} (open connections finish)`);
   for (const f of r.failed) log.error(`reload: cannot start ${f}`);
+  const policy = cfg.extensions['PortMapping']?.[0] as PortMapPolicy | undefined;
+  if (portmap && policy) portmap.reload(policy);
+  else if (portmap || policy) log.warn(`reload: [PortMapping] was ${policy ? 'added' : 'removed'}; that takes a restart (leases are kept until then)`);
   log.info('reload done');
 }
 

@@ -4,7 +4,7 @@
  * kernel in TUN mode), applies file + command-line rules, re-applies them on
  * reload, and reports their counters for `wgts show`.
  */
-import { Forwarder, Exposer, KernelNet, StackNet, type NatRule, type UnitStats } from '../nat/index.js';
+import { Forwarder, Exposer, KernelNet, StackNet, type ApplyResult, type NatRule, type TunnelNet, type UnitStats } from '../nat/index.js';
 import type { WgConfig } from '../config/types.js';
 import type { Driver } from './driver.js';
 import type { Logger } from './log.js';
@@ -21,9 +21,15 @@ export function rulesOf(cfg: WgConfig, cli: CliRules): { forward: NatRule[]; exp
 export class NatHost {
   readonly forwarder: Forwarder;
   readonly exposer: Exposer;
+  /** The tunnel side the rules connect into (also used by the port-mapping service). */
+  readonly tunnel: TunnelNet;
+  /** Forward rules made at run time (port-mapping leases), applied after the static ones. */
+  dynamic: () => NatRule[] = () => [];
+  private staticRules: { forward: NatRule[]; expose: NatRule[] } = { forward: [], expose: [] };
 
   constructor(driver: Driver, log: Logger) {
     const tunnel = driver.stack ? new StackNet(driver.stack) : new KernelNet('the tunnel (kernel)');
+    this.tunnel = tunnel;
     const natLog = { info: (m: string) => log.info(m), warn: (m: string) => log.warn(m), debug: (m: string) => log.debug(m) };
     this.forwarder = new Forwarder({ tunnel, log: natLog });
     this.exposer = new Exposer({ tunnel, log: natLog });
@@ -31,12 +37,23 @@ export class NatHost {
 
   /** Apply both rule lists; returns one message per rule that could not start. */
   async apply(rules: { forward: NatRule[]; expose: NatRule[] }): Promise<{ failed: string[]; added: string[]; removed: string[] }> {
-    const [f, e] = await Promise.all([this.forwarder.applyRules(rules.forward), this.exposer.applyRules(rules.expose)]);
+    this.staticRules = rules;
+    const [f, e] = await Promise.all([this.forwarder.applyRules([...rules.forward, ...this.dynamic()]), this.exposer.applyRules(rules.expose)]);
     return {
       failed: [...f.failed, ...e.failed].map((x) => `${x.rule}: ${x.error}`),
       added: [...f.added, ...e.added],
       removed: [...f.removed, ...e.removed],
     };
+  }
+
+  /** The [Forward] rules from the file and the command line. */
+  staticForwards(): readonly NatRule[] {
+    return this.staticRules.forward;
+  }
+
+  /** Re-applies the forward rules after the dynamic ones changed; static ones are kept as they run. */
+  refreshDynamic(): Promise<ApplyResult> {
+    return this.forwarder.applyRules([...this.staticRules.forward, ...this.dynamic()]);
   }
 
   stats(): UnitStats[] {
