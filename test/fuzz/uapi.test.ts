@@ -50,16 +50,33 @@ const DICTIONARY = [
 ];
 
 /** Secret values given in a request: hex after private_key= or preshared_key=. */
-function secretsIn(text: string): string[] {
-  const out: string[] = [];
-  // Only whole lines: in `aaaa…preshared_key=aaaa…` the key name is an unknown one
-  // that the reason may quote, and its value is not a key (the kept corpus case).
-  for (const m of text.matchAll(/^(?:private_key|preshared_key)=([0-9a-fA-F]{16,})/gm)) out.push(m[1]!);
-  return out;
+/**
+ * Values of whole private_key= / preshared_key= lines, each with the input's
+ * other text (the input with every secret value cut out): a window of a secret
+ * that also occurs there, e.g. inside an unknown key name that a reason may
+ * quote (the kept corpus cases), is not a leak.
+ */
+function secretsIn(text: string): { values: string[]; rest: string } {
+  const values: string[] = [];
+  let rest = '';
+  let at = 0;
+  for (const m of text.matchAll(/^((?:private_key|preshared_key)=)([0-9a-fA-F]{16,})/gm)) {
+    values.push(m[2]!);
+    // Cut out this occurrence only: the same text elsewhere (a key name) stays.
+    const start = m.index! + m[1]!.length;
+    rest += text.slice(at, start) + '\n';
+    at = start + m[2]!.length;
+  }
+  return { values, rest: rest + text.slice(at) };
 }
 
-function leaks(message: string, secrets: string[]): boolean {
-  for (const s of secrets) for (let i = 0; i + 16 <= s.length; i++) if (message.includes(s.slice(i, i + 16))) return true;
+function leaks(message: string, secrets: { values: string[]; rest: string }): boolean {
+  for (const s of secrets.values) {
+    for (let i = 0; i + 16 <= s.length; i++) {
+      const w = s.slice(i, i + 16);
+      if (message.includes(w) && !secrets.rest.includes(w)) return true;
+    }
+  }
   return false;
 }
 
