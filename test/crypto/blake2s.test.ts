@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { blake2s } from '@noble/hashes/blake2.js';
-import { hash, mac, hmac, kdf1, kdf2, kdf3, HASH_LEN, MAC_LEN } from '../../src/crypto/blake2s.js';
+import { hash, mac, hmac, kdf1, kdf2, kdf3, KeyedMac, HASH_LEN, MAC_LEN } from '../../src/crypto/blake2s.js';
+import { Blake2s } from '../../src/crypto/blake2s-core.js';
 import { loadVectors, hex, toHex, seq } from './vectors.js';
 
 interface Blake2sFile {
@@ -34,13 +36,91 @@ test('hash: WireGuard initial chaining key and hash', () => {
   assert.equal(toHex(hash(ck, enc.encode(w.identifier))), w.initialHash);
 });
 
-// mac() is keyed BLAKE2s with a 16-byte digest, built on @noble/hashes blake2s.
-// The official keyed KAT is for 32-byte digests, so it checks that underlying
-// keyed implementation; the 16-byte mac() is checked against the derived set.
-test('keyed BLAKE2s (the implementation under mac): official keyed KAT', () => {
+// The official keyed KAT has 32-byte digests: it checks the keyed core that
+// mac() (16-byte digest) and KeyedMac share, byte by byte and in one piece.
+test('keyed BLAKE2s core: official keyed KAT', () => {
   const key = hex(V.keyedKat.key);
+  const km = new KeyedMac(key, 32);
+  const st = new Blake2s();
   for (const v of V.keyedKat.vectors) {
-    assert.equal(toHex(blake2s(seq(v.inputLength), { key })), v.hash, `input length ${v.inputLength}`);
+    const input = seq(v.inputLength);
+    const out = new Uint8Array(32);
+    st.keyed(key, 32).update(input).digestInto(out);
+    assert.equal(toHex(out), v.hash, `Blake2s, input length ${v.inputLength}`);
+    st.keyed(key, 32);
+    for (let i = 0; i < input.length; i++) st.update(input, i, i + 1);
+    st.digestInto(out);
+    assert.equal(toHex(out), v.hash, `Blake2s byte by byte, input length ${v.inputLength}`);
+    assert.equal(toHex(km.mac(input)), v.hash, `KeyedMac, input length ${v.inputLength}`);
+  }
+});
+
+/** Splits b into 1-4 random parts (some empty). */
+function split(b: Uint8Array): Uint8Array[] {
+  const n = 1 + (randomBytes(1)[0]! % 4);
+  const cuts = [...randomBytes(n - 1)].map((x) => x % (b.length + 1)).sort((p, q) => p - q);
+  const parts: Uint8Array[] = [];
+  let at = 0;
+  for (const c of cuts) { parts.push(b.subarray(at, c)); at = c; }
+  parts.push(b.subarray(at));
+  return parts;
+}
+
+test('hash, mac and KeyedMac agree with @noble/hashes and OpenSSL on random inputs', () => {
+  for (let i = 0; i < 600; i++) {
+    const msg = new Uint8Array(randomBytes(i % 300));
+    const key = new Uint8Array(randomBytes(1 + (i % 32)));
+    const what = `length ${msg.length}, key ${toHex(key)}, msg ${toHex(msg)}`;
+    assert.equal(toHex(hash(...split(msg))), createHash('blake2s256').update(msg).digest('hex'), `hash: ${what}`);
+    const want = toHex(blake2s(msg, { key, dkLen: MAC_LEN }));
+    assert.equal(toHex(mac(key, ...split(msg))), want, `mac: ${what}`);
+    const km = new KeyedMac(key);
+    assert.equal(toHex(km.mac(...split(msg))), want, `KeyedMac.mac: ${what}`);
+    const out = new Uint8Array(MAC_LEN + 3);
+    const framed = new Uint8Array(msg.length + 10);
+    framed.set(msg, 5);
+    km.macInto(framed, 5, 5 + msg.length, out, 3);
+    assert.equal(toHex(out.subarray(3)), want, `KeyedMac.macInto: ${what}`);
+    assert.ok(km.verify(framed, 5, 5 + msg.length, out, 3), `KeyedMac.verify: ${what}`);
+  }
+});
+
+test('KeyedMac.verify refuses any flipped bit and a short expected buffer', () => {
+  const km = new KeyedMac(seq(32, 7));
+  const msg = seq(116, 3);
+  const tag = km.mac(msg);
+  assert.ok(km.verify(msg, 0, 116, tag, 0));
+  for (let bit = 0; bit < 128; bit++) {
+    const bad = Uint8Array.from(tag);
+    bad[bit >> 3]! ^= 1 << (bit & 7);
+    assert.equal(km.verify(msg, 0, 116, bad, 0), false, `bit ${bit}`);
+  }
+  assert.equal(km.verify(msg, 0, 115, tag, 0), false, 'a shorter message');
+  assert.equal(km.verify(msg, 0, 116, tag.subarray(0, 15), 0), false, 'expected shorter than the MAC');
+  assert.throws(() => new KeyedMac(new Uint8Array(0)), RangeError);
+  assert.throws(() => new KeyedMac(new Uint8Array(33)), RangeError);
+  assert.throws(() => new KeyedMac(seq(32), 33), RangeError);
+});
+
+test('hmac and kdf agree with OpenSSL HMAC-BLAKE2s on random inputs (keys up to 100 bytes)', () => {
+  const ref = (key: Uint8Array, ...parts: Uint8Array[]): Buffer => {
+    const h = createHmac('blake2s256', key);
+    for (const p of parts) h.update(p);
+    return h.digest();
+  };
+  for (let i = 0; i < 300; i++) {
+    const key = new Uint8Array(randomBytes(i % 101));
+    const msg = new Uint8Array(randomBytes((i * 7) % 200));
+    const what = `key ${toHex(key)}, msg ${toHex(msg)}`;
+    assert.equal(toHex(hmac(key, ...split(msg))), ref(key, msg).toString('hex'), `hmac: ${what}`);
+    // KDF per whitepaper 5.4, composed from OpenSSL's HMAC.
+    const t0 = ref(key, msg);
+    const t1 = ref(t0, Uint8Array.of(1));
+    const t2 = ref(t0, t1, Uint8Array.of(2));
+    const t3 = ref(t0, t2, Uint8Array.of(3));
+    assert.deepEqual(kdf3(key, msg).map(toHex), [t1, t2, t3].map((t) => t.toString('hex')), `kdf3: ${what}`);
+    assert.deepEqual(kdf2(key, msg).map(toHex), [t1, t2].map((t) => t.toString('hex')), `kdf2: ${what}`);
+    assert.equal(toHex(kdf1(key, msg)), t1.toString('hex'), `kdf1: ${what}`);
   }
 });
 
