@@ -10,8 +10,10 @@
  * address, else createReply() answers with a cookie sealed under our public key.
  * Timing follows wireguard-go: a secret or cookie counts while now - set <= 120 s.
  * Addresses are opaque bytes chosen by the caller (e.g. IP bytes || port).
+ * The fixed keys (mac1 keys, the secret Rm) are KeyedMacs: their key block is
+ * compressed once, not per message.
  */
-import { hash, mac, MAC_LEN } from '../crypto/blake2s.js';
+import { hash, KeyedMac, mac, MAC_LEN } from '../crypto/blake2s.js';
 import { xopen, xseal } from '../crypto/xaead.js';
 import { equalConstantTime } from '../crypto/util.js';
 import { COOKIE_REFRESH_TIME, LABEL_COOKIE, LABEL_MAC1, MESSAGE_INITIATION, MESSAGE_RESPONSE } from '../transport/constants.js';
@@ -36,10 +38,12 @@ function fresh(setAt: number | null, now: number): boolean {
 
 /** The responder side: verifies MACs and issues cookies. One per device. */
 export class CookieChecker {
-  private mac1Key!: Uint8Array;
+  private mac1!: KeyedMac;
   private cookieKey!: Uint8Array;
-  private readonly secret = new Uint8Array(SECRET_LEN);
+  /** MAC keyed by the secret Rm; null until the first cookie reply. */
+  private secret: KeyedMac | null = null;
   private secretSetAt: number | null = null;
+  private readonly cookie = new Uint8Array(MAC_LEN);
 
   constructor(localPublic: Uint8Array, private readonly random: (n: number) => Uint8Array) {
     this.setLocalPublic(localPublic);
@@ -48,10 +52,11 @@ export class CookieChecker {
   /** The private key can change via UAPI; this also invalidates the cookie secret. */
   setLocalPublic(pub: Uint8Array): void {
     // mac1 key := HASH(LABEL_MAC1 || Sm'_pub)
-    this.mac1Key = hash(MAC1_LABEL, pub);
+    this.mac1 = new KeyedMac(hash(MAC1_LABEL, pub));
     // cookie key := HASH(LABEL_COOKIE || Sm_pub)
     this.cookieKey = hash(COOKIE_LABEL, pub);
-    this.secret.fill(0);
+    this.secret?.wipe();
+    this.secret = null;
     this.secretSetAt = null;
   }
 
@@ -60,23 +65,22 @@ export class CookieChecker {
     const o = macOffsets(message);
     if (o === null) return false;
     // msg.mac1 := MAC(HASH(LABEL_MAC1 || Sm'_pub), msg_α)
-    const expected = mac(this.mac1Key, message.subarray(0, o.smac1));
-    return equalConstantTime(expected, message.subarray(o.smac1, o.smac2));
+    return this.mac1.verify(message, 0, o.smac1, message, o.smac1);
   }
 
   /** True if mac2 is valid for the cookie this device would give `source` now. */
   checkMac2(message: Uint8Array, source: Uint8Array, now: number): boolean {
     const o = macOffsets(message);
-    if (o === null || !fresh(this.secretSetAt, now)) return false;
+    if (o === null || this.secret === null || !fresh(this.secretSetAt, now)) return false;
     // A sender without a cookie leaves mac2 zero: skip two MACs (flood path).
     let any = 0;
     for (let i = o.smac2; i < message.length; i++) any |= message[i]!;
     if (any === 0) return false;
     // τ := MAC(Rm, Am)
-    const cookie = mac(this.secret, source);
+    this.secret.macInto(source, 0, source.length, this.cookie, 0);
     // msg.mac2 := MAC(τ, msg_β)
-    const expected = mac(cookie, message.subarray(0, o.smac2));
-    cookie.fill(0);
+    const expected = mac(this.cookie, message.subarray(0, o.smac2));
+    this.cookie.fill(0);
     return equalConstantTime(expected, message.subarray(o.smac2));
   }
 
@@ -89,18 +93,19 @@ export class CookieChecker {
   createReply(message: Uint8Array, source: Uint8Array, now: number): Uint8Array {
     const o = macOffsets(message);
     if (o === null) throw new RangeError('cookie reply needs a type 1 or 2 message');
-    if (!fresh(this.secretSetAt, now)) {
+    if (this.secret === null || !fresh(this.secretSetAt, now)) {
       const r = this.random(SECRET_LEN);
       if (r.length !== SECRET_LEN) throw new RangeError('random(32) returned a wrong length');
-      this.secret.set(r);
+      this.secret?.wipe();
+      this.secret = new KeyedMac(r);
       this.secretSetAt = now;
     }
     // τ := MAC(Rm, Am)
-    const cookie = mac(this.secret, source);
+    this.secret.macInto(source, 0, source.length, this.cookie, 0);
     const nonce = this.random(COOKIE_NONCE_LEN);
     // msg.encrypted_cookie := XAEAD(HASH(LABEL_COOKIE || Sm_pub), msg.nonce, τ, M)
-    const encryptedCookie = xseal(this.cookieKey, nonce, cookie, message.subarray(o.smac1, o.smac2));
-    cookie.fill(0);
+    const encryptedCookie = xseal(this.cookieKey, nonce, this.cookie, message.subarray(o.smac1, o.smac2));
+    this.cookie.fill(0);
     // msg.receiver := the sender index of the message being answered (offset 4 in types 1 and 2)
     return serializeCookieReply(readU32LE(message, 4), nonce, encryptedCookie);
   }
@@ -108,7 +113,7 @@ export class CookieChecker {
 
 /** The initiator side: stamps MACs and keeps the peer's cookie. One per peer. */
 export class CookieGenerator {
-  private readonly mac1Key: Uint8Array;
+  private readonly mac1: KeyedMac;
   private readonly cookieKey: Uint8Array;
   private readonly cookie = new Uint8Array(MAC_LEN);
   private cookieSetAt: number | null = null;
@@ -117,7 +122,7 @@ export class CookieGenerator {
 
   constructor(remotePublic: Uint8Array) {
     // mac1 key := HASH(LABEL_MAC1 || Sm'_pub)
-    this.mac1Key = hash(MAC1_LABEL, remotePublic);
+    this.mac1 = new KeyedMac(hash(MAC1_LABEL, remotePublic));
     // cookie key := HASH(LABEL_COOKIE || Sm'_pub)
     this.cookieKey = hash(COOKIE_LABEL, remotePublic);
   }
@@ -131,9 +136,8 @@ export class CookieGenerator {
     const o = macOffsets(message);
     if (o === null) throw new RangeError('addMacs needs a type 1 or 2 message');
     // msg.mac1 := MAC(HASH(LABEL_MAC1 || Sm'_pub), msg_α)
-    const mac1 = mac(this.mac1Key, message.subarray(0, o.smac1));
-    message.set(mac1, o.smac1);
-    this.lastMac1.set(mac1);
+    this.mac1.macInto(message, 0, o.smac1, message, o.smac1);
+    this.lastMac1.set(message.subarray(o.smac1, o.smac2));
     this.hasLastMac1 = true;
     if (fresh(this.cookieSetAt, now)) {
       // msg.mac2 := MAC(Tm, msg_β)   (Tm: the cookie, less than 120 s old)

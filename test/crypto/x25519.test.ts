@@ -54,6 +54,7 @@ test('x25519 and PrivateKey.dh return null for low-order points (all-zero result
     for (const p of V.lowOrder) {
       assert.equal(x25519(priv, hex(p.u)), null, p.name);
       assert.equal(pk.dh(hex(p.u)), null, p.name);
+      assert.equal(pk.dhCached(hex(p.u)), null, p.name);
     }
   }
 });
@@ -62,7 +63,21 @@ test('a peer key of the wrong length gives null, not an exception', () => {
   const pk = new PrivateKey(hex(V.dh.alicePrivate));
   assert.equal(pk.dh(new Uint8Array(31)), null);
   assert.equal(pk.dh(new Uint8Array(33)), null);
+  assert.equal(pk.dhCached(new Uint8Array(31)), null);
   assert.equal(x25519(hex(V.dh.alicePrivate), new Uint8Array(0)), null);
+});
+
+test('dhCached: RFC 7748 6.1 through the cached key, and a changed array is imported again', () => {
+  const d = V.dh;
+  const alice = new PrivateKey(hex(d.alicePrivate));
+  const bob = new PrivateKey(hex(d.bobPrivate));
+  const peer = hex(d.bobPublic);
+  assert.equal(toHex(alice.dhCached(peer)!), d.shared);
+  assert.equal(toHex(alice.dhCached(peer)!), d.shared, 'second use, cached');
+  // The same array now holds another key: the cache must not answer for the old one.
+  peer.set(hex(d.alicePublic));
+  assert.equal(toHex(alice.dhCached(peer)!), toHex(x25519(hex(d.alicePrivate), hex(d.alicePublic))!));
+  assert.equal(toHex(bob.dhCached(peer)!), d.shared);
 });
 
 test('PrivateKey agrees with x25519() and publicKey() for many keys', () => {

@@ -1,10 +1,51 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createCipheriv, randomBytes } from 'node:crypto';
+import { xchacha20poly1305 } from '@noble/ciphers/chacha.js';
 import { xseal, xopen } from '../../src/crypto/xaead.js';
+import { hchacha20 } from '../../src/crypto/chacha20-core.js';
 import { loadVectors, hex, toHex } from './vectors.js';
 
 interface XVector { name: string; key: string; nonce: string; aad: string; plaintext: string; ciphertext: string; tag: string }
-const { vectors } = loadVectors<{ vectors: XVector[] }>('xchacha20poly1305.json');
+interface HVector { name: string; key: string; nonce: string; subkey: string }
+const { vectors, hchacha20: hvectors } = loadVectors<{ vectors: XVector[]; hchacha20: HVector[] }>('xchacha20poly1305.json');
+
+function subkeyBytes(key: Uint8Array, nonce: Uint8Array, off = 0): Uint8Array {
+  const w = new Int32Array(8);
+  hchacha20(key, nonce, off, w);
+  const out = new Uint8Array(32);
+  const dv = new DataView(out.buffer);
+  for (let i = 0; i < 8; i++) dv.setInt32(4 * i, w[i]!, true);
+  return out;
+}
+
+for (const v of hvectors) {
+  test(`hchacha20: ${v.name}`, () => {
+    assert.equal(toHex(subkeyBytes(hex(v.key), hex(v.nonce))), v.subkey);
+    const framed = new Uint8Array(24);
+    framed.set(hex(v.nonce), 5);
+    assert.equal(toHex(subkeyBytes(hex(v.key), framed, 5)), v.subkey, 'nonce at an offset');
+  });
+}
+
+test('xseal/xopen agree with @noble/ciphers and with OpenSSL chacha20-poly1305 under the HChaCha20 subkey, random inputs', () => {
+  for (let i = 0; i < 300; i++) {
+    const key = new Uint8Array(randomBytes(32));
+    const nonce = new Uint8Array(randomBytes(24));
+    const pt = new Uint8Array(randomBytes((i * 13) % 300));
+    const aad = new Uint8Array(randomBytes(i % 40));
+    const what = `pt ${pt.length} B, aad ${aad.length} B, key ${toHex(key)}, nonce ${toHex(nonce)}`;
+    const sealed = xseal(key, nonce, pt, aad);
+    assert.equal(toHex(sealed), toHex(xchacha20poly1305(key, nonce, aad).encrypt(pt)), `noble: ${what}`);
+    const inner = new Uint8Array(12);
+    inner.set(nonce.subarray(16), 4);
+    const c = createCipheriv('chacha20-poly1305', subkeyBytes(key, nonce), inner, { authTagLength: 16 });
+    c.setAAD(aad, { plaintextLength: pt.length });
+    const ossl = Buffer.concat([c.update(pt), c.final(), c.getAuthTag()]);
+    assert.equal(toHex(sealed), ossl.toString('hex'), `OpenSSL: ${what}`);
+    assert.equal(toHex(xopen(key, nonce, sealed, aad) ?? new Uint8Array(1)), toHex(pt), `open: ${what}`);
+  }
+});
 
 for (const v of vectors) {
   test(`xseal: ${v.name}`, () => {
