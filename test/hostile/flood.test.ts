@@ -7,14 +7,17 @@
  *     its own mac1 as associated data)
  *   LegitPeer (in-process Device) --initiation; after the cookie, the
  *     retransmit with mac2--> wgts
- * 1. At full speed: cookie mode, only verified cookie replies come back, no
- *    amplification, RSS bounded, wgts responsive after. Reports the offered
- *    rate and the share wgts could read (the kernel drops the rest).
- * 2. Under a flood wgts can read (WGTS_FLOOD_RATE packets/s, default 5000;
- *    0 = full speed): a legitimate handshake completes through cookie + retry.
- *    At full speed on a 2-core machine wgts reads ~25% of what arrives, so the
- *    peer needs two of its datagrams, 5 s apart, to survive the kernel queue:
- *    see the report on issue 9.
+ * 1. At full speed (the flooder sends as fast as one Node process can, for
+ *    at most FULL_SPEED_BOUND_MS): cookie mode, only verified cookie replies
+ *    come back, no amplification, RSS bounded, wgts responsive after. A
+ *    legitimate peer tries meanwhile; the test reports whether and when it
+ *    got through. On a 2-core machine shared with the flooder, wgts reads
+ *    only part of what arrives (the kernel drops the rest, the peer's
+ *    datagrams included), so a handshake needs two of the peer's datagrams,
+ *    5 s apart, to be among those read: it completes in most runs, not all.
+ * 2. Under a flood wgts can read (WGTS_FLOOD_RATE packets/s, default
+ *    LEGIT_RATE_DEFAULT; 0 = full speed): a legitimate handshake completes
+ *    through cookie + retry within HANDSHAKE_BOUND_MS. Figures: issue 9.
  */
 import { after, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,10 +29,17 @@ import { sleep, waitFor } from '../harness/wait.js';
 import { LegitPeer, newKeys, RssSampler, waitIdle, Wgts, type Keys } from './helpers.js';
 
 const FLOODER = resolve('dist/test/hostile/flooder.js');
-const FULL_SPEED_MS = 5_000;
-const LEGIT_RATE = Number(process.env['WGTS_FLOOD_RATE'] ?? 5_000);
-/** REKEY_TIMEOUT (5 s) + jitter (< 334 ms) for the retry, plus slack for a loaded machine. */
-const HANDSHAKE_BOUND_MS = 9_000;
+/** The full-speed flood stops when the legitimate handshake completes, or after this. */
+const FULL_SPEED_BOUND_MS = 20_000;
+/** Passed 5 runs in a row on the 2-core development machine with other load (issue 9). */
+const LEGIT_RATE_DEFAULT = 30_000;
+const LEGIT_RATE = Number(process.env['WGTS_FLOOD_RATE'] ?? LEGIT_RATE_DEFAULT);
+/**
+ * The first attempt and up to three retries (REKEY_TIMEOUT 5 s + jitter each):
+ * under load wgts may miss a datagram of the peer when it is descheduled long
+ * enough for its socket queue to fill.
+ */
+const HANDSHAKE_BOUND_MS = 20_000;
 /** wgts starts near 55 MB; cookie replies keep no per-packet state. */
 const RSS_GROWTH_BOUND_MB = 100;
 
@@ -71,10 +81,12 @@ function assertCookieMode(f: FloodStats): void {
   assert.ok(f.bytesReceived <= f.bytesSent, 'no amplification');
 }
 
-function describeFlood(t: TestContext, f: FloodStats): void {
+function describeFlood(t: TestContext, f: FloodStats, stats: Map<string, number>): void {
   const sent = f.sentGarbage + f.sentValidMac1;
   t.diagnostic(`flood: ${sent} initiations in ${(f.ms / 1000).toFixed(1)} s = ${((sent / f.ms) * 1000).toFixed(0)} packets/s from 4 source ports (half garbage, half valid mac1)`);
-  t.diagnostic(`wgts sent ${f.cookieReplies} verified cookie replies (${((f.cookieReplies / f.ms) * 1000).toFixed(0)}/s): it read ${((100 * f.cookieReplies) / Math.max(1, f.sentValidMac1)).toFixed(0)}% of the valid-mac1 initiations; ${f.bytesReceived} bytes back for ${f.bytesSent} sent`);
+  // wgts counts every garbage datagram it reads as drop.bad-mac1: the share it read of what was sent.
+  const read = (100 * (stats.get('drop.bad-mac1') ?? 0)) / Math.max(1, f.sentGarbage);
+  t.diagnostic(`wgts read ${read.toFixed(0)}% of the garbage (drop.bad-mac1) and sent ${f.cookieReplies} verified cookie replies that reached the flooder (${((f.cookieReplies / f.ms) * 1000).toFixed(0)}/s, ${((100 * f.cookieReplies) / Math.max(1, f.sentValidMac1)).toFixed(0)}% of the valid-mac1 initiations); ${f.bytesReceived} bytes back for ${f.bytesSent} sent`);
 }
 
 async function assertResponsive(t: TestContext, wgts: Wgts, keys: { wgts: Keys; legit: Keys }): Promise<void> {
@@ -101,26 +113,40 @@ async function assertResponsive(t: TestContext, wgts: Wgts, keys: { wgts: Keys; 
   }
 }
 
-describe('hostile: handshake flood against wgts up', { timeout: 60_000 }, () => {
+describe('hostile: handshake flood against wgts up', { timeout: 90_000 }, () => {
   after(async () => { await cleanupAll(); });
 
-  it('at full speed: only verified cookie replies, no amplification, bounded memory, still responsive', async (t) => {
+  it('at full speed: only verified cookie replies, no amplification, bounded memory, still responsive; a legitimate peer tries meanwhile', async (t) => {
     const keys = { wgts: newKeys(), legit: newKeys() };
     const wgts = await Wgts.start(keys.wgts, keys.legit, 'f');
     const rss = new RssSampler(wgts.pid);
-    const flooder = new Flooder(wgts.port, keys.wgts.pub, FULL_SPEED_MS, 0);
+    const legit = new LegitPeer(keys.legit, keys.wgts.pub, wgts.port);
+    const flooder = new Flooder(wgts.port, keys.wgts.pub, FULL_SPEED_BOUND_MS + 2000, 0);
     try {
+      await legit.start();
       await flooder.ready();
-      await sleep(FULL_SPEED_MS);
+      await sleep(1000); // well into cookie mode before the peer starts
+      const t0 = performance.now();
+      legit.sendData();
+      const done = await waitFor(() => legit.firstEvent('handshake-complete'), FULL_SPEED_BOUND_MS,
+        'the legitimate handshake under the full-speed flood', { intervalMs: 20 }).catch(() => null);
       const f = await flooder.finish();
       const mem = rss.stop();
-      describeFlood(t, f);
+      legit.close();
+      describeFlood(t, f, await wgts.stats());
+      const retries = legit.count('handshake-initiated', (e) => e.type === 'handshake-initiated' && e.retry);
+      const got = `the peer got ${legit.received.get(3) ?? 0} cookie replies and sent ${retries} retries`;
+      t.diagnostic(done
+        ? `legitimate handshake: ${(done.at - t0).toFixed(0)} ms under the full-speed flood; ${got}`
+        : `legitimate handshake: not completed within ${FULL_SPEED_BOUND_MS} ms of full-speed flood; ${got}`);
       t.diagnostic(`wgts RSS ${mem.startMb.toFixed(1)} MB at start, peak ${mem.peakMb.toFixed(1)} MB; CPU ${mem.cpuSeconds.toFixed(1)} s in ${(f.ms / 1000).toFixed(1)} s`);
       assertCookieMode(f);
+      assert.equal(legit.dev.dropCount('bad-cookie'), 0, 'the legitimate peer accepted every cookie reply it got');
       assert.ok(mem.peakMb - mem.startMb < RSS_GROWTH_BOUND_MB, `RSS grew ${(mem.peakMb - mem.startMb).toFixed(1)} MB`);
       await assertResponsive(t, wgts, keys);
     } finally {
       rss.stop();
+      legit.close();
       if (flooder.proc.running) await flooder.proc.stop(1000);
       const code = await wgts.stop();
       assert.equal(code, 0, `wgts exits cleanly on SIGTERM\n${wgts.proc.output().slice(-2000)}`);
@@ -132,7 +158,7 @@ describe('hostile: handshake flood against wgts up', { timeout: 60_000 }, () => 
     const wgts = await Wgts.start(keys.wgts, keys.legit, 'l');
     const rss = new RssSampler(wgts.pid);
     const legit = new LegitPeer(keys.legit, keys.wgts.pub, wgts.port);
-    const flooder = new Flooder(wgts.port, keys.wgts.pub, 30_000, LEGIT_RATE);
+    const flooder = new Flooder(wgts.port, keys.wgts.pub, HANDSHAKE_BOUND_MS + 5000, LEGIT_RATE);
     try {
       await legit.start();
       await flooder.ready();
@@ -146,7 +172,7 @@ describe('hostile: handshake flood against wgts up', { timeout: 60_000 }, () => 
       const f = await flooder.finish();
       const mem = rss.stop();
       const retries = legit.count('handshake-initiated', (e) => e.type === 'handshake-initiated' && e.retry);
-      describeFlood(t, f);
+      describeFlood(t, f, await wgts.stats());
       t.diagnostic(`legitimate handshake: ${(done.at - t0).toFixed(0)} ms under the flood; the peer got ${legit.received.get(3) ?? 0} cookie reply and sent ${retries} retry`);
       t.diagnostic(`wgts RSS ${mem.startMb.toFixed(1)} MB at start, peak ${mem.peakMb.toFixed(1)} MB; CPU ${mem.cpuSeconds.toFixed(1)} s in ${(f.ms / 1000).toFixed(1)} s`);
       assertCookieMode(f);

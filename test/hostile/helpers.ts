@@ -64,6 +64,17 @@ export class Wgts {
     return text.split('\n').filter((l) => l.includes('=')).map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)]);
   }
 
+  /** `stats=1` (wgts extension): counters such as drop.<reason>, as numbers by key. */
+  async stats(): Promise<Map<string, number>> {
+    const text = await uapiClient(this.socketPath, 'stats=1\n\n', { timeoutMs: 3000 });
+    const out = new Map<string, number>();
+    for (const l of text.split('\n')) {
+      const eq = l.indexOf('=');
+      if (eq > 0) out.set(l.slice(0, eq), Number(l.slice(eq + 1)));
+    }
+    return out;
+  }
+
   async stop(): Promise<number | null> {
     const exit = await this.proc.stop(5000);
     rmSync(this.dir, { recursive: true, force: true });
