@@ -63,7 +63,7 @@ export interface Output {
 
 /** Why a datagram or packet was dropped. Every drop is counted under one of these. */
 export type DropReason =
-  | 'malformed' | 'unknown-type' | 'bad-mac1' | 'rate-limited' | 'handshake-failed'
+  | 'malformed' | 'unknown-type' | 'bad-mac1' | 'rate-limited' | 'cookie-rate-limited' | 'handshake-failed'
   | 'unknown-peer' | 'stale-timestamp' | 'initiation-flood' | 'unknown-index' | 'unexpected-response'
   | 'bad-cookie' | 'replay' | 'expired-keypair' | 'decrypt-failed' | 'bad-inner-packet'
   | 'source-not-allowed' | 'no-route' | 'no-endpoint' | 'staged-overflow' | 'no-private-key'
@@ -113,6 +113,8 @@ export class Device {
   private readonly indices = new Map<number, IndexEntry>();
   private readonly checker: CookieChecker;
   private readonly limiter = new RateLimiter();
+  /** Cookie replies per source address and port: a flood from one socket gets a few, not one per packet. */
+  private readonly cookieLimiter = new RateLimiter();
   private readonly random: (n: number) => Uint8Array;
   private readonly wallClock: () => number;
   /** Inner MTU for padding; TUN mode sets it once wg-quick's MTU rule has run. */
@@ -400,6 +402,9 @@ export class Device {
     if (this.underLoad(now)) {
       const source = sourceBytes(from);
       if (!this.checker.checkMac2(data, source, now)) {
+        // The cookie stays valid for 120 s, so a sender needs one, not one per
+        // packet; answering every packet of a flood costs a send each.
+        if (!this.cookieLimiter.allow(`${from.address}|${from.port}`, now)) { this.drop('cookie-rate-limited'); return; }
         out.datagrams.push({ data: this.checker.createReply(data, source, now), to: from });
         out.events.push({ type: 'cookie-sent', to: from });
         return;
