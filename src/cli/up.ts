@@ -228,6 +228,14 @@ export async function runUp(argv: string[]): Promise<number> {
     ...(portmap?.stats() ?? []),
   ]);
   let onSocketRemoved = (): void => {};
+  // One listener per signal for the rest of the run: a signal during the rest
+  // of start-up is kept and acted on once the shutdown path exists (the
+  // default action would skip the clean-up). Swapping listeners instead would
+  // lose a signal that libuv caught but had not yet dispatched.
+  let earlySignal: NodeJS.Signals | null = null;
+  let onSignal = (sig: NodeJS.Signals): void => { earlySignal ??= sig; };
+  process.on('SIGINT', (sig) => onSignal(sig));
+  process.on('SIGTERM', (sig) => onSignal(sig));
   const shutdown = async (): Promise<void> => {
     await metrics?.close();
     await portmap?.close();
@@ -269,8 +277,13 @@ export async function runUp(argv: string[]): Promise<number> {
       log.info(`${why}: shutting down`);
       void shutdown().then(() => resolve(code));
     };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+    onSignal = (sig) => {
+      if (!stopping) { stop(sig); return; }
+      // A second signal while shutting down: the user wants out now.
+      log.warn(`${sig} again: exiting without finishing the clean-up`);
+      process.exit(1);
+    };
+    if (earlySignal) stop(earlySignal);
     onSocketRemoved = () => stop('UAPI socket removed');
     process.on('SIGHUP', () => {
       if (stopping) return;
