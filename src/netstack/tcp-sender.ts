@@ -533,6 +533,7 @@ export class Sender {
   }
 
   release(): void {
+    this.buf.consume(this.buf.length); // its blocks go back to the shared pool
     this.buf = new ByteQueue();
     this.board.clear();
     this.rtxAt = Infinity;

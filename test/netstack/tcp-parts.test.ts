@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { seqAdd, seqLt, seqDiff, seqGt } from '../../src/netstack/tcp-seq.js';
-import { ByteQueue } from '../../src/netstack/tcp-buffer.js';
+import { ByteQueue, pooledBlocks } from '../../src/netstack/tcp-buffer.js';
 import { Scoreboard, OooQueue } from '../../src/netstack/tcp-sack.js';
 import { RtoEstimator } from '../../src/netstack/tcp-rto.js';
 import { parseSegment } from '../../src/netstack/tcp-segment.js';
@@ -48,6 +48,32 @@ test('ByteQueue matches a plain array model under random pushes, consumes and re
     }
     assert.equal(q.length, model.length);
   }
+});
+
+test('ByteQueue: an emptied queue holds no block; blocks go to a bounded shared pool and are reused', () => {
+  const idle = Array.from({ length: 100 }, () => new ByteQueue());
+  const before = pooledBlocks();
+  for (const q of idle) {
+    q.push(Uint8Array.of(1, 2, 3)); // a connection that sent a little...
+    q.consume(3); // ...and had it acknowledged
+  }
+  const held = (q: ByteQueue) => (q as unknown as { blocks: Uint8Array[] }).blocks.length;
+  assert.deepEqual(idle.map(held).filter((n) => n > 0), [], 'idle queues hold no 64 KiB block');
+  assert.equal(pooledBlocks(), Math.max(before, 1), 'one block went round: taken from the pool and given back each time');
+  // Many queues emptied at once: the pool keeps at most 64 blocks (4 MiB).
+  const busy = Array.from({ length: 100 }, () => new ByteQueue());
+  for (const q of busy) q.push(Uint8Array.of(9));
+  for (const q of busy) q.consume(1);
+  assert.equal(pooledBlocks(), 64);
+  const q = new ByteQueue();
+  const n = pooledBlocks();
+  q.push(new Uint8Array(70_000).fill(7)); // two blocks, taken from the pool
+  assert.equal(pooledBlocks(), n - 2);
+  const out = new Uint8Array(70_000);
+  q.copyTo(0, 70_000, out, 0);
+  assert.ok(out.every((b) => b === 7), 'a reused block carries only the new bytes');
+  q.consume(70_000);
+  assert.equal(pooledBlocks(), n);
 });
 
 test('Scoreboard: merges blocks, ignores stale and unsent ones, advances with SND.UNA', () => {
