@@ -1,7 +1,8 @@
 /**
  * Crypto primitives per operation, each against a reference in the same run:
  *   AEAD seal/open at 64 and 1420 bytes: wgts (node:crypto) vs @noble/ciphers,
- *     and vs a bare createCipheriv/createDecipheriv loop (the node:crypto ceiling)
+ *     and vs a bare createCipheriv/createDecipheriv loop (the node:crypto ceiling);
+ *     the transport's WebAssembly AEAD against that same ceiling
  *   X25519: PrivateKey.dh and x25519() vs diffieHellman on pre-imported KeyObjects
  *   BLAKE2s: keyed mac() (@noble/hashes) vs unkeyed hash() (OpenSSL), for scale
  * Candidates are run in interleaved rounds and each keeps its best round, so
@@ -13,6 +14,7 @@ import { measure, type Row } from './harness.js';
 import { seal, sealInto, open, counterNonce, TAG_LEN } from '../src/crypto/aead.js';
 import { PrivateKey, x25519, clampPrivateKey } from '../src/crypto/x25519.js';
 import { hash, mac } from '../src/crypto/blake2s.js';
+import { wasmOpen, wasmSealInto } from '../src/crypto/chachapoly-wasm.js';
 
 const ROUNDS = 7;
 const ROUND_MS = 150;
@@ -52,6 +54,8 @@ function aeadRows(size: number): Row[] {
       sink ^= c.getAuthTag()[0]!;
     },
     open: () => { sink ^= open(key, 7, sealed)!.length; },
+    wasmSeal: () => { sink ^= wasmSealInto(key, ctr++, pt, packet, 16) ? 1 : 0; },
+    wasmOpen: () => { sink ^= wasmOpen(key, 7, sealed, packet)!.length; },
     nobleOpen: () => { sink ^= chacha20poly1305(key, counterNonce(7, nonce)).decrypt(sealed).length; },
     bareOpen: () => {
       const d = createDecipheriv('chacha20-poly1305', key, counterNonce(7, nonce), { authTagLength: TAG_LEN });
@@ -70,6 +74,8 @@ function aeadRows(size: number): Row[] {
     { group: g, name: 'sealInto() packet buffer', opsPerSec: r.sealInto!, reference: ceiling('createCipheriv', r.bareSeal!), unit },
     { group: g, name: 'open()', opsPerSec: r.open!, reference: noble('decrypt', r.nobleOpen!), unit },
     { group: g, name: 'open()', opsPerSec: r.open!, reference: ceiling('createDecipheriv', r.bareOpen!), unit },
+    { group: g, name: 'transport seal, WebAssembly (wasmSealInto)', opsPerSec: r.wasmSeal!, reference: ceiling('createCipheriv', r.bareSeal!), unit },
+    { group: g, name: 'transport open, WebAssembly (wasmOpen)', opsPerSec: r.wasmOpen!, reference: ceiling('createDecipheriv', r.bareOpen!), unit },
   ];
 }
 

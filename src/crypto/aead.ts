@@ -6,7 +6,8 @@
  *
  * seal:     plaintext -> update() -> [ciphertext | tag] in a pooled buffer
  * sealInto: the same, written into the caller's packet buffer at an offset
- *           (the transport puts it right after its 16-byte header)
+ *           (the transport puts it right after its 16-byte header);
+ *           sealNonceInto takes the nonce as bytes (the crypto workers)
  * open:     [ciphertext | tag] -> setAuthTag, update(), final() -> plaintext or null
  * Figures behind these choices: bench/crypto.bench.ts.
  */
@@ -55,11 +56,23 @@ export function sealInto(
   dstOffset = 0,
   aad: Uint8Array = EMPTY,
 ): number {
+  return sealNonceInto(key, counterNonce(counter, SCRATCH_NONCE), plaintext, dst, dstOffset, aad);
+}
+
+/** sealInto with an explicit 12-byte nonce. */
+export function sealNonceInto(
+  key: Uint8Array,
+  nonce: Uint8Array,
+  plaintext: Uint8Array,
+  dst: Uint8Array,
+  dstOffset = 0,
+  aad: Uint8Array = EMPTY,
+): number {
   checkKey(key);
   if (!Number.isInteger(dstOffset) || dstOffset < 0 || dstOffset + plaintext.length + TAG_LEN > dst.length) {
     throw new RangeError('aead: destination too small');
   }
-  return writeSealed(key, counterNonce(counter, SCRATCH_NONCE), plaintext, aad, dst, dstOffset);
+  return writeSealed(key, nonce, plaintext, aad, dst, dstOffset);
 }
 
 /** Open ciphertext || tag; returns the plaintext, or null when authentication fails. */
