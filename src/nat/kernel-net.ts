@@ -20,6 +20,17 @@ export interface KernelNetOptions {
   onListenError?: (e: Error) => void;
 }
 
+/**
+ * dgram's name lookup for addresses that are already IP literals: answer at
+ * once (the default defers every send through dns.lookup and a nextTick).
+ */
+export function literalLookup(address: string, family: unknown, cb: (err: Error | null, address: string, family: number) => void): void {
+  cb(null, address, typeof family === 'number' ? family : address.includes(':') ? 6 : 4);
+}
+
+/** Forwarded UDP bursts overflow the default ~208 KiB buffers; the kernel caps this at rmem_max/wmem_max. */
+const UDP_BUFFER = 4 << 20;
+
 export class KernelNet implements TunnelNet {
   readonly transparent: boolean;
 
@@ -49,7 +60,8 @@ export class KernelNet implements TunnelNet {
   }
 
   udpSocket(o: { family: 4 | 6; address?: string; port?: number }): Promise<NetUdpSocket> {
-    const s = createSocket({ type: o.family === 6 ? 'udp6' : 'udp4' });
+    // Rules carry IP literals only, so the literal lookup is safe here.
+    const s = createSocket({ type: o.family === 6 ? 'udp6' : 'udp4', recvBufferSize: UDP_BUFFER, sendBufferSize: UDP_BUFFER, lookup: literalLookup });
     return new Promise((resolve, reject) => {
       const fail = (e: Error): void => {
         s.close();

@@ -6,11 +6,16 @@
  *   UDP datagram -> device.receive -> datagrams out / inner packets -> stack.input
  *   stack.poll   -> inner packets  -> device.send -> datagrams out
  *   one setTimeout armed for min(device.nextDeadline(), stack.nextDeadline())
+ *
+ * With crypto workers (cryptoWorkers > 0) the device defers the AEAD work of
+ * transport messages: sealed and opened messages go through the CryptoPool
+ * and come back, in order, to sendDatagram and device.openFinished.
  */
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { Device, type Output, type DeviceEvent } from '../transport/device.js';
+import { Device, sealPending, type Datagram, type Output, type DeviceEvent, type PendingOpen } from '../transport/device.js';
 import type { Peer, Endpoint } from '../transport/peer.js';
 import { endpointKey } from '../transport/peer.js';
 import { parseIp } from '../transport/ip.js';
@@ -20,6 +25,7 @@ import { UdpBind } from './udp.js';
 import type { TunDevice } from '../tun/device.js';
 import { setSocketMark } from '../tun/mark.js';
 import { Logger } from './log.js';
+import { CryptoPool } from './crypto-pool.js';
 
 /** Re-resolve a hostname endpoint when the peer's last handshake is older than this (as wg's reresolve-dns). */
 const RERESOLVE_AFTER = 135_000;
@@ -44,6 +50,26 @@ export interface DriverOptions {
   firstHandshakeWarnMs?: number;
   /** How often to check for stale hostname endpoints, and how stale counts (ms). Defaults 30 s and 135 s. */
   reresolve?: { everyMs: number; afterMs: number };
+  /**
+   * Threads for transport encryption/decryption; 0 keeps all crypto on the
+   * main thread. Default: the WGTS_CRYPTO_WORKERS environment variable, else
+   * defaultCryptoWorkers().
+   */
+  cryptoWorkers?: number;
+}
+
+/**
+ * Crypto threads when not configured: WGTS_CRYPTO_WORKERS if set ("auto":
+ * one fewer than the CPUs, at most 4), else 0. With the WebAssembly AEAD the
+ * main thread spends ~3 % of its time on crypto and most of the rest in
+ * send/write syscalls, which cannot move; measured in netns (bench/) a worker
+ * gained at most what the noise allows and cost ~25 % more CPU per byte.
+ */
+export function defaultCryptoWorkers(): number {
+  const env = process.env['WGTS_CRYPTO_WORKERS'];
+  if (env === 'auto') return Math.max(0, Math.min(availableParallelism() - 1, 4));
+  if (env !== undefined && /^\d+$/.test(env)) return Math.min(Number(env), 16);
+  return 0;
 }
 
 const now = (): number => performance.now();
@@ -87,6 +113,8 @@ export class Driver {
   private stopped = false;
   /** Datagrams that could not be sent because of a socket error, by code. */
   readonly sendErrors = new Map<string, number>();
+  /** Worker threads doing the transport AEAD, when enabled. */
+  private pool: CryptoPool | null = null;
 
   constructor(private readonly opts: DriverOptions) {
     const cfg = opts.config;
@@ -123,6 +151,7 @@ export class Driver {
     const cfg = this.opts.config;
     const port = await this.bind.open(this.opts.listenPort ?? cfg.iface.listenPort ?? 0, this.opts.bindAddress);
     this.log.info(`listening on UDP port ${port}`);
+    await this.startPool(this.opts.cryptoWorkers ?? defaultCryptoWorkers());
     for (const pc of cfg.peers) await this.addConfigPeer(pc);
     for (const p of this.device.listPeers()) {
       this.log.info(p.endpoint
@@ -143,6 +172,35 @@ export class Driver {
     this.resolveTimer = setInterval(() => void this.reresolve(), this.opts.reresolve?.everyMs ?? RERESOLVE_EVERY);
     this.resolveTimer.unref();
     this.schedule();
+  }
+
+  /** The crypto worker pool's counters, or null when crypto runs on the main thread only. */
+  get cryptoPool(): { workers: number; offloaded: number; inline: number } | null {
+    const p = this.pool;
+    return p ? { workers: p.workers, offloaded: p.offloaded, inline: p.inline } : null;
+  }
+
+  private async startPool(workers: number): Promise<void> {
+    if (workers <= 0) return;
+    try {
+      this.pool = await CryptoPool.create(workers, {
+        onSealed: (d, ok) => {
+          if (ok) this.sendDatagram(d.data, d.to);
+          else this.countSendError('session-ended');
+        },
+        onOpened: (job, plain) => this.opened(job, plain),
+        onDrained: () => {
+          if (this.stopped) return;
+          this.pumpStack(now());
+          this.pool?.flush();
+          this.schedule();
+        },
+      });
+      this.device.deferCrypto = true;
+      this.log.debug(`transport crypto on ${workers} worker thread${workers === 1 ? '' : 's'}`);
+    } catch (e) {
+      this.log.warn(`crypto worker threads unavailable (${(e as Error).message}); encrypting on the main thread`);
+    }
   }
 
   private async addConfigPeer(pc: PeerConfig): Promise<void> {
@@ -254,22 +312,57 @@ export class Driver {
 
   private onDatagram(data: Uint8Array, from: Endpoint): void {
     if (this.stopped) return;
-    this.handle(this.device.receive(data, from, now()));
+    const pool = this.pool;
+    if (!pool) {
+      this.handle(this.device.receive(data, from, now()));
+    } else {
+      const t = now();
+      const out: Output = { datagrams: [], packets: [], events: [] };
+      const job = this.device.receiveDeferred(data, from, t, out);
+      if (job) pool.open(job);
+      this.emit(out, t);
+      if (this.stack && out.packets.length) this.pumpStack(t);
+      pool.flush();
+    }
     this.schedule();
+  }
+
+  /** A transport message back from the crypto workers. */
+  private opened(job: PendingOpen, plain: Uint8Array | null): void {
+    if (this.stopped) return;
+    const t = now();
+    const out: Output = { datagrams: [], packets: [], events: [] };
+    this.device.openFinished(job, plain, t, out);
+    this.emit(out, t);
   }
 
   /** Carry out what the core asked for, until nothing is left. */
   handle(out: Output): void {
     const t = now();
-    for (const d of out.datagrams) this.sendDatagram(d.data, d.to);
+    this.emit(out, t);
+    if (this.stack) this.pumpStack(t);
+    this.pool?.flush();
+  }
+
+  /** Send, log and deliver one Output (the stack is pumped by the caller). */
+  private emit(out: Output, t: number): void {
+    for (const d of out.datagrams) this.transmit(d);
     for (const e of out.events) this.logEvent(e);
+    if (out.packets.length === 0) return;
     if (this.opts.onDeliver) for (const p of out.packets) this.opts.onDeliver(p.packet);
     if (this.tun) {
       for (const p of out.packets) this.tun.write(p.packet);
     } else if (this.stack) {
       for (const p of out.packets) this.stack.input(p.packet, t);
-      this.pumpStack(t);
     }
+  }
+
+  /** A datagram from the device: transport data may still need its seal (deferred crypto). */
+  private transmit(d: Datagram): void {
+    if (!d.seal) this.sendDatagram(d.data, d.to);
+    else if (this.pool) this.pool.seal(d);
+    else if (sealPending(d)) this.sendDatagram(d.data, d.to);
+    else this.countSendError('session-ended');
   }
 
   /** Send an inner IP packet into the tunnel, as if the host had routed it there. */
@@ -286,7 +379,7 @@ export class Driver {
       if (pkts.length === 0) return;
       for (const p of pkts) {
         const o = this.device.send(p, t);
-        for (const d of o.datagrams) this.sendDatagram(d.data, d.to);
+        for (const d of o.datagrams) this.transmit(d);
         for (const e of o.events) this.logEvent(e);
       }
     }
@@ -302,6 +395,7 @@ export class Driver {
       this.pumpQueued = false;
       if (this.stopped) return;
       this.pumpStack(now());
+      this.pool?.flush();
       this.schedule();
     });
   }
@@ -310,9 +404,12 @@ export class Driver {
     try {
       this.bind.send(data, to);
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code ?? 'error';
-      this.sendErrors.set(code, (this.sendErrors.get(code) ?? 0) + 1);
+      this.countSendError((e as NodeJS.ErrnoException).code ?? 'error');
     }
+  }
+
+  private countSendError(code: string): void {
+    this.sendErrors.set(code, (this.sendErrors.get(code) ?? 0) + 1);
   }
 
   private logEvent(e: DeviceEvent): void {
@@ -370,7 +467,6 @@ export class Driver {
     this.timerAt = Infinity;
     const t = now();
     this.handle(this.device.tick(t));
-    this.pumpStack(t);
     this.schedule();
   }
 
@@ -379,6 +475,11 @@ export class Driver {
     if (this.timer) clearTimeout(this.timer);
     if (this.resolveTimer) clearInterval(this.resolveTimer);
     if (this.firstHandshakeTimer) clearTimeout(this.firstHandshakeTimer);
+    if (this.pool) {
+      this.device.deferCrypto = false;
+      await this.pool.close();
+      this.pool = null;
+    }
     await this.bind.close();
   }
 }

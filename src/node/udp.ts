@@ -2,17 +2,31 @@
  * The outer UDP socket: one dual-stack IPv6 socket when the host has IPv6,
  * else IPv4 only. IPv4-mapped addresses (::ffff:a.b.c.d) are unwrapped on
  * receive and re-wrapped on send, so the core only ever sees plain addresses.
+ *
+ * Per-datagram cost matters here (every tunnel packet passes once): endpoints
+ * are already IP literals, so the socket's `lookup` answers synchronously
+ * (dgram's default defers every send through dns.lookup and a nextTick), and
+ * the wire form of an address is cached instead of re-tested per send.
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { isIPv4 } from 'node:net';
 import type { Endpoint } from '../transport/peer.js';
+import { literalLookup } from '../nat/kernel-net.js';
 
 export type Receiver = (data: Uint8Array, from: Endpoint) => void;
+
+/** Socket buffer sizes asked for; the kernel caps them at net.core.[rw]mem_max. */
+const SOCKET_BUFFER = 4 << 20;
+/** Bound on the wire-address cache (one entry per distinct peer address seen). */
+const ADDRESS_CACHE_MAX = 1024;
+
 
 export class UdpBind {
   private socket_: Socket | null = null;
   private dual = false;
   private family: 4 | 6 = 4;
+  /** Endpoint address -> the address string handed to dgram ('' = unreachable from this socket). */
+  private readonly wire = new Map<string, string>();
   port = 0;
 
   constructor(
@@ -29,12 +43,18 @@ export class UdpBind {
 
   /** Bind `port` (0 = random). Rejects with EADDRINUSE and friends. */
   async open(port: number, address?: string): Promise<number> {
+    await this.openSocket(port, address);
+    this.wire.clear(); // the cached forms depend on dual/family
+    return this.port;
+  }
+
+  private async openSocket(port: number, address?: string): Promise<void> {
     if (address !== undefined) {
       const v6 = address.includes(':');
       await this.bind(v6 ? 'udp6' : 'udp4', port, address);
       this.dual = false;
       this.family = v6 ? 6 : 4;
-      return this.port;
+      return;
     }
     try {
       await this.bind('udp6', port);
@@ -46,12 +66,13 @@ export class UdpBind {
       this.dual = false;
       this.family = 4;
     }
-    return this.port;
   }
 
   private bind(type: 'udp4' | 'udp6', port: number, address?: string): Promise<void> {
     return new Promise((resolve, reject) => {
-      const s = createSocket({ type, ipv6Only: false, reuseAddr: false, recvBufferSize: 4 << 20, sendBufferSize: 4 << 20 } as never);
+      const s = createSocket({
+        type, ipv6Only: false, reuseAddr: false, recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER, lookup: literalLookup,
+      } as never);
       const fail = (e: Error) => { s.close(); reject(e); };
       s.once('error', fail);
       s.bind({ port, address: address ?? (type === 'udp6' ? '::' : '0.0.0.0'), exclusive: true }, () => {
@@ -59,7 +80,8 @@ export class UdpBind {
         s.on('error', this.onError);
         s.on('message', (msg, rinfo) => {
           let address = rinfo.address;
-          if (address.startsWith('::ffff:') && isIPv4(address.slice(7))) address = address.slice(7);
+          // The kernel writes mapped addresses only as ::ffff:a.b.c.d.
+          if (address.length > 7 && address.startsWith('::ffff:') && address.includes('.')) address = address.slice(7);
           this.onMessage(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength), { address, port: rinfo.port });
         });
         this.socket_ = s;
@@ -73,10 +95,20 @@ export class UdpBind {
   send(data: Uint8Array, to: Endpoint): void {
     const s = this.socket_;
     if (!s) return;
-    let address = to.address;
-    if (this.dual && isIPv4(address)) address = '::ffff:' + address;
-    else if (!this.dual && isIPv4(address) !== (this.family === 4)) return; // not reachable from this socket
+    let address = this.wire.get(to.address);
+    if (address === undefined) {
+      address = this.wireAddress(to.address);
+      if (this.wire.size >= ADDRESS_CACHE_MAX) this.wire.clear();
+      this.wire.set(to.address, address);
+    }
+    if (address === '') return; // not reachable from this socket
     s.send(data, to.port, address);
+  }
+
+  private wireAddress(address: string): string {
+    const v4 = isIPv4(address);
+    if (this.dual) return v4 ? '::ffff:' + address : address;
+    return v4 === (this.family === 4) ? address : '';
   }
 
   async close(): Promise<void> {

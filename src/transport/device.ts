@@ -16,9 +16,15 @@
  *      and a per-source rate limit; consume; respond or complete the session
  *   3. transport: index -> keypair, replay pre-check, open, replay mark,
  *      key confirmation (initiator swap), roaming, AllowedIPs source check
+ *
+ * Deferred crypto (a driver with crypto worker threads): with `deferCrypto`
+ * set, transport datagrams leave here framed but unsealed (Datagram.seal says
+ * with what); receiveDeferred stops a transport message before its open and
+ * returns it, and openFinished takes it up again after the open. The caller
+ * keeps each direction in order; everything else is the same code path.
  */
 import { PrivateKey } from '../crypto/x25519.js';
-import { open, sealInto, TAG_LEN } from '../crypto/aead.js';
+import { TAG_LEN } from '../crypto/aead.js';
 import { tai64n, tai64nAfter } from '../crypto/tai64n.js';
 import { equalConstantTime } from '../crypto/util.js';
 import {
@@ -36,7 +42,7 @@ import {
   UNDER_LOAD_AFTER_TIME, UNDER_LOAD_HANDSHAKES,
 } from './constants.js';
 import { Keypair } from './keypair.js';
-import { innerPacketLength, paddedLength, writeTransportHeader } from './packet.js';
+import { innerPacketLength, openPayload, paddedLength, sealFrame, writeTransportHeader } from './packet.js';
 import { Peer, sameEndpoint, type Endpoint } from './peer.js';
 import { RateLimiter } from './ratelimiter.js';
 import * as T from './timers.js';
@@ -44,7 +50,38 @@ import * as T from './timers.js';
 export type { Endpoint } from './peer.js';
 export { Peer } from './peer.js';
 
-export interface Datagram { data: Uint8Array; to: Endpoint }
+/**
+ * A transport message whose seal was left to the caller (Device.deferCrypto):
+ * `data` is header | padded plaintext | 16 bytes for the tag. See sealPending.
+ */
+export interface PendingSeal { readonly keypair: Keypair; readonly counter: number }
+export interface Datagram { data: Uint8Array; to: Endpoint; seal?: PendingSeal | undefined }
+
+/**
+ * A transport message that passed every check short of decryption
+ * (receiveDeferred). Open data[16..] under keypair.recvKey and `counter`,
+ * then hand the plaintext (or null) to Device.openFinished.
+ */
+export interface PendingOpen {
+  readonly keypair: Keypair;
+  readonly peer: Peer;
+  readonly counter: bigint;
+  readonly data: Uint8Array;
+  readonly from: Endpoint;
+}
+
+/**
+ * Seal a deferred datagram in place. false: its keypair was wiped since
+ * (the session ended), so it must not be sent; the caller drops it.
+ */
+export function sealPending(d: Datagram): boolean {
+  const job = d.seal;
+  if (!job) return true;
+  if (job.keypair.wiped) return false;
+  sealFrame(job.keypair.sendKey, job.counter, d.data);
+  d.seal = undefined;
+  return true;
+}
 export interface DeliveredPacket { packet: Uint8Array; peer: Peer }
 
 export type DeviceEvent =
@@ -126,6 +163,8 @@ export class Device {
   private underLoadUntil = -Infinity;
   /** Drops by reason. */
   readonly drops = new Map<DropReason, number>();
+  /** Leave the AEAD work of transport messages to the caller (see the module doc). */
+  deferCrypto = false;
 
   constructor(opts: DeviceOptions) {
     this.random = opts.random;
@@ -290,8 +329,16 @@ export class Device {
     const staged = peer.staged;
     peer.staged = [];
     let sentData = false;
+    const to = peer.endpoint;
     for (const pkt of staged) {
-      out.datagrams.push({ data: this.encrypt(kp, pkt), to: peer.endpoint });
+      const counter = kp.sendCounter++;
+      const data = this.frame(kp, counter, pkt);
+      if (this.deferCrypto) {
+        out.datagrams.push({ data, to, seal: { keypair: kp, counter } });
+      } else {
+        sealFrame(kp.sendKey, counter, data);
+        out.datagrams.push({ data, to });
+      }
       peer.txBytes += pkt.length;
       if (pkt.length > 0) sentData = true;
     }
@@ -304,14 +351,20 @@ export class Device {
     }
   }
 
-  private encrypt(kp: Keypair, packet: Uint8Array): Uint8Array {
-    // One allocation: header | padded plaintext, sealed in place, tag appended.
+  /**
+   * header | padded plaintext | room for the tag. Drawn from Node's buffer
+   * pool (a zeroed ArrayBuffer per packet costs more than the copy): every
+   * byte is written here except the tag, which the seal writes. The result
+   * is a view: use byteOffset/byteLength, never `.buffer` alone.
+   */
+  private frame(kp: Keypair, counter: number, packet: Uint8Array): Uint8Array {
     const padded = paddedLength(packet.length, this.mtu);
-    const msg = new Uint8Array(TRANSPORT_HEADER_SIZE + padded + TAG_LEN);
-    msg.set(packet, TRANSPORT_HEADER_SIZE);
-    const counter = kp.sendCounter++;
+    const n = TRANSPORT_HEADER_SIZE + padded + TAG_LEN;
+    const pooled = Buffer.allocUnsafe(n);
+    const msg = new Uint8Array(pooled.buffer, pooled.byteOffset, n);
     writeTransportHeader(msg, kp.remoteIndex, counter);
-    sealInto(kp.sendKey, counter, msg.subarray(TRANSPORT_HEADER_SIZE, TRANSPORT_HEADER_SIZE + padded), msg, TRANSPORT_HEADER_SIZE);
+    msg.set(packet, TRANSPORT_HEADER_SIZE);
+    msg.fill(0, TRANSPORT_HEADER_SIZE + packet.length, n);
     return msg;
   }
 
@@ -378,41 +431,61 @@ export class Device {
   /** A datagram from the network. Never throws; bad input is a counted drop. */
   receive(data: Uint8Array, from: Endpoint, now: number): Output {
     const out = emptyOutput();
+    const job = this.receiveDeferred(data, from, now, out);
+    if (job) this.openFinished(job, openPayload(job.keypair.recvKey, job.counter, data.subarray(TRANSPORT_HEADER_SIZE)), now, out);
+    return out;
+  }
+
+  /**
+   * receive() into `out`, except that a transport message that passes the
+   * checks before decryption is returned instead of opened. Never throws.
+   */
+  receiveDeferred(data: Uint8Array, from: Endpoint, now: number, out: Output): PendingOpen | null {
     try {
-      this.receiveInner(data, from, now, out);
+      return this.receiveInner(data, from, now, out);
     } catch {
       // A bug, not an attack, should be the only way here; still, the
       // network must never be able to crash the process.
       this.drop('malformed');
+      return null;
     }
-    return out;
   }
 
-  private receiveInner(data: Uint8Array, from: Endpoint, now: number, out: Output): void {
+  /** The rest of the receive path for a message from receiveDeferred: `plain` is its opened payload, or null. */
+  openFinished(job: PendingOpen, plain: Uint8Array | null, now: number, out: Output): void {
+    try {
+      this.transportOpened(job, plain, now, out);
+    } catch {
+      this.drop('malformed');
+    }
+  }
+
+  private receiveInner(data: Uint8Array, from: Endpoint, now: number, out: Output): PendingOpen | null {
     const type = messageType(data);
     if (type === null) {
       this.drop(data.length >= 4 && data[0]! >= 1 && data[0]! <= 4 ? 'malformed' : 'unknown-type');
-      return;
+      return null;
     }
-    if (type === MESSAGE_TRANSPORT) { this.receiveTransport(data, from, now, out); return; }
-    if (type === MESSAGE_COOKIE_REPLY) { this.receiveCookieReply(data, now); return; }
-    if (!this.identity) { this.drop('no-private-key'); return; }
+    if (type === MESSAGE_TRANSPORT) return this.receiveTransport(data, from, now);
+    if (type === MESSAGE_COOKIE_REPLY) { this.receiveCookieReply(data, now); return null; }
+    if (!this.identity) { this.drop('no-private-key'); return null; }
     // Handshake messages: MAC1, then load-dependent MAC2 and rate limiting.
-    if (!this.checker.checkMac1(data)) { this.drop('bad-mac1'); return; }
+    if (!this.checker.checkMac1(data)) { this.drop('bad-mac1'); return null; }
     if (this.underLoad(now)) {
       const source = sourceBytes(from);
       if (!this.checker.checkMac2(data, source, now)) {
         // The cookie stays valid for 120 s, so a sender needs one, not one per
         // packet; answering every packet of a flood costs a send each.
-        if (!this.cookieLimiter.allow(`${from.address}|${from.port}`, now)) { this.drop('cookie-rate-limited'); return; }
+        if (!this.cookieLimiter.allow(`${from.address}|${from.port}`, now)) { this.drop('cookie-rate-limited'); return null; }
         out.datagrams.push({ data: this.checker.createReply(data, source, now), to: from });
         out.events.push({ type: 'cookie-sent', to: from });
-        return;
+        return null;
       }
-      if (!this.limiter.allow(from.address, now)) { this.drop('rate-limited'); return; }
+      if (!this.limiter.allow(from.address, now)) { this.drop('rate-limited'); return null; }
     }
     if (type === MESSAGE_INITIATION) this.receiveInitiation(data, from, now, out);
     else this.receiveResponse(data, from, now, out);
+    return null;
   }
 
   /** Counts handshake messages per second; above the threshold, cookies are demanded for a while. */
@@ -514,18 +587,24 @@ export class Device {
     if (!entry.peer.cookie.consumeReply(data, now)) this.drop('bad-cookie');
   }
 
-  private receiveTransport(data: Uint8Array, from: Endpoint, now: number, out: Output): void {
+  /** Transport checks before decryption: index -> keypair, expiry, replay pre-check. */
+  private receiveTransport(data: Uint8Array, from: Endpoint, now: number): PendingOpen | null {
     const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
     const receiver = dv.getUint32(4, true);
     const entry = this.indices.get(receiver);
-    if (!entry || entry.keypair === null) { this.drop('unknown-index'); return; }
+    if (!entry || entry.keypair === null) { this.drop('unknown-index'); return null; }
     const kp = entry.keypair;
-    const peer = entry.peer;
     const counter = dv.getBigUint64(8, true);
-    if (now - kp.created >= REJECT_AFTER_TIME) { this.drop('expired-keypair'); return; }
-    if (!kp.replay.canAccept(counter)) { this.drop('replay'); return; }
-    const plain = open(kp.recvKey, counter, data.subarray(TRANSPORT_HEADER_SIZE));
+    if (now - kp.created >= REJECT_AFTER_TIME) { this.drop('expired-keypair'); return null; }
+    if (!kp.replay.canAccept(counter)) { this.drop('replay'); return null; }
+    return { keypair: kp, peer: entry.peer, counter, data, from };
+  }
+
+  private transportOpened(job: PendingOpen, plain: Uint8Array | null, now: number, out: Output): void {
+    const { keypair: kp, peer, counter, data, from } = job;
     if (!plain) { this.drop('decrypt-failed'); return; }
+    // The session ended while the message was being opened (deferred crypto only).
+    if (kp.wiped) { this.drop('unknown-index'); return; }
     if (!kp.replay.markReceived(counter)) { this.drop('replay'); return; }
 
     // Authenticated from here on.

@@ -13,6 +13,8 @@ export class Keypair {
   /** Next counter to send with. A number: 2^53 packets are out of reach. */
   sendCounter = 0;
   readonly replay = new ReplayFilter();
+  /** Set by wipe(): crypto deferred to the caller must not run under this keypair any more. */
+  wiped = false;
   constructor(
     readonly sendKey: Uint8Array,
     readonly recvKey: Uint8Array,
@@ -23,6 +25,7 @@ export class Keypair {
   ) {}
 
   wipe(): void {
+    this.wiped = true;
     this.sendKey.fill(0);
     this.recvKey.fill(0);
   }

@@ -1,8 +1,11 @@
 /**
  * Transport (type 4) message layout, whitepaper 5.4.6:
  *   type u8 = 4 | reserved 3 | receiver u32 LE | counter u64 LE | AEAD(padded inner packet)
+ * framing, sealing and opening it (the WebAssembly AEAD, else node:crypto),
  * and the inner IP header fields needed to trim padding.
  */
+import { open, sealInto, TAG_LEN } from '../crypto/aead.js';
+import { wasmOpen, wasmSealInto } from '../crypto/chachapoly-wasm.js';
 import { MESSAGE_TRANSPORT, PADDING_MULTIPLE, TRANSPORT_HEADER_SIZE } from './constants.js';
 
 export function writeTransportHeader(out: Uint8Array, receiver: number, counter: number): void {
@@ -11,6 +14,21 @@ export function writeTransportHeader(out: Uint8Array, receiver: number, counter:
   dv.setUint32(4, receiver >>> 0, true);
   dv.setUint32(8, counter >>> 0, true);
   dv.setUint32(12, Math.floor(counter / 0x1_0000_0000), true);
+}
+
+/**
+ * Seal a framed message in place: msg = header | padded plaintext | 16 spare
+ * bytes; the plaintext becomes ciphertext and the tag fills the spare bytes.
+ */
+export function sealFrame(key: Uint8Array, counter: number, msg: Uint8Array): void {
+  const plain = msg.subarray(TRANSPORT_HEADER_SIZE, msg.length - TAG_LEN);
+  if (!wasmSealInto(key, counter, plain, msg, TRANSPORT_HEADER_SIZE)) sealInto(key, counter, plain, msg, TRANSPORT_HEADER_SIZE);
+}
+
+/** Open the AEAD part of a transport message (ciphertext | tag): the plaintext, or null. */
+export function openPayload(key: Uint8Array, counter: bigint, sealed: Uint8Array): Uint8Array | null {
+  const plain = wasmOpen(key, counter, sealed);
+  return plain !== undefined ? plain : open(key, counter, sealed);
 }
 
 /** The padded length of an inner packet: a multiple of 16, never past the MTU (wireguard-go rule). */

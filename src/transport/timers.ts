@@ -93,9 +93,12 @@ export function jitterFrom(random2: Uint8Array): number {
 
 /** The earliest armed deadline, or Infinity. */
 export function earliest(t: TimerState): number {
+  // Unrolled: the driver asks after every packet, so no array per call.
   let m = Infinity;
-  for (const d of [t.retransmitHandshake, t.sendKeepalive, t.newHandshake, t.zeroKeyMaterial, t.persistentKeepalive]) {
-    if (d !== null && d < m) m = d;
-  }
+  if (t.retransmitHandshake !== null && t.retransmitHandshake < m) m = t.retransmitHandshake;
+  if (t.sendKeepalive !== null && t.sendKeepalive < m) m = t.sendKeepalive;
+  if (t.newHandshake !== null && t.newHandshake < m) m = t.newHandshake;
+  if (t.zeroKeyMaterial !== null && t.zeroKeyMaterial < m) m = t.zeroKeyMaterial;
+  if (t.persistentKeepalive !== null && t.persistentKeepalive < m) m = t.persistentKeepalive;
   return m;
 }
