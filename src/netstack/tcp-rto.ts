@@ -7,7 +7,11 @@
 export interface RtoConfig {
   /** RTO before any sample (RFC 6298 2.1: 1 s). */
   initial: number;
-  /** Lower bound (RFC 6298 2.4: 1 s). */
+  /**
+   * Lower bound. RFC 6298 2.4 says 1 s; like Linux (TCP_RTO_MIN) we use
+   * 200 ms: inside a tunnel RTTs are milliseconds, and a lost retransmission
+   * would otherwise stall a transfer for a whole second.
+   */
   min: number;
   /** Upper bound (RFC 6298 2.5: at least 60 s). */
   max: number;
@@ -15,7 +19,7 @@ export interface RtoConfig {
   granularity: number;
 }
 
-export const DEFAULT_RTO: RtoConfig = { initial: 1000, min: 1000, max: 60000, granularity: 1 };
+export const DEFAULT_RTO: RtoConfig = { initial: 1000, min: 200, max: 60000, granularity: 1 };
 
 const ALPHA = 1 / 8;
 const BETA = 1 / 4;
