@@ -234,9 +234,26 @@ export async function fetchMany(ns: Netns, url: string, count: number, parallel:
   return JSON.parse(r.stdout) as { ok: number; errors: string[] };
 }
 
-/** `python3 -m http.server` bound to host:port serving dir; waits for its "Serving HTTP" line. */
+/**
+ * `python3 -m http.server` as a script with a listen backlog of 256: the
+ * module's server keeps socketserver's backlog of 5, so a burst of 50
+ * connections overflowed the home kernel's accept queue and SYNs were
+ * dropped (clients then waited 1, 3, 7 s for SYN retransmits).
+ */
+const HTTP_SERVER = `
+import functools, http.server, socket, sys
+host, port, d = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+class Server(http.server.ThreadingHTTPServer):
+    request_queue_size = 256
+    address_family = socket.AF_INET6 if ':' in host else socket.AF_INET
+srv = Server((host, port), functools.partial(http.server.SimpleHTTPRequestHandler, directory=d))
+print(f'Serving HTTP on {host} port {port}', flush=True)
+srv.serve_forever()
+`;
+
+/** A threading http.server bound to host:port serving dir; waits for its "Serving HTTP" line. */
 export async function startHttpServer(ns: Netns, host: string, port: number, dir: string, opts: { prefix?: readonly string[]; python?: string } = {}): Promise<Proc> {
-  const p = ns.spawn([...(opts.prefix ?? []), opts.python ?? 'python3', '-u', '-m', 'http.server', String(port), '--bind', host, '--directory', dir], {
+  const p = ns.spawn([...(opts.prefix ?? []), opts.python ?? 'python3', '-u', '-c', HTTP_SERVER, host, String(port), dir], {
     label: `http.server ${host}:${port}`,
     env: { PYTHONUNBUFFERED: '1' },
   });
