@@ -4,7 +4,7 @@
  */
 import type { BurstLog } from './burst-log.js';
 import type { NetSocket, TunnelNet } from './net.js';
-import { headText, type NatUnit } from './rule.js';
+import { headText, type NatRule, type NatUnit } from './rule.js';
 
 export interface NatLog {
   info(msg: string): void;
@@ -77,6 +77,20 @@ export function bump(counts: Record<string, number>, reason: string): void {
 /** `forward tcp:0.0.0.0:8080=10.0.0.2:8080`: the unit without its options, for log lines. */
 export function unitLabel(unit: NatUnit): string {
   return `${unit.rule.kind} ${headText(unit.rule, [unit.protocol])}`;
+}
+
+/**
+ * Binds one listener per port of the rule's listen range, in order (port 0
+ * stays 0: an ephemeral port). All or nothing: on the first error, `undo`
+ * releases what was bound and the error is rethrown.
+ */
+export async function bindRange(rule: NatRule, bindOne: (port: number, index: number) => Promise<void>, undo: () => void): Promise<void> {
+  try {
+    for (let i = 0; i < rule.ports; i++) await bindOne(rule.listen.port === 0 ? 0 : rule.listen.port + i, i);
+  } catch (e) {
+    undo();
+    throw e;
+  }
 }
 
 export function errorCode(e: unknown): string {

@@ -16,7 +16,7 @@
  */
 import { encodeProxyHeader } from './proxy-protocol.js';
 import type { NetListener, NetSocket } from './net.js';
-import { bump, errorCode, newStats, resetSocket, unitLabel, type RelayContext, type UnitStats } from './relay.js';
+import { bindRange, bump, errorCode, newStats, resetSocket, unitLabel, type RelayContext, type UnitStats } from './relay.js';
 import { familyOf, formatHostPorts, unmapV4, type NatUnit } from './rule.js';
 
 interface Conn {
@@ -48,17 +48,11 @@ export class TcpRelay {
   /** Binds every port of the range, or none (rejects with the first error). */
   async start(): Promise<void> {
     const r = this.unit.rule;
-    try {
-      for (let i = 0; i < r.ports; i++) {
-        const port = r.listen.port === 0 ? 0 : r.listen.port + i;
-        const l = await this.ctx.listenNet.listenTcp({ host: r.listen.host, port }, (s) => this.accept(s, i));
-        this.listeners.push(l);
-        this.stats.listeners.push({ address: l.address, port: l.port });
-      }
-    } catch (e) {
-      this.stopListening();
-      throw e;
-    }
+    await bindRange(r, async (port, i) => {
+      const l = await this.ctx.listenNet.listenTcp({ host: r.listen.host, port }, (s) => this.accept(s, i));
+      this.listeners.push(l);
+      this.stats.listeners.push({ address: l.address, port: l.port });
+    }, () => this.stopListening());
   }
 
   stopListening(): void {

@@ -18,7 +18,7 @@
  * (both directions refresh it) are closed by sweep().
  */
 import type { NetUdpSocket } from './net.js';
-import { bump, errorCode, newStats, unitLabel, type RelayContext, type UnitStats } from './relay.js';
+import { bindRange, bump, errorCode, newStats, unitLabel, type RelayContext, type UnitStats } from './relay.js';
 import { familyOf, unmapV4, type NatUnit } from './rule.js';
 
 /** Datagrams held per session while its socket is being bound. */
@@ -59,20 +59,14 @@ export class UdpRelay {
   async start(): Promise<void> {
     const r = this.unit.rule;
     const family = familyOf(r.listen.host);
-    try {
-      for (let i = 0; i < r.ports; i++) {
-        const port = r.listen.port === 0 ? 0 : r.listen.port + i;
-        const s = await this.ctx.listenNet.udpSocket({ family, address: r.listen.host, port });
-        this.listeners.push(s);
-        const a = s.address();
-        this.stats.listeners.push({ address: a.address || r.listen.host, port: a.port });
-        s.on('message', (msg, rinfo) => this.fromClient(s, i, msg, rinfo));
-        s.on('error', () => bump(this.stats.drops, 'send-error'));
-      }
-    } catch (e) {
-      this.stop();
-      throw e;
-    }
+    await bindRange(r, async (port, i) => {
+      const s = await this.ctx.listenNet.udpSocket({ family, address: r.listen.host, port });
+      this.listeners.push(s);
+      const a = s.address();
+      this.stats.listeners.push({ address: a.address || r.listen.host, port: a.port });
+      s.on('message', (msg, rinfo) => this.fromClient(s, i, msg, rinfo));
+      s.on('error', () => bump(this.stats.drops, 'send-error'));
+    }, () => this.stop());
   }
 
   /** Closes the listening sockets and every session (replies could not go back any more). */
