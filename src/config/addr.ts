@@ -5,6 +5,7 @@
  * (wg(8) Endpoint syntax, kept unresolved) and DNS names.
  */
 import { isIPv4, isIPv6 } from 'node:net';
+import { formatIp, parseIp } from '../transport/ip.js';
 import type { Cidr, Endpoint } from './types.js';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -12,69 +13,22 @@ export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
 const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
 const fail = <T>(error: string): Parsed<T> => ({ ok: false, error });
 
-/** 16 bytes of a validated IPv6 literal without zone id. */
-function v6Bytes(s: string): Uint8Array {
-  const out = new Uint8Array(16);
-  const words = (part: string): number[] => {
-    if (part === '') return [];
-    const w: number[] = [];
-    for (const g of part.split(':')) {
-      if (g.includes('.')) {
-        const q = g.split('.').map(Number);
-        w.push((q[0]! << 8) | q[1]!, (q[2]! << 8) | q[3]!);
-      } else w.push(parseInt(g, 16));
-    }
-    return w;
-  };
-  const dbl = s.indexOf('::');
-  const head = words(dbl >= 0 ? s.slice(0, dbl) : s);
-  const tail = dbl >= 0 ? words(s.slice(dbl + 2)) : [];
-  const put = (w: number, i: number): void => {
-    out[2 * i] = w >> 8;
-    out[2 * i + 1] = w & 0xff;
-  };
-  head.forEach(put);
-  tail.forEach((w, i) => put(w, 8 - tail.length + i));
-  return out;
+/** Canonical text of address bytes: the config writes IPv4-compatible IPv6 in hex, as URLs do. */
+function formatAddress(b: Uint8Array): string {
+  return formatIp(b, { compatibleDotted: false });
 }
 
-function v4Bytes(s: string): Uint8Array {
-  return Uint8Array.from(s.split('.').map(Number));
-}
-
-function formatV4(b: Uint8Array, off = 0): string {
-  return `${b[off]}.${b[off + 1]}.${b[off + 2]}.${b[off + 3]}`;
-}
-
-/** RFC 5952 section 4: lower case, longest zero run (2+ words, first on tie) as `::`. */
-function formatV6(b: Uint8Array): string {
-  const w: number[] = [];
-  for (let i = 0; i < 8; i++) w.push((b[2 * i]! << 8) | b[2 * i + 1]!);
-  if (w.slice(0, 5).every((x) => x === 0) && w[5] === 0xffff) return `::ffff:${formatV4(b, 12)}`;
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    if (w[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && w[j] === 0) j++;
-    if (j - i > bestLen) {
-      best = i;
-      bestLen = j - i;
-    }
-    i = j;
-  }
-  const hex = (a: number[]): string => a.map((x) => x.toString(16)).join(':');
-  if (best < 0) return hex(w);
-  return `${hex(w.slice(0, best))}::${hex(w.slice(best + bestLen))}`;
+/** Bytes of a literal already validated by node:net. */
+function bytesOf(s: string): Uint8Array {
+  const b = parseIp(s);
+  if (b === null) throw new RangeError(`not an IP literal: ${s}`);
+  return b;
 }
 
 /** Canonical form of an IP literal (no zone id), or undefined. */
 export function canonicalIp(s: string): { ip: string; family: 4 | 6 } | undefined {
   if (isIPv4(s)) return { ip: s, family: 4 };
-  if (!s.includes('%') && isIPv6(s)) return { ip: formatV6(v6Bytes(s)), family: 6 };
+  if (!s.includes('%') && isIPv6(s)) return { ip: formatAddress(bytesOf(s)), family: 6 };
   return undefined;
 }
 
@@ -104,9 +58,8 @@ export function parseCidr(text: string, mask: boolean): Parsed<{ cidr: Cidr; hos
     prefix = Number(p);
   }
   if (!mask || prefix === bits) return ok({ cidr: { ip: ip.ip, cidr: prefix, family: ip.family }, hostBits: false });
-  const raw = ip.family === 4 ? v4Bytes(ip.ip) : v6Bytes(ip.ip);
-  const { masked, hostBits } = maskBytes(raw, prefix);
-  const out = ip.family === 4 ? formatV4(masked) : formatV6(masked);
+  const { masked, hostBits } = maskBytes(bytesOf(ip.ip), prefix);
+  const out = formatAddress(masked);
   return ok({ cidr: { ip: out, cidr: prefix, family: ip.family }, hostBits });
 }
 
@@ -140,7 +93,7 @@ export function parseEndpoint(text: string): Parsed<Endpoint> {
     portText = text.slice(close + 2);
     if (!isIPv6(host)) return fail('the address inside [...] must be an IPv6 address');
     const zone = host.indexOf('%');
-    host = zone >= 0 ? formatV6(v6Bytes(host.slice(0, zone))) + host.slice(zone) : formatV6(v6Bytes(host));
+    host = zone >= 0 ? formatAddress(bytesOf(host.slice(0, zone))) + host.slice(zone) : formatAddress(bytesOf(host));
   } else {
     const colon = text.lastIndexOf(':');
     if (colon < 0) return fail('missing port; use host:port, 1.2.3.4:port or [ipv6]:port');

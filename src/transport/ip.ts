@@ -116,9 +116,12 @@ function dotted(b: Uint8Array, at: number): string {
  * zeros, the first longest run of two or more zero groups as "::") and, like
  * Node/libuv and glibc inet_ntop, writes the last 32 bits as a dotted quad for
  * IPv4-mapped (::ffff:a.b.c.d) and IPv4-compatible (::a.b.c.d) addresses.
- * Any length other than 4 or 16 throws RangeError (a programming error).
+ * With `compatibleDotted: false` the deprecated IPv4-compatible form is
+ * written in hex instead, as the WHATWG URL serializer does (the config's
+ * canonical text). Any length other than 4 or 16 throws RangeError (a
+ * programming error).
  */
-export function formatIp(b: Uint8Array): string {
+export function formatIp(b: Uint8Array, opts: { compatibleDotted?: boolean } = {}): string {
   if (b.length === 4) return dotted(b, 0);
   if (b.length !== 16) throw new RangeError(`formatIp: ${b.length}-byte address`);
   const w: number[] = [];
@@ -139,7 +142,7 @@ export function formatIp(b: Uint8Array): string {
     i = j;
   }
   if (bestLen < 2) best = -1;
-  if (best === 0 && (bestLen === 6 || (bestLen === 5 && w[5] === 0xffff))) {
+  if (best === 0 && ((bestLen === 6 && opts.compatibleDotted !== false) || (bestLen === 5 && w[5] === 0xffff))) {
     return (bestLen === 5 ? '::ffff:' : '::') + dotted(b, 12);
   }
   let out = '';

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { canonicalIp, isHostname, parseCidr, parseEndpoint } from '../../src/config/addr.js';
 import { rng } from './helpers.js';
+import { formatIp, parseIp } from '../../src/transport/ip.js';
 
 /** Reference: the URL parser's IPv6 serialization. */
 function urlV6(text: string): string {
@@ -66,6 +67,12 @@ test('IPv6 canonical form matches the URL serializer on random spellings', () =>
 test('IPv4-mapped addresses print dotted, like inet_ntop', () => {
   assert.equal(canonicalIp('::FFFF:0a00:0001')?.ip, '::ffff:10.0.0.1');
   assert.equal(canonicalIp('0:0:0:0:0:ffff:192.0.2.1')?.ip, '::ffff:192.0.2.1');
+});
+
+test('deprecated IPv4-compatible addresses print in hex, like the URL serializer (formatIp prints them dotted, like inet_ntop)', () => {
+  assert.equal(canonicalIp('::1.2.3.4')?.ip, urlV6('::1.2.3.4'));
+  assert.equal(canonicalIp('::1.2.3.4')?.ip, '::102:304');
+  assert.equal(formatIp(parseIp('::1.2.3.4')!), '::1.2.3.4');
 });
 
 function toBig(words: number[]): bigint {
