@@ -64,12 +64,16 @@ const INITIAL_CHAIN_KEY = hash(enc.encode(CONSTRUCTION));
 // H := HASH(C || IDENTIFIER)
 const INITIAL_HASH = hash(INITIAL_CHAIN_KEY, enc.encode(IDENTIFIER));
 
-/** Build the PeerCrypto for a remote static key (and optional 32-byte PSK). */
-export function makePeerCrypto(local: LocalIdentity, remoteStatic: Uint8Array, presharedKey?: Uint8Array): PeerCrypto {
+/**
+ * Build the PeerCrypto for a remote static key (and optional 32-byte PSK).
+ * Without a local identity yet (no private key), staticStatic is null and
+ * handshakes with this peer cannot start until one is set.
+ */
+export function makePeerCrypto(local: LocalIdentity | null, remoteStatic: Uint8Array, presharedKey?: Uint8Array | null): PeerCrypto {
   return {
     remoteStatic: Uint8Array.from(remoteStatic),
     presharedKey: presharedKey ? Uint8Array.from(presharedKey) : new Uint8Array(32),
-    staticStatic: local.privateKey.dh(remoteStatic),
+    staticStatic: local ? local.privateKey.dh(remoteStatic) : null,
   };
 }
 

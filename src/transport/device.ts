@@ -28,8 +28,8 @@ import { TAG_LEN } from '../crypto/aead.js';
 import { tai64n, tai64nAfter } from '../crypto/tai64n.js';
 import { equalConstantTime } from '../crypto/util.js';
 import {
-  createInitiation, consumeInitiation, createResponse, consumeResponse,
-  type LocalIdentity, type PeerCrypto,
+  createInitiation, consumeInitiation, createResponse, consumeResponse, makePeerCrypto,
+  type LocalIdentity,
 } from '../noise/handshake.js';
 import { CookieChecker } from '../noise/cookie.js';
 import { messageType } from '../noise/messages.js';
@@ -204,17 +204,9 @@ export class Device {
       if (self) this.removePeer(self.publicKey);
     }
     for (const peer of this.peers.values()) {
-      peer.crypto = this.peerCrypto(peer.publicKey, peer.crypto.presharedKey);
+      peer.crypto = makePeerCrypto(this.identity, peer.publicKey, peer.crypto.presharedKey);
       this.clearSessions(peer);
     }
-  }
-
-  private peerCrypto(remoteStatic: Uint8Array, psk: Uint8Array | null | undefined): PeerCrypto {
-    return {
-      remoteStatic,
-      presharedKey: psk ? Uint8Array.from(psk) : new Uint8Array(32),
-      staticStatic: this.identity ? this.identity.privateKey.dh(remoteStatic) : null,
-    };
   }
 
   getPeer(publicKey: Uint8Array): Peer | undefined {
@@ -235,7 +227,7 @@ export class Device {
     }
     let peer = this.getPeer(opts.publicKey);
     if (!peer) {
-      peer = new Peer(opts.publicKey, this.peerCrypto(opts.publicKey, opts.presharedKey));
+      peer = new Peer(opts.publicKey, makePeerCrypto(this.identity, opts.publicKey, opts.presharedKey));
       this.peers.set(peer.id, peer);
     } else if (opts.presharedKey !== undefined) {
       this.setPresharedKey(peer, opts.presharedKey);
