@@ -224,7 +224,8 @@ export class PortMapHost {
         if (!before.has(l)) newFailed = true;
         this.log.warn(`portmap: ${why}: cannot open public ${l.protocol} port ${l.externalPort} for ${l.internalAddress}:${l.internalPort}: ${error}`);
       }
-      await this.nat.refreshDynamic();
+      // A unit that failed to start is not running, so dropping its lease
+      // needs no second apply.
     }
     for (const t of res.added) this.log.info(`portmap: ${why}: mapped ${t.replace(/^forward /, '').replace(/,Source=.*$/, '')}`);
     for (const t of res.removed) this.log.info(`portmap: unmapped ${t.replace(/^forward /, '').replace(/,Source=.*$/, '')}`);

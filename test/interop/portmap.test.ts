@@ -137,6 +137,17 @@ interopSuite('port mapping: natpmpc and upnpc in home (behind wireguard-go) map 
     assert.deepEqual(ports, [8043, 8044]);
   });
 
+  it('a public port another program holds: natpmpc gets Network Failure (3), no lease is kept', { timeout: 30_000 }, async () => {
+    const squatter = t.vps.spawn(['socat', 'TCP4-LISTEN:8048,bind=0.0.0.0', 'SYSTEM:echo squatter'], { label: 'socat squatter 8048' });
+    await waitFor(() => listening('tcp', 8048), 5000, 'the squatter to listen on 8048');
+    const r = await t.home.exec(['natpmpc', '-a', '8048', '8048', 'tcp', '60'], { timeoutMs: 20_000 });
+    assert.notEqual(r.code, 0, r.stdout);
+    assert.match(r.stdout + r.stderr, /Network Failure|result code 3/i, r.stdout + r.stderr);
+    assert.ok(!(await mappings()).some((m) => m.externalPort === 8048), 'no lease for 8048');
+    assert.match(vps.output(), /cannot open public tcp port 8048/);
+    await squatter.stop(1000);
+  });
+
   it('mappings survive a SIGHUP reload', { timeout: 20_000 }, async () => {
     const before = vps.output().length;
     vps.proc.signal('SIGHUP');
