@@ -1,8 +1,9 @@
 /**
  * The ChaCha20 block function (RFC 8439 section 2.3) and HChaCha20
  * (draft-irtf-cfrg-xchacha section 2.2) in 32-bit integer arithmetic, for
- * the short XChaCha20-Poly1305 messages of cookie replies (xaead.ts). Bulk
- * transport data goes through node:crypto (aead.ts), not here.
+ * the short handshake and cookie-reply AEADs (chachapoly-small.ts, xaead.ts).
+ * Bulk transport data goes through chachapoly-wasm.ts (node:crypto as the
+ * fallback), not here.
  *
  *   state (16 words: constants, key, counter/nonce) -> 20 rounds ->
  *   ChaCha20: + input state, little-endian bytes of keystream

@@ -3,7 +3,7 @@
  * encrypted static key, timestamp and empty payload, and (under an HChaCha20
  * subkey, xaead.ts) cookie replies. node:crypto's cipher object costs ~5 µs to
  * set up, more than these messages cost to encrypt here; bulk transport data
- * still goes through node:crypto (aead.ts).
+ * goes through chachapoly-wasm.ts (node:crypto, aead.ts, as the fallback).
  *
  *   ChaChaState keyed, nonce set -> Poly1305 key := keystream block 0 ->
  *   ct := data XOR blocks 1.. ->
