@@ -4,7 +4,7 @@
  * and a `get=1` response -> UapiDeviceView, read the way wg(8) reads it
  * (unknown keys ignored, malformed values rejected, errno=N last).
  */
-import type { UapiDeviceView, UapiPeerView, UapiSetRequest } from './types.js';
+import { newPeerView, type UapiDeviceView, type UapiPeerView, type UapiSetRequest } from './types.js';
 import { UAPI_EPROTO } from './errno.js';
 import { formatEndpoint, formatPrefix } from './get.js';
 import { formatAddr, parseAddrPort, parsePrefix, parseUintDec } from './ip.js';
@@ -70,17 +70,7 @@ export function parseGetResponse(text: string): ParseGetResult {
       flushHandshake();
       hsSec = 0;
       hsNsec = 0;
-      peer = {
-        publicKey: pk,
-        presharedKey: null,
-        endpoint: null,
-        allowedIps: [],
-        persistentKeepalive: 0,
-        lastHandshakeWallMs: 0,
-        rxBytes: 0,
-        txBytes: 0,
-        protocolVersion: 1,
-      };
+      peer = newPeerView(pk);
       view.peers.push(peer);
       continue;
     }

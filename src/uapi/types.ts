@@ -33,6 +33,21 @@ export interface UapiPeerView {
   protocolVersion: 1;
 }
 
+/** A peer as `get` shows it right after it was added: no endpoint, no traffic, no handshake. */
+export function newPeerView(publicKey: Uint8Array): UapiPeerView {
+  return {
+    publicKey,
+    presharedKey: null,
+    endpoint: null,
+    allowedIps: [],
+    persistentKeepalive: 0,
+    lastHandshakeWallMs: 0,
+    rxBytes: 0,
+    txBytes: 0,
+    protocolVersion: 1,
+  };
+}
+
 export interface UapiDeviceView {
   /** null = no private key (the line is then omitted). */
   privateKey: Uint8Array | null;

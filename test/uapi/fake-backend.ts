@@ -2,7 +2,7 @@
 // UapiSetRequest with the semantics documented in src/uapi/types.ts
 // (wireguard-go's order of effects), atomically (work on a copy, commit at the
 // end). It records every request so tests can assert what the parser produced.
-import type { UapiBackend, UapiDeviceView, UapiPeerView, UapiPrefix, UapiSetRequest } from '../../src/uapi/types.js';
+import { newPeerView, type UapiBackend, type UapiDeviceView, type UapiPeerView, type UapiPrefix, type UapiSetRequest } from '../../src/uapi/types.js';
 import { UAPI_EADDRINUSE } from '../../src/uapi/errno.js';
 import { publicKey } from '../../src/crypto/x25519.js';
 
@@ -51,17 +51,7 @@ export class InMemoryTestBackend implements UapiBackend {
       }
       if (!peer) {
         if (op.updateOnly) continue;
-        peer = {
-          publicKey: op.publicKey,
-          presharedKey: null,
-          endpoint: null,
-          allowedIps: [],
-          persistentKeepalive: 0,
-          lastHandshakeWallMs: 0,
-          rxBytes: 0,
-          txBytes: 0,
-          protocolVersion: 1,
-        };
+        peer = newPeerView(op.publicKey);
         next.peers.push(peer);
       }
       if (op.presharedKey !== undefined) peer.presharedKey = op.presharedKey;
