@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { clampPrivateKey, publicKey } from '../../src/crypto/x25519.js';
 import { encodeKey } from '../../src/crypto/util.js';
@@ -39,10 +39,6 @@ function up(file: string, env: Record<string, string>, until: RegExp | null): Pr
     child.stderr.on('data', on);
     child.once('exit', (code) => { clearTimeout(t); res({ out, code }); });
   });
-}
-
-function dirname(p: string): string {
-  return p.slice(0, p.lastIndexOf('/'));
 }
 
 describe('wgts up: PrivateKeyFile and PrivateKeyEnv', { timeout: 60_000 }, () => {
