@@ -14,6 +14,7 @@ import { fileURLToPath } from 'node:url';
 import {
   canRunInterop, formatEndpoint, sleep, trackPath, vethPair, waitFor, which, Netns, WgKeyPair, WireguardGo, type Proc, type VethPair,
 } from '../test/harness/netns.js';
+import { cpuTicks, rssKb } from '../test/harness/procstat.js';
 import { clampPrivateKey, publicKey } from '../src/crypto/x25519.js';
 import { encodeKey } from '../src/crypto/util.js';
 
@@ -83,16 +84,14 @@ export async function startWgts(ns: Netns, conf: string, opts: { logLevel?: stri
 
 /** VmRSS of a process in bytes. */
 export function rssBytes(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
-  return Number(m[1]) * 1024;
+  const kb = rssKb(pid);
+  if (kb === 0) throw new Error(`no VmRSS for pid ${pid}`);
+  return kb * 1024;
 }
 
-/** CPU seconds (user + system) a process has used, from /proc/PID/stat (clock ticks of 1/100 s). */
+/** CPU seconds (user + system) a process has used (clock ticks of 1/100 s). */
 export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100;
+  return cpuTicks(pid) / 100;
 }
 
 /** The command name of a PID (to check the PID measured is the daemon itself, not a wrapper). */

@@ -7,7 +7,7 @@
  */
 import { createSocket, type Socket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Device, type Output, type DeviceEvent } from '../../src/transport/device.js';
@@ -17,6 +17,9 @@ import { uapiClient } from '../../src/uapi/client.js';
 import { Proc } from '../harness/exec.js';
 import { trackPath, untrackPath } from '../harness/registry.js';
 import { waitFor } from '../harness/wait.js';
+import { cpuTicks, rssKb } from '../harness/procstat.js';
+
+export { rssKb };
 
 export const CLI = resolve('dist/src/cli/main.js');
 export const HOST = '127.0.0.1';
@@ -213,15 +216,6 @@ export class RssSampler {
   }
 }
 
-export function rssKb(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) : 0;
-  } catch {
-    return 0;
-  }
-}
-
 /**
  * Resolves once `pid` has used at most one clock tick of CPU over `windowMs`
  * (it has worked through what was queued for it), or after `timeoutMs`.
@@ -239,12 +233,3 @@ export async function waitIdle(pid: number, windowMs = 200, timeoutMs = 10_000):
   return performance.now() - start;
 }
 
-function cpuTicks(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(f[11]) + Number(f[12]); // utime, stime (fields 14 and 15)
-  } catch {
-    return 0;
-  }
-}
