@@ -8,13 +8,11 @@
  * with the WebAssembly AEAD (this thread's own instance), else node:crypto.
  */
 import { workerData } from 'node:worker_threads';
-import { openNonce, sealNonceInto, TAG_LEN } from '../crypto/aead.js';
-import { wasmOpen, wasmSealInto } from '../crypto/chachapoly-wasm.js';
+import { openPayload, sealFrame } from '../transport/packet.js';
 import {
   CONTROL_WORDS, DATA, DONE, KEY, LEN, NONCE, OP, OP_OPEN, OP_SEAL, RESULT, SLEEPING, SLOT_SIZE, STOP, SUBMITTED, type RingShared,
 } from './crypto-ring.js';
 
-const HEADER = 16;
 /** Wake the driver at least this often while a long run of slots is being worked through. */
 const NOTIFY_EVERY = 16;
 
@@ -28,18 +26,15 @@ function work(slot: number): void {
   const base = slot * SLOT_SIZE;
   const len = view.getUint32(base + LEN, true);
   const key = bytes.subarray(base + KEY, base + KEY + 32);
-  const nonce = bytes.subarray(base + NONCE, base + NONCE + 12);
   const data = bytes.subarray(base + DATA, base + DATA + len);
   // The counter as the nonce carries it (bytes 4..12, little-endian).
   const counter = view.getBigUint64(base + NONCE + 4, true);
   try {
     if (bytes[base + OP] === OP_SEAL) {
-      const plain = data.subarray(HEADER, len - TAG_LEN);
-      if (!wasmSealInto(key, counter, plain, data, HEADER)) sealNonceInto(key, nonce, plain, data, HEADER);
+      sealFrame(key, counter, data);
       bytes[base + RESULT] = 1;
     } else if (bytes[base + OP] === OP_OPEN) {
-      const fast = wasmOpen(key, counter, data, data);
-      const plain = fast !== undefined ? fast : openNonce(key, nonce, data);
+      const plain = openPayload(key, counter, data, data);
       if (plain) {
         data.set(plain, 0);
         bytes[base + RESULT] = 1;

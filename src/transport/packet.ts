@@ -20,14 +20,18 @@ export function writeTransportHeader(out: Uint8Array, receiver: number, counter:
  * Seal a framed message in place: msg = header | padded plaintext | 16 spare
  * bytes; the plaintext becomes ciphertext and the tag fills the spare bytes.
  */
-export function sealFrame(key: Uint8Array, counter: number, msg: Uint8Array): void {
+export function sealFrame(key: Uint8Array, counter: number | bigint, msg: Uint8Array): void {
   const plain = msg.subarray(TRANSPORT_HEADER_SIZE, msg.length - TAG_LEN);
   if (!wasmSealInto(key, counter, plain, msg, TRANSPORT_HEADER_SIZE)) sealInto(key, counter, plain, msg, TRANSPORT_HEADER_SIZE);
 }
 
-/** Open the AEAD part of a transport message (ciphertext | tag): the plaintext, or null. */
-export function openPayload(key: Uint8Array, counter: bigint, sealed: Uint8Array): Uint8Array | null {
-  const plain = wasmOpen(key, counter, sealed);
+/**
+ * Open the AEAD part of a transport message (ciphertext | tag): the
+ * plaintext, or null. With `out`, the WebAssembly path writes the plaintext
+ * there (the node:crypto fallback returns its own buffer either way).
+ */
+export function openPayload(key: Uint8Array, counter: bigint, sealed: Uint8Array, out?: Uint8Array): Uint8Array | null {
+  const plain = wasmOpen(key, counter, sealed, out);
   return plain !== undefined ? plain : open(key, counter, sealed);
 }
 
