@@ -1,10 +1,11 @@
 // Builds the optional TUN addon (native/tun.c -> native/build/Release/wgts_tun.node).
 // Run by `npm ci`/`npm install` as the package's install script, or by hand:
-// `node native/build.mjs`. It never fails the install: whatever happens it
+// `node native/build.mjs`. Holds the TUN device and the batched UDP sockets
+// (native/udp.c). It never fails the install: whatever happens it
 // exits 0, writes native/build/status.json ({ ok, why }) for tunAvailable(),
 // and the full compiler output to native/build.log. Tries node-gyp (npm's
 // bundled copy, against local Node headers when present so nothing is
-// downloaded), then a direct `cc -shared` of the single C file.
+// downloaded), then a direct `cc -shared` of the C files.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync, appendFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -90,13 +91,13 @@ if (gyp) {
   reasons.push('node-gyp not found');
 }
 
-// Fallback: one C file, no libraries to link (N-API symbols resolve against the node binary at load).
+// Fallback: the two C files, no libraries to link (N-API symbols resolve against the node binary at load).
 const include = nodedir ? join(nodedir, 'include', 'node') : null;
 if (include && existsSync(join(include, 'node_api.h'))) {
   rmSync(join(buildDir, 'Release'), { recursive: true, force: true });
   mkdirSync(join(buildDir, 'Release'), { recursive: true });
   const cc = process.env.CC || 'cc';
-  const err = run([cc, '-shared', '-fPIC', '-O2', '-DNAPI_VERSION=8', '-DNODE_GYP_MODULE_NAME=wgts_tun', `-I${include}`, join(here, 'tun.c'), '-o', out], here);
+  const err = run([cc, '-shared', '-fPIC', '-O2', '-DNAPI_VERSION=8', '-DNODE_GYP_MODULE_NAME=wgts_tun', `-I${include}`, join(here, 'tun.c'), join(here, 'udp.c'), '-o', out], here);
   if (!err && existsSync(out)) finish(true, null);
   reasons.push(err ?? `${cc} produced no wgts_tun.node`);
 } else {

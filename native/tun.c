@@ -481,6 +481,8 @@ static napi_value js_get_sock_mark(napi_env env, napi_callback_info info) {
   return out;
 }
 
+napi_value udp_init(napi_env env, napi_value exports); /* udp.c */
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"open", NULL, js_open, NULL, NULL, NULL, napi_default, NULL},
@@ -493,7 +495,7 @@ static napi_value init(napi_env env, napi_value exports) {
     {"getSockMark", NULL, js_get_sock_mark, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
-  return exports;
+  return udp_init(env, exports);
 }
 
 NAPI_MODULE(NODE_GYP_MODULE_NAME, init)

@@ -7,6 +7,7 @@
 import { createSocket } from 'node:dgram';
 import { connect, createServer, type Socket } from 'node:net';
 import type { NetListener, NetSocket, NetUdpSocket, TunnelNet } from './net.js';
+import { NativeUdpSocket, nativeUdp } from '../node/native-udp.js';
 
 export interface KernelNetOptions {
   /**
@@ -60,6 +61,17 @@ export class KernelNet implements TunnelNet {
   }
 
   udpSocket(o: { family: 4 | 6; address?: string; port?: number }): Promise<NetUdpSocket> {
+    // With the addon: batched receives and sendmmsg/GSO sends (native-udp.ts).
+    const addon = nativeUdp();
+    if (addon) {
+      try {
+        return Promise.resolve(new NativeUdpSocket(addon, {
+          family: o.family, address: o.address ?? '', port: o.port ?? 0, v6only: o.family === 6, rcvbuf: UDP_BUFFER, sndbuf: UDP_BUFFER, gro: true,
+        }));
+      } catch (e) {
+        return Promise.reject(e as Error);
+      }
+    }
     // Rules carry IP literals only, so the literal lookup is safe here.
     const s = createSocket({ type: o.family === 6 ? 'udp6' : 'udp4', recvBufferSize: UDP_BUFFER, sendBufferSize: UDP_BUFFER, lookup: literalLookup });
     return new Promise((resolve, reject) => {

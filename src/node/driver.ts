@@ -26,6 +26,8 @@ import type { TunDevice } from '../tun/device.js';
 import { setSocketMark } from '../tun/mark.js';
 import { Logger } from './log.js';
 import { CryptoPool } from './crypto-pool.js';
+import { flushAll } from './native-udp.js';
+import type { MarkableSocket } from '../tun/mark.js';
 
 /** Re-resolve a hostname endpoint when the peer's last handshake is older than this (as wg's reresolve-dns). */
 const RERESOLVE_AFTER = 135_000;
@@ -144,13 +146,14 @@ export class Driver {
       (data, from) => this.onDatagram(data, from),
       (e) => this.log.warn(`udp socket: ${e.message}`),
       (sock) => { if (this.fwmark) this.applyMark(sock); },
+      { onDrop: (code, n) => this.countSendError(code, n) },
     );
   }
 
   async start(): Promise<void> {
     const cfg = this.opts.config;
     const port = await this.bind.open(this.opts.listenPort ?? cfg.iface.listenPort ?? 0, this.opts.bindAddress);
-    this.log.info(`listening on UDP port ${port}`);
+    this.log.info(`listening on UDP port ${port} (${this.bind.kind === 'dgram' ? 'node:dgram' : `batched: ${this.bind.kind}`})`);
     await this.startPool(this.opts.cryptoWorkers ?? defaultCryptoWorkers());
     for (const pc of cfg.peers) await this.addConfigPeer(pc);
     for (const p of this.device.listPeers()) {
@@ -292,7 +295,7 @@ export class Driver {
     if (sock) this.applyMark(sock);
   }
 
-  private applyMark(sock: import('node:dgram').Socket): void {
+  private applyMark(sock: MarkableSocket): void {
     try {
       setSocketMark(sock, this.fwmark);
     } catch (e) {
@@ -397,6 +400,7 @@ export class Driver {
       this.pumpStack(now());
       this.pool?.flush();
       this.schedule();
+      flushAll();
     });
   }
 
@@ -408,8 +412,8 @@ export class Driver {
     }
   }
 
-  private countSendError(code: string): void {
-    this.sendErrors.set(code, (this.sendErrors.get(code) ?? 0) + 1);
+  private countSendError(code: string, n = 1): void {
+    this.sendErrors.set(code, (this.sendErrors.get(code) ?? 0) + n);
   }
 
   private logEvent(e: DeviceEvent): void {
@@ -468,6 +472,7 @@ export class Driver {
     const t = now();
     this.handle(this.device.tick(t));
     this.schedule();
+    flushAll();
   }
 
   async stop(): Promise<void> {

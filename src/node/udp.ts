@@ -1,6 +1,8 @@
 /**
  * The outer UDP socket: one dual-stack IPv6 socket when the host has IPv6,
- * else IPv4 only. IPv4-mapped addresses (::ffff:a.b.c.d) are unwrapped on
+ * else IPv4 only. With the addon (native/udp.c) it is a NativeUdpSocket:
+ * batched receives with UDP GRO, sends queued and flushed as sendmmsg/GSO
+ * (flushAll in native-udp.ts); otherwise node:dgram. IPv4-mapped addresses (::ffff:a.b.c.d) are unwrapped on
  * receive and re-wrapped on send, so the core only ever sees plain addresses.
  *
  * Per-datagram cost matters here (every tunnel packet passes once): endpoints
@@ -12,6 +14,8 @@ import { createSocket, type Socket } from 'node:dgram';
 import { isIPv4 } from 'node:net';
 import type { Endpoint } from '../transport/peer.js';
 import { literalLookup } from '../nat/kernel-net.js';
+import { NativeUdpSocket, nativeUdp, type NativeUdpAddon } from './native-udp.js';
+import type { MarkableSocket } from '../tun/mark.js';
 
 export type Receiver = (data: Uint8Array, from: Endpoint) => void;
 
@@ -23,6 +27,8 @@ const ADDRESS_CACHE_MAX = 1024;
 
 export class UdpBind {
   private socket_: Socket | null = null;
+  private native_: NativeUdpSocket | null = null;
+  private readonly addon: NativeUdpAddon | null;
   private dual = false;
   private family: 4 | 6 = 4;
   /** Endpoint address -> the address string handed to dgram ('' = unreachable from this socket). */
@@ -33,12 +39,32 @@ export class UdpBind {
     private readonly onMessage: Receiver,
     private readonly onError: (e: Error) => void,
     /** Called after every successful bind, e.g. to set SO_MARK on the new socket. */
-    private readonly onBound: (s: Socket) => void = () => {},
-  ) {}
+    private readonly onBound: (s: MarkableSocket) => void = () => {},
+    private readonly opts: {
+      /** Use the addon's batched sockets when it is there (default: yes, unless WGTS_NATIVE_UDP=0). */
+      native?: boolean;
+      /** Datagrams the kernel refused (native sockets: a full send buffer, an unreachable network), by code. */
+      onDrop?: (code: string, count: number) => void;
+    } = {},
+  ) {
+    this.addon = opts.native === false ? null : nativeUdp();
+  }
 
   /** The bound socket, for socket options (SO_MARK). */
-  get socket(): Socket | null {
-    return this.socket_;
+  get socket(): MarkableSocket | null {
+    return this.native_ ?? this.socket_;
+  }
+
+  /** 'native' (batched system calls, with GSO/GRO when the kernel has them) or 'dgram'. */
+  get kind(): string {
+    const n = this.native_;
+    if (!n) return 'dgram';
+    return `native${n.gso ? ' gso' : ''}${n.gro ? ' gro' : ''}`;
+  }
+
+  /** Datagrams the native socket dropped on send, by code (dgram reports through onError instead). */
+  get dropped(): ReadonlyMap<string, number> {
+    return this.native_?.dropped ?? new Map();
   }
 
   /** Bind `port` (0 = random). Rejects with EADDRINUSE and friends. */
@@ -69,6 +95,7 @@ export class UdpBind {
   }
 
   private bind(type: 'udp4' | 'udp6', port: number, address?: string): Promise<void> {
+    if (this.addon) return this.bindNative(this.addon, type, port, address);
     return new Promise((resolve, reject) => {
       const s = createSocket({
         type, ipv6Only: false, reuseAddr: false, recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER, lookup: literalLookup,
@@ -92,7 +119,38 @@ export class UdpBind {
     });
   }
 
+  private async bindNative(addon: NativeUdpAddon, type: 'udp4' | 'udp6', port: number, address?: string): Promise<void> {
+    const s = new NativeUdpSocket(addon, {
+      family: type === 'udp6' ? 6 : 4, address: address ?? '', port, v6only: false,
+      rcvbuf: SOCKET_BUFFER, sndbuf: SOCKET_BUFFER, gro: true,
+    });
+    s.on('error', this.onError);
+    if (this.opts.onDrop) s.onDrop = this.opts.onDrop;
+    s.onBatch = (buf, lens, meta, count) => {
+      let off = 0;
+      for (let i = 0; i < count && this.native_ === s; i++) {
+        const len = lens[i]!;
+        const from = s.source(meta, i);
+        this.onMessage(new Uint8Array(buf, off, len), { address: from.address, port: from.port });
+        off += len;
+      }
+    };
+    this.native_ = s;
+    this.port = s.address().port;
+    this.onBound(s);
+  }
+
+  /** Hand datagrams queued by send() to the kernel now (native sockets batch them; dgram sends at once). */
+  flush(): void {
+    this.native_?.flush();
+  }
+
   send(data: Uint8Array, to: Endpoint): void {
+    const n = this.native_;
+    if (n) {
+      n.send(data, to.port, to.address); // the addon maps IPv4 for a dual-stack socket, and counts what this socket cannot reach
+      return;
+    }
     const s = this.socket_;
     if (!s) return;
     let address = this.wire.get(to.address);
@@ -112,6 +170,9 @@ export class UdpBind {
   }
 
   async close(): Promise<void> {
+    const n = this.native_;
+    this.native_ = null;
+    if (n) await new Promise<void>((r) => n.close(() => r()));
     const s = this.socket_;
     this.socket_ = null;
     if (s) await new Promise<void>((r) => s.close(() => r()));

@@ -1,6 +1,7 @@
 /**
- * Loads the optional native addon (native/tun.c, built by native/build.mjs at
- * install time). Everything TUN- and SO_MARK-related goes through here; when
+ * Loads the optional native addon (native/tun.c and native/udp.c, built by
+ * native/build.mjs at install time). Everything TUN-, SO_MARK- and batched
+ * UDP-related (src/node/native-udp.ts) goes through here; when
  * the addon is missing, `loadAddon()` says why instead of throwing, so
  * userspace mode never depends on it.
  */

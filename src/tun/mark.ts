@@ -11,8 +11,12 @@ import type { Socket } from 'node:dgram';
 import { constants as osConstants } from 'node:os';
 import { requireAddon } from './addon.js';
 
+/** A dgram socket, or anything that knows its descriptor (the addon's own UDP sockets). */
+export type MarkableSocket = Socket | { readonly fd: number };
+
 /** The OS fd behind a bound dgram socket (Linux), or -1. */
-export function socketFd(socket: Socket): number {
+export function socketFd(socket: MarkableSocket): number {
+  if ('fd' in socket && typeof socket.fd === 'number') return socket.fd;
   // dgram keeps its handle under an internal symbol; `socket._handle` is the same object but warns (DEP0112).
   const sym = Object.getOwnPropertySymbols(socket).find((s) => s.description === 'state symbol');
   const state = sym ? (socket as unknown as Record<symbol, { handle?: { fd?: unknown } | null }>)[sym] : undefined;
@@ -26,7 +30,7 @@ function errName(neg: number): string {
 }
 
 /** Set SO_MARK (0 clears it). Throws with a reason: addon missing, socket not bound, EPERM without CAP_NET_ADMIN. */
-export function setSocketMark(socket: Socket, mark: number): void {
+export function setSocketMark(socket: MarkableSocket, mark: number): void {
   if (!Number.isInteger(mark) || mark < 0 || mark > 0xffffffff) throw new RangeError(`fwmark must be a 32-bit unsigned integer, got ${mark}`);
   const addon = requireAddon();
   const fd = socketFd(socket);
@@ -45,7 +49,7 @@ export function setSocketMark(socket: Socket, mark: number): void {
 }
 
 /** Read SO_MARK back (getsockopt). */
-export function getSocketMark(socket: Socket): number {
+export function getSocketMark(socket: MarkableSocket): number {
   const addon = requireAddon();
   const fd = socketFd(socket);
   if (fd < 0) throw new Error('cannot read SO_MARK: the UDP socket is not bound');
