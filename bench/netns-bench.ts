@@ -71,8 +71,10 @@ export async function startWgts(ns: Netns, conf: string, opts: { logLevel?: stri
   const file = join(dir, `${name}.conf`);
   writeFileSync(file, conf, { mode: 0o600 });
   trackPath(`/var/run/wireguard/${name}.sock`);
+  // WGTS_BENCH_NODE_ARGS: extra node flags for the daemons, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
+  const nodeArgs = (process.env['WGTS_BENCH_NODE_ARGS'] ?? '').split(/\s+/).filter(Boolean);
   const proc = ns.spawn(
-    ['prlimit', `--nofile=${NOFILE}:${NOFILE}`, '--', process.execPath, CLI, 'up', file, '--userspace', '--interface', name, '--log-level', opts.logLevel ?? 'info'],
+    ['prlimit', `--nofile=${NOFILE}:${NOFILE}`, '--', process.execPath, ...nodeArgs, CLI, 'up', file, '--userspace', '--interface', name, '--log-level', opts.logLevel ?? 'info'],
     { label: `wgts ${name}` },
   );
   await waitFor(() => {
