@@ -12,6 +12,7 @@ import type { Row } from './harness.js';
 import { canRunInterop, cleanupAll, formatEndpoint, waitFor, WireguardGo, which, type Proc, type Netns } from '../test/harness/netns.js';
 import { createTopology, vpsConf, A, WG_PORT_HOME, WG_PORT_VPS, tempDir } from '../test/interop/forward-topology.js';
 import { writeFileSync } from 'node:fs';
+import { benchNodeArgs } from './netns-bench.js';
 import { resolve } from 'node:path';
 
 const PY_ECHO = `
@@ -96,7 +97,7 @@ export async function run(): Promise<Row[]> {
       { listen: `${A.vpsPub4}:5201`, target: `${A.homeTun4}:5201` },
       { listen: `${A.vpsPub4}:7007`, target: `${A.homeTun4}:7007` },
     ]), { mode: 0o600 });
-    const w = t.vps.spawn([process.execPath, resolve('dist/src/cli/main.js'), 'up', file, '--userspace', '--interface', `wgtsf${process.pid % 10000}`], { label: 'wgts vps' });
+    const w = t.vps.spawn([process.execPath, ...benchNodeArgs(), resolve('dist/src/cli/main.js'), 'up', file, '--userspace', '--interface', `wgtsf${process.pid % 10000}`], { label: 'wgts vps' });
     procs.push(w);
     await waitFor(() => w.output().includes('handshake complete'), 15_000, 'wgts vps handshake');
     const ours = await measure(t.client);

@@ -57,6 +57,11 @@ export function keyPairs(n: number): WgKeyPair[] {
 
 let counter = 0;
 
+/** WGTS_BENCH_NODE_ARGS: extra node flags for the wgts daemons, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof". */
+export function benchNodeArgs(): string[] {
+  return (process.env['WGTS_BENCH_NODE_ARGS'] ?? '').split(/\s+/).filter(Boolean);
+}
+
 export interface WgtsHandle { proc: Proc; name: string }
 
 /**
@@ -71,10 +76,8 @@ export async function startWgts(ns: Netns, conf: string, opts: { logLevel?: stri
   const file = join(dir, `${name}.conf`);
   writeFileSync(file, conf, { mode: 0o600 });
   trackPath(`/var/run/wireguard/${name}.sock`);
-  // WGTS_BENCH_NODE_ARGS: extra node flags for the daemons, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof".
-  const nodeArgs = (process.env['WGTS_BENCH_NODE_ARGS'] ?? '').split(/\s+/).filter(Boolean);
   const proc = ns.spawn(
-    ['prlimit', `--nofile=${NOFILE}:${NOFILE}`, '--', process.execPath, ...nodeArgs, CLI, 'up', file, '--userspace', '--interface', name, '--log-level', opts.logLevel ?? 'info'],
+    ['prlimit', `--nofile=${NOFILE}:${NOFILE}`, '--', process.execPath, ...benchNodeArgs(), CLI, 'up', file, '--userspace', '--interface', name, '--log-level', opts.logLevel ?? 'info'],
     { label: `wgts ${name}` },
   );
   await waitFor(() => {
