@@ -13,7 +13,7 @@ import { encodeKey } from '../crypto/util.js';
 import type { WgConfig } from '../config/types.js';
 import { parseShortForm, checkShortFormRules, type NatRule } from '../nat/index.js';
 import { NatHost, rulesOf, type CliRules } from '../node/nat-host.js';
-import { PortMapHost, PORTMAP_UDP_PORT } from '../node/portmap-host.js';
+import type { PortMapHost } from '../node/portmap-host.js';
 import type { PortMapPolicy } from '../portmap/types.js';
 import { driverSnapshot, startMetricsServer, type MetricsServer } from '../node/metrics.js';
 import { formatEndpoint } from '../config/addr.js';
@@ -195,6 +195,8 @@ export async function runUp(argv: string[]): Promise<number> {
   let portmap: PortMapHost | null = null;
   const policy = cfg.extensions['PortMapping']?.[0] as PortMapPolicy | undefined;
   if (policy) {
+    // Loaded only for a [PortMapping] section: the NAT-PMP/PCP/UPnP code is most of a megabyte resident.
+    const { PortMapHost, PORTMAP_UDP_PORT } = await import('../node/portmap-host.js');
     try {
       portmap = new PortMapHost(driver, nat, nat.tunnel, policy, log, cfg.iface);
       await portmap.start();

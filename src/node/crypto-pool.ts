@@ -14,7 +14,7 @@
  * Slots are scratch only: results are copied back before the callbacks run,
  * so nothing downstream (socket queues, the netstack) ever holds shared memory.
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { openPayload } from '../transport/packet.js';
 import { sealPending, type Datagram, type PendingOpen } from '../transport/device.js';
 import {
@@ -87,6 +87,8 @@ export class CryptoPool {
 
   /** Start `workers` threads (at least 1). Resolves when they are running. */
   static async create(workers: number, handlers: CryptoPoolHandlers): Promise<CryptoPool> {
+    // Loaded only when workers are asked for (off by default): ~2 MB of resident memory.
+    const { Worker } = await import('node:worker_threads');
     const pool = new CryptoPool(handlers);
     const url = new URL('./crypto-worker.js', import.meta.url);
     for (let i = 0; i < Math.max(1, workers); i++) {

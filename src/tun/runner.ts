@@ -4,7 +4,6 @@
  * wg-quick's `(eval "$hook")`, and reads files; tests inject a recording
  * runner instead. Every method resolves; a failing command is a non-zero code.
  */
-import { spawn } from 'node:child_process';
 import { accessSync, constants, lstatSync, readFileSync, writeFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
@@ -36,7 +35,9 @@ export interface SystemRunnerOptions {
   hookOutput?: 'inherit' | 'capture';
 }
 
-function spawnCollect(argv: readonly string[], input: string | undefined, timeoutMs: number, inherit: boolean): Promise<RunResult> {
+async function spawnCollect(argv: readonly string[], input: string | undefined, timeoutMs: number, inherit: boolean): Promise<RunResult> {
+  // Loaded on first use: userspace mode never runs a command, and node:child_process is ~0.8 MB resident.
+  const { spawn } = await import('node:child_process');
   return new Promise((resolve) => {
     let child;
     try {
