@@ -4,7 +4,6 @@
  * addresses are the kernel's. Listeners accept half-open, paused sockets;
  * Nagle is off on both sides of a relay, as a relay adds no batching need.
  */
-import { createSocket } from 'node:dgram';
 import { connect, createServer, type Socket } from 'node:net';
 import type { NetListener, NetSocket, NetUdpSocket, TunnelNet } from './net.js';
 import { NativeUdpSocket, nativeUdp } from '../node/native-udp.js';
@@ -60,18 +59,16 @@ export class KernelNet implements TunnelNet {
     });
   }
 
-  udpSocket(o: { family: 4 | 6; address?: string; port?: number }): Promise<NetUdpSocket> {
+  async udpSocket(o: { family: 4 | 6; address?: string; port?: number }): Promise<NetUdpSocket> {
     // With the addon: batched receives and sendmmsg/GSO sends (native-udp.ts).
     const addon = nativeUdp();
     if (addon) {
-      try {
-        return Promise.resolve(new NativeUdpSocket(addon, {
-          family: o.family, address: o.address ?? '', port: o.port ?? 0, v6only: o.family === 6, rcvbuf: UDP_BUFFER, sndbuf: UDP_BUFFER, gro: true,
-        }));
-      } catch (e) {
-        return Promise.reject(e as Error);
-      }
+      return new NativeUdpSocket(addon, {
+        family: o.family, address: o.address ?? '', port: o.port ?? 0, v6only: o.family === 6, rcvbuf: UDP_BUFFER, sndbuf: UDP_BUFFER, gro: true,
+      });
     }
+    // node:dgram only when the addon is missing (it is ~0.8 MB resident).
+    const { createSocket } = await import('node:dgram');
     // Rules carry IP literals only, so the literal lookup is safe here.
     const s = createSocket({ type: o.family === 6 ? 'udp6' : 'udp4', recvBufferSize: UDP_BUFFER, sendBufferSize: UDP_BUFFER, lookup: literalLookup });
     return new Promise((resolve, reject) => {

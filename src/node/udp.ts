@@ -10,7 +10,7 @@
  * (dgram's default defers every send through dns.lookup and a nextTick), and
  * the wire form of an address is cached instead of re-tested per send.
  */
-import { createSocket, type Socket } from 'node:dgram';
+import type { Socket } from 'node:dgram';
 import { isIPv4 } from 'node:net';
 import type { Endpoint } from '../transport/peer.js';
 import { literalLookup } from '../nat/kernel-net.js';
@@ -94,8 +94,10 @@ export class UdpBind {
     }
   }
 
-  private bind(type: 'udp4' | 'udp6', port: number, address?: string): Promise<void> {
+  private async bind(type: 'udp4' | 'udp6', port: number, address?: string): Promise<void> {
     if (this.addon) return this.bindNative(this.addon, type, port, address);
+    // node:dgram only without the addon (it is ~0.8 MB resident).
+    const { createSocket } = await import('node:dgram');
     return new Promise((resolve, reject) => {
       const s = createSocket({
         type, ipv6Only: false, reuseAddr: false, recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER, lookup: literalLookup,
