@@ -29,6 +29,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "napi_util.h"
+
 #define SCRATCH_BYTES 65536
 #define BATCH_BYTES (256 * 1024)
 #define BATCH_MAX 64
@@ -62,25 +64,6 @@ typedef struct {
     }                                                                     \
   } while (0)
 
-/* uv_err_name() knows the common errnos; EBADFD (a TUN whose interface was deleted) it does not. */
-static const char *errname(int err) {
-  if (err == EBADFD) return "EBADFD";
-  return uv_err_name(-err);
-}
-
-static napi_value throw_errno(napi_env env, int err, const char *what) {
-  char msg[256];
-  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
-  napi_value m, code, e;
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
-  napi_create_string_utf8(env, errname(err), NAPI_AUTO_LENGTH, &code);
-  napi_create_error(env, code, m, &e);
-  napi_value errnoval;
-  napi_create_int32(env, err, &errnoval);
-  napi_set_named_property(env, e, "errno", errnoval);
-  napi_throw(env, e);
-  return NULL;
-}
 
 static void release_refs(tun_t *t) {
   napi_env env = t->env;
@@ -97,23 +80,7 @@ static void free_tun(tun_t *t) {
   free(t);
 }
 
-/* Call a stored JS function through the async context; uncaught exceptions go to process 'uncaughtException'. */
-static void call_js(tun_t *t, napi_ref fnref, size_t argc, napi_value *argv) {
-  napi_env env = t->env;
-  napi_value fn, recv, res;
-  if (!fnref || napi_get_reference_value(env, fnref, &fn) != napi_ok || fn == NULL) return;
-  napi_get_global(env, &recv); /* napi_make_callback needs an object receiver */
-  napi_status st = napi_make_callback(env, t->actx, recv, fn, argc, argv, &res);
-  bool pending = false;
-  napi_is_exception_pending(env, &pending);
-  if (pending) {
-    napi_value exc;
-    napi_get_and_clear_last_exception(env, &exc);
-    napi_fatal_exception(env, exc);
-  } else if (st != napi_ok) {
-    /* nothing more to do: the environment is probably shutting down */
-  }
-}
+static void call_js(tun_t *t, napi_ref fnref, size_t argc, napi_value *argv) { wgts_call_ref(t->env, t->actx, fnref, argc, argv); }
 
 static void flush(tun_t *t, size_t bytes, uint32_t count) {
   napi_env env = t->env;
@@ -134,14 +101,7 @@ static void stop_poll(tun_t *t) {
   if (t->poll_init && !uv_is_closing((uv_handle_t *)&t->poll)) uv_poll_stop(&t->poll);
 }
 
-static void report_error(tun_t *t, int err) {
-  napi_env env = t->env;
-  napi_value code, eno;
-  napi_create_string_utf8(env, errname(err), NAPI_AUTO_LENGTH, &code);
-  napi_create_int32(env, err, &eno);
-  napi_value argv[2] = {code, eno};
-  call_js(t, t->on_error, 2, argv);
-}
+static void report_error(tun_t *t, int err) { wgts_report_errno(t->env, t->actx, t->on_error, err); }
 
 static void on_readable(uv_poll_t *h, int status, int events) {
   tun_t *t = (tun_t *)h->data;
@@ -262,12 +222,12 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   int orig = -1, target = -1;
   if (use_ns) {
     orig = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (orig < 0) return throw_errno(env, errno, "open /proc/thread-self/ns/net");
+    if (orig < 0) return wgts_throw_errno(env, errno, "open /proc/thread-self/ns/net");
     target = open(nspath, O_RDONLY | O_CLOEXEC);
-    if (target < 0) { int e = errno; close(orig); return throw_errno(env, e, "open netns"); }
+    if (target < 0) { int e = errno; close(orig); return wgts_throw_errno(env, e, "open netns"); }
     if (setns(target, CLONE_NEWNET) < 0) {
       int e = errno; close(orig); close(target);
-      return throw_errno(env, e, "setns into netns");
+      return wgts_throw_errno(env, e, "setns into netns");
     }
   }
   int err = 0;
@@ -298,7 +258,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   }
   if (err) {
     if (fd >= 0) close(fd);
-    return throw_errno(env, err, what);
+    return wgts_throw_errno(env, err, what);
   }
 
   tun_t *t = (tun_t *)calloc(1, sizeof *t);
@@ -306,7 +266,7 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
   if (!t || !t->scratch || !t->batch) {
     close(fd); close(ctl);
     if (t) { free(t->scratch); free(t->batch); free(t); }
-    return throw_errno(env, ENOMEM, "allocate");
+    return wgts_throw_errno(env, ENOMEM, "allocate");
   }
   t->env = env;
   t->fd = fd;
@@ -332,7 +292,7 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   CHECK(napi_get_cb_info(env, info, &argc, argv, &this_obj, NULL));
   tun_t *t = unwrap(env, argv[0]);
   if (!t) return NULL;
-  if (t->fd < 0 || t->closing) return throw_errno(env, EBADF, "start");
+  if (t->fd < 0 || t->closing) return wgts_throw_errno(env, EBADF, "start");
   if (t->poll_init) { napi_throw_error(env, NULL, "wgts_tun: already started"); return NULL; }
   CHECK(napi_create_reference(env, argv[1], 1, &t->on_packets));
   CHECK(napi_create_reference(env, argv[2], 1, &t->on_error));
@@ -343,11 +303,11 @@ static napi_value js_start(napi_env env, napi_callback_info info) {
   uv_loop_t *loop;
   CHECK(napi_get_uv_event_loop(env, &loop));
   int r = uv_poll_init(loop, &t->poll, t->fd);
-  if (r < 0) return throw_errno(env, -r, "uv_poll_init");
+  if (r < 0) return wgts_throw_errno(env, -r, "uv_poll_init");
   t->poll.data = t;
   t->poll_init = 1;
   r = uv_poll_start(&t->poll, UV_READABLE, on_readable);
-  if (r < 0) return throw_errno(env, -r, "uv_poll_start");
+  if (r < 0) return wgts_throw_errno(env, -r, "uv_poll_start");
   return NULL;
 }
 

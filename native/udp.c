@@ -36,6 +36,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "napi_util.h"
+
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
 #endif
@@ -93,18 +95,6 @@ static __thread recv_scratch_t *tl_recv;
     }                                                                     \
   } while (0)
 
-static napi_value u_throw_errno(napi_env env, int err, const char *what) {
-  char msg[256];
-  snprintf(msg, sizeof msg, "%s: %s", what, strerror(err));
-  napi_value m, code, e, eno;
-  napi_create_string_utf8(env, msg, NAPI_AUTO_LENGTH, &m);
-  napi_create_string_utf8(env, uv_err_name(-err), NAPI_AUTO_LENGTH, &code);
-  napi_create_error(env, code, m, &e);
-  napi_create_int32(env, err, &eno);
-  napi_set_named_property(env, e, "errno", eno);
-  napi_throw(env, e);
-  return NULL;
-}
 
 static void u_release(udp_t *u) {
   napi_env env = u->env;
@@ -113,29 +103,9 @@ static void u_release(udp_t *u) {
   if (u->actx) { napi_async_destroy(env, u->actx); u->actx = NULL; }
 }
 
-static void u_call(udp_t *u, napi_ref fnref, size_t argc, napi_value *argv) {
-  napi_env env = u->env;
-  napi_value fn, recv, res;
-  if (!fnref || napi_get_reference_value(env, fnref, &fn) != napi_ok || fn == NULL) return;
-  napi_get_global(env, &recv);
-  napi_make_callback(env, u->actx, recv, fn, argc, argv, &res);
-  bool pending = false;
-  napi_is_exception_pending(env, &pending);
-  if (pending) {
-    napi_value exc;
-    napi_get_and_clear_last_exception(env, &exc);
-    napi_fatal_exception(env, exc);
-  }
-}
+static void u_call(udp_t *u, napi_ref fnref, size_t argc, napi_value *argv) { wgts_call_ref(u->env, u->actx, fnref, argc, argv); }
 
-static void u_report_error(udp_t *u, int err) {
-  napi_env env = u->env;
-  napi_value code, eno;
-  napi_create_string_utf8(env, uv_err_name(-err), NAPI_AUTO_LENGTH, &code);
-  napi_create_int32(env, err, &eno);
-  napi_value argv[2] = {code, eno};
-  u_call(u, u->on_error, 2, argv);
-}
+static void u_report_error(udp_t *u, int err) { wgts_report_errno(u->env, u->actx, u->on_error, err); }
 
 static void put_meta(uint8_t *m, const struct sockaddr_storage *ss) {
   memset(m, 0, META_BYTES);
@@ -378,31 +348,31 @@ static napi_value js_udp_open(napi_env env, napi_callback_info info) {
     struct sockaddr_in *a = (struct sockaddr_in *)&ss;
     a->sin_family = AF_INET;
     a->sin_port = htons((uint16_t)port);
-    if (alen > 0 && inet_pton(AF_INET, addr, &a->sin_addr) != 1) return u_throw_errno(env, EINVAL, "bind address");
+    if (alen > 0 && inet_pton(AF_INET, addr, &a->sin_addr) != 1) return wgts_throw_errno(env, EINVAL, "bind address");
     slen = sizeof *a;
   } else {
     struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
     a->sin6_family = AF_INET6;
     a->sin6_port = htons((uint16_t)port);
-    if (alen > 0 && inet_pton(AF_INET6, addr, &a->sin6_addr) != 1) return u_throw_errno(env, EINVAL, "bind address");
+    if (alen > 0 && inet_pton(AF_INET6, addr, &a->sin6_addr) != 1) return wgts_throw_errno(env, EINVAL, "bind address");
     slen = sizeof *a;
   }
   int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  if (fd < 0) return u_throw_errno(env, errno, "socket");
+  if (fd < 0) return wgts_throw_errno(env, errno, "socket");
   int on = v6only ? 1 : 0;
   if (family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) < 0) {
-    int e = errno; close(fd); return u_throw_errno(env, e, "IPV6_V6ONLY");
+    int e = errno; close(fd); return wgts_throw_errno(env, e, "IPV6_V6ONLY");
   }
   if (rcv > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof rcv);
   if (snd > 0) setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, sizeof snd);
-  if (bind(fd, (struct sockaddr *)&ss, slen) < 0) { int e = errno; close(fd); return u_throw_errno(env, e, "bind"); }
+  if (bind(fd, (struct sockaddr *)&ss, slen) < 0) { int e = errno; close(fd); return wgts_throw_errno(env, e, "bind"); }
   struct sockaddr_storage bound;
   socklen_t blen = sizeof bound;
-  if (getsockname(fd, (struct sockaddr *)&bound, &blen) < 0) { int e = errno; close(fd); return u_throw_errno(env, e, "getsockname"); }
+  if (getsockname(fd, (struct sockaddr *)&bound, &blen) < 0) { int e = errno; close(fd); return wgts_throw_errno(env, e, "getsockname"); }
   uint16_t bport = family == AF_INET ? ntohs(((struct sockaddr_in *)&bound)->sin_port) : ntohs(((struct sockaddr_in6 *)&bound)->sin6_port);
 
   udp_t *u = (udp_t *)calloc(1, sizeof *u);
-  if (!u) { close(fd); return u_throw_errno(env, ENOMEM, "allocate"); }
+  if (!u) { close(fd); return wgts_throw_errno(env, ENOMEM, "allocate"); }
   u->env = env;
   u->fd = fd;
   u->family = family;
@@ -439,7 +409,7 @@ static napi_value js_udp_start(napi_env env, napi_callback_info info) {
   UCHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   udp_t *u = u_unwrap(env, argv[0]);
   if (!u) return NULL;
-  if (u->fd < 0 || u->closing) return u_throw_errno(env, EBADF, "udpStart");
+  if (u->fd < 0 || u->closing) return wgts_throw_errno(env, EBADF, "udpStart");
   if (u->poll_init) { napi_throw_error(env, NULL, "wgts_udp: already started"); return NULL; }
   UCHECK(napi_create_reference(env, argv[1], 1, &u->on_packets));
   UCHECK(napi_create_reference(env, argv[2], 1, &u->on_error));
@@ -450,11 +420,11 @@ static napi_value js_udp_start(napi_env env, napi_callback_info info) {
   uv_loop_t *loop;
   UCHECK(napi_get_uv_event_loop(env, &loop));
   int r = uv_poll_init(loop, &u->poll, u->fd);
-  if (r < 0) return u_throw_errno(env, -r, "uv_poll_init");
+  if (r < 0) return wgts_throw_errno(env, -r, "uv_poll_init");
   u->poll.data = u;
   u->poll_init = 1;
   r = uv_poll_start(&u->poll, UV_READABLE, u_readable);
-  if (r < 0) return u_throw_errno(env, -r, "uv_poll_start");
+  if (r < 0) return wgts_throw_errno(env, -r, "uv_poll_start");
   return NULL;
 }
 
@@ -516,7 +486,7 @@ static napi_value js_udp_send(napi_env env, napi_callback_info info) {
   }
   if (!tl_send) {
     tl_send = (send_scratch_t *)calloc(1, sizeof *tl_send);
-    if (!tl_send) return u_throw_errno(env, ENOMEM, "allocate");
+    if (!tl_send) return wgts_throw_errno(env, ENOMEM, "allocate");
   }
   send_scratch_t *s = tl_send;
   uint32_t sent = 0;
@@ -620,7 +590,7 @@ static napi_value js_udp_last_error(napi_env env, napi_callback_info info) {
   int e = u->last_error;
   u->last_error = 0;
   if (e == 0) { UCHECK(napi_get_null(env, &out)); return out; }
-  UCHECK(napi_create_string_utf8(env, uv_err_name(-e), NAPI_AUTO_LENGTH, &out));
+  UCHECK(napi_create_string_utf8(env, wgts_errname(e), NAPI_AUTO_LENGTH, &out));
   return out;
 }
 
