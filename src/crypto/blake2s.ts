@@ -1,17 +1,21 @@
 /**
  * BLAKE2s (RFC 7693) as WireGuard uses it (whitepaper section 5.4), on the
- * TypeScript compression in blake2s-core.ts: one preallocated state, no
- * object per call, ~0.2 µs per 64-byte block. node:crypto's createHash and
- * createHmac spend more than that setting up their objects: HASH is ~5x,
- * HMAC ~2.5x and KDF2 ~4x faster here (bench/handshake.bench.ts).
+ * TypeScript compression in blake2s-core.ts: preallocated scratch, no
+ * object per call. node:crypto's createHash and createHmac spend more than
+ * a whole KDF here setting up their objects (bench/handshake.bench.ts).
  *
- *   HASH(x)       = BLAKE2s-256(x)
+ *   HASH(x)       = BLAKE2s-256(x); up to 64 bytes is one compression
  *   MAC(k, x)     = keyed BLAKE2s, 16-byte output; KeyedMac keeps the state
  *                   after the key block for a fixed key (mac1, cookies)
  *   HMAC(k, x)    = HMAC-BLAKE2s-256 (RFC 2104, 64-byte blocks)
  *   KDFn(k, x)    = the HKDF-style chain of the whitepaper, section 5.4
+ *
+ * HMAC and the KDFs stay in 32-bit words from the key to the outputs: a
+ * key's (K ^ ipad) and (K ^ opad) blocks are compressed once into hi/ho,
+ * then HMAC(K, text) = F(ho, F(hi, text)). T0 becomes the next key without
+ * a round trip through bytes, so KDFn costs 6 + 2n compressions.
  */
-import { Blake2s } from './blake2s-core.js';
+import { Blake2s, compressWords, initState, loadBlock } from './blake2s-core.js';
 
 export const HASH_LEN = 32;
 export const MAC_LEN = 16;
@@ -19,15 +23,63 @@ const BLOCK = 64;
 
 // Shared scratch: every function below runs to completion before the next.
 const st = new Blake2s();
-const pad = new Uint8Array(BLOCK);
-const inner = new Uint8Array(HASH_LEN);
+/**
+ * Word scratch in one array, so one fill wipes it: the block being
+ * compressed (w), (K ^ ipad) kept for an empty HMAC text (ipadW), the
+ * chaining values after the (K ^ ipad) and (K ^ opad) blocks (hi, ho), and
+ * HMAC values (ta, tb: T0..T3 of a KDF).
+ */
+const scratch = new Int32Array(64);
+const w = scratch.subarray(0, 16);
+const ipadW = scratch.subarray(16, 32);
+const hi = scratch.subarray(32, 40);
+const ho = scratch.subarray(40, 48);
+const ta = scratch.subarray(48, 56);
+const tb = scratch.subarray(56, 64);
+/** The unkeyed 32-byte-digest starting state (RFC 7693 section 2.5). */
+const H0 = new Int32Array(8);
+initState(H0, HASH_LEN, 0);
+
+function storeWords(h: Int32Array, out: Uint8Array): void {
+  for (let i = 0, o = 0; i < 8; i++, o += 4) {
+    const x = h[i]!;
+    out[o] = x; out[o + 1] = x >>> 8; out[o + 2] = x >>> 16; out[o + 3] = x >>> 24;
+  }
+}
+
+/** Little-endian bytes of p into w from byte position pos (w zeroed there before); the new position. */
+function put(p: Uint8Array, pos: number): number {
+  const n = p.length;
+  let i = 0;
+  if ((pos & 3) === 0) {
+    for (; i + 4 <= n; i += 4, pos += 4) w[pos >> 2] = p[i]! | (p[i + 1]! << 8) | (p[i + 2]! << 16) | (p[i + 3]! << 24);
+  }
+  for (; i < n; i++, pos++) w[pos >> 2]! |= p[i]! << ((pos & 3) << 3);
+  return pos;
+}
+
+function zeroW(): void {
+  for (let i = 0; i < 16; i++) w[i] = 0;
+}
 
 /** HASH(a || b || ...): unkeyed BLAKE2s-256. */
 export function hash(...parts: Uint8Array[]): Uint8Array {
-  st.init(HASH_LEN);
-  for (const p of parts) st.update(p);
   const out = new Uint8Array(HASH_LEN);
-  st.digestInto(out);
+  let total = 0;
+  for (const p of parts) total += p.length;
+  if (total > BLOCK) {
+    st.init(HASH_LEN);
+    for (const p of parts) st.update(p);
+    st.digestInto(out);
+    return out;
+  }
+  // One block, the final one (RFC 7693 section 3.3): the usual HASH(H || x).
+  zeroW();
+  let pos = 0;
+  for (const p of parts) pos = put(p, pos);
+  compressWords(ta, H0, w, total, true);
+  storeWords(ta, out);
+  scratch.fill(0);
   return out;
 }
 
@@ -115,106 +167,143 @@ export class KeyedMac {
   }
 }
 
-// HMAC states after the (K ^ ipad) and (K ^ opad) blocks for the current key.
-const ist = new Blake2s();
-const ost = new Blake2s();
-const ipad = new Uint8Array(BLOCK);
+const IPAD = 0x36363636;
+const OPAD = 0x5c5c5c5c;
 
-/** Load `key` into ist/ost. A key longer than the block is hashed first (RFC 2104 section 2). */
-function hmacKey(key: Uint8Array): void {
+/** Load the key whose zero-padded block is in w: ipadW, hi, ho. */
+function keyFromBlock(): void {
+  for (let i = 0; i < 16; i++) {
+    const k = w[i]!;
+    ipadW[i] = k ^ IPAD;
+    w[i] = k ^ OPAD;
+  }
+  compressWords(hi, H0, ipadW, BLOCK, false);
+  compressWords(ho, H0, w, BLOCK, false);
+}
+
+/** A key given as bytes; one longer than the block is hashed first (RFC 2104 section 2). */
+function keyFromBytes(key: Uint8Array): void {
   const k = key.length > BLOCK ? hash(key) : key;
-  ipad.fill(0x36);
-  for (let i = 0; i < k.length; i++) ipad[i] = k[i]! ^ 0x36;
-  ist.init(HASH_LEN).absorbBlock(ipad);
-  for (let i = 0; i < BLOCK; i++) pad[i] = ipad[i]! ^ (0x36 ^ 0x5c);
-  ost.init(HASH_LEN).absorbBlock(pad);
-  pad.fill(0);
+  loadBlock(w, k, 0, k.length);
+  keyFromBlock();
+}
+
+/** A 32-byte key given as 8 words (T0 of a KDF). */
+function keyFromWords(k: Int32Array): void {
+  for (let i = 0; i < 8; i++) w[i] = k[i]!;
+  for (let i = 8; i < 16; i++) w[i] = 0;
+  keyFromBlock();
 }
 
 /**
- * HMAC under the key in ist/ost over a || b (b may be null):
- * inner := HASH((K ^ ipad) || text), HMAC := HASH((K ^ opad) || inner).
- * An empty text makes the ipad block the last one, so it is hashed again.
+ * out := HMAC(K, text) under the loaded key: inner := F(hi, text), then
+ * F(ho, inner). An empty text makes the ipad block the final one.
  */
-function hmacWith(a: Uint8Array, b: Uint8Array | null, out: Uint8Array, at: number): void {
-  if (a.length === 0 && (b === null || b.length === 0)) st.init(HASH_LEN).update(ipad);
-  else st.copyFrom(ist).update(a);
-  if (b !== null) st.update(b);
-  st.digestInto(inner);
-  st.copyFrom(ost).update(inner).digestInto(out, at);
-  inner.fill(0);
+function hmacBytes(text: Uint8Array, out: Int32Array): void {
+  const n = text.length;
+  if (n === 0) {
+    compressWords(out, H0, ipadW, BLOCK, true);
+  } else {
+    let from: Int32Array = hi;
+    let off = 0;
+    while (n - off > BLOCK) {
+      loadBlock(w, text, off, BLOCK);
+      off += BLOCK;
+      compressWords(out, from, w, BLOCK + off, false);
+      from = out;
+    }
+    loadBlock(w, text, off, n - off);
+    compressWords(out, from, w, BLOCK + n, true);
+  }
+  outer(out);
 }
 
-function wipeHmac(): void {
-  ist.wipe();
-  ost.wipe();
-  st.wipe();
-  ipad.fill(0);
+/** v := F(ho, v): the outer hash of an inner hash held in v. */
+function outer(v: Int32Array): void {
+  for (let i = 0; i < 8; i++) w[i] = v[i]!;
+  for (let i = 8; i < 16; i++) w[i] = 0;
+  compressWords(v, ho, w, BLOCK + HASH_LEN, true);
+}
+
+/** out := HMAC(K, prev || i), or HMAC(K, i) when prev is null: one KDF output. */
+function expand(prev: Int32Array | null, i: number, out: Int32Array): void {
+  let len = 1;
+  if (prev === null) {
+    w[0] = i;
+    for (let k = 1; k < 16; k++) w[k] = 0;
+  } else {
+    for (let k = 0; k < 8; k++) w[k] = prev[k]!;
+    w[8] = i;
+    for (let k = 9; k < 16; k++) w[k] = 0;
+    len = HASH_LEN + 1;
+  }
+  compressWords(out, hi, w, BLOCK + len, true);
+  outer(out);
+}
+
+function bytesOf(v: Int32Array): Uint8Array {
+  const out = new Uint8Array(HASH_LEN);
+  storeWords(v, out);
+  return out;
 }
 
 /** HMAC(key, a || b || ...) with BLAKE2s-256. */
 export function hmac(key: Uint8Array, ...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(HASH_LEN);
-  hmacKey(key);
-  const nonEmpty = parts.filter((p) => p.length > 0);
-  if (nonEmpty.length <= 2) {
-    hmacWith(nonEmpty[0] ?? EMPTY, nonEmpty[1] ?? null, out, 0);
-  } else {
-    st.copyFrom(ist);
-    for (const p of nonEmpty) st.update(p);
-    st.digestInto(inner);
-    st.copyFrom(ost).update(inner).digestInto(out, 0);
-    inner.fill(0);
+  keyFromBytes(key);
+  let text = parts.length === 1 ? parts[0]! : EMPTY;
+  if (parts.length > 1) {
+    let total = 0;
+    for (const p of parts) total += p.length;
+    text = new Uint8Array(total);
+    let at = 0;
+    for (const p of parts) { text.set(p, at); at += p.length; }
   }
-  wipeHmac();
+  hmacBytes(text, ta);
+  const out = bytesOf(ta);
+  if (text !== parts[0]) text.fill(0);
+  scratch.fill(0);
   return out;
 }
 
 const EMPTY = new Uint8Array(0);
-const ONE = Uint8Array.of(1);
-const TWO = Uint8Array.of(2);
-const THREE = Uint8Array.of(3);
-const t0 = new Uint8Array(HASH_LEN);
 
 /**
- * T0 = HMAC(key, input), then T1 = HMAC(T0, 0x1), Ti = HMAC(T0, T(i-1) || i)
- * for the n outputs (whitepaper section 5.4); T0's pad blocks are compressed once.
+ * T0 = HMAC(key, input), loaded as the key of the outputs
+ * T1 = HMAC(T0, 0x1), Ti = HMAC(T0, T(i-1) || i) (whitepaper section 5.4).
  */
-function kdf(key: Uint8Array, input: Uint8Array, n: 1 | 2 | 3): Uint8Array[] {
-  hmacKey(key);
-  hmacWith(input, null, t0, 0);
-  hmacKey(t0);
-  t0.fill(0);
-  const t1 = new Uint8Array(HASH_LEN);
-  hmacWith(ONE, null, t1, 0);
-  const out = [t1];
-  if (n >= 2) {
-    const t2 = new Uint8Array(HASH_LEN);
-    hmacWith(t1, TWO, t2, 0);
-    out.push(t2);
-    if (n === 3) {
-      const t3 = new Uint8Array(HASH_LEN);
-      hmacWith(t2, THREE, t3, 0);
-      out.push(t3);
-    }
-  }
-  wipeHmac();
-  return out;
+function kdfStart(key: Uint8Array, input: Uint8Array): void {
+  keyFromBytes(key);
+  hmacBytes(input, ta);
+  keyFromWords(ta);
 }
 
 /** KDF1(key, input) = T1. */
 export function kdf1(key: Uint8Array, input: Uint8Array): Uint8Array {
-  return kdf(key, input, 1)[0]!;
+  kdfStart(key, input);
+  expand(null, 1, ta);
+  const t1 = bytesOf(ta);
+  scratch.fill(0);
+  return t1;
 }
 
 /** KDF2: (T1, T2). */
 export function kdf2(key: Uint8Array, input: Uint8Array): [Uint8Array, Uint8Array] {
-  const [a, b] = kdf(key, input, 2);
-  return [a!, b!];
+  kdfStart(key, input);
+  expand(null, 1, ta);
+  expand(ta, 2, tb);
+  const out: [Uint8Array, Uint8Array] = [bytesOf(ta), bytesOf(tb)];
+  scratch.fill(0);
+  return out;
 }
 
 /** KDF3: (T1, T2, T3). */
 export function kdf3(key: Uint8Array, input: Uint8Array): [Uint8Array, Uint8Array, Uint8Array] {
-  const [a, b, c] = kdf(key, input, 3);
-  return [a!, b!, c!];
+  kdfStart(key, input);
+  expand(null, 1, ta);
+  expand(ta, 2, tb);
+  const t1 = bytesOf(ta);
+  expand(tb, 3, ta);
+  const out: [Uint8Array, Uint8Array, Uint8Array] = [t1, bytesOf(tb), bytesOf(ta)];
+  scratch.fill(0);
+  return out;
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { blake2s } from '@noble/hashes/blake2.js';
 import { hash, mac, hmac, kdf1, kdf2, kdf3, KeyedMac, HASH_LEN, MAC_LEN } from '../../src/crypto/blake2s.js';
-import { Blake2s } from '../../src/crypto/blake2s-core.js';
+import { Blake2s, compress, compressWords, loadBlock } from '../../src/crypto/blake2s-core.js';
 import { loadVectors, hex, toHex, seq } from './vectors.js';
 
 interface Blake2sFile {
@@ -153,5 +153,45 @@ test('kdf1/kdf2/kdf3: whitepaper 5.4 vectors', () => {
     assert.deepEqual(kdf2(key, input).map(toHex), v.t.slice(0, 2), `kdf2 case ${i}`);
     assert.deepEqual(kdf3(key, input).map(toHex), v.t, `kdf3 case ${i}`);
     assert.deepEqual(key, keyCopy, 'key not modified');
+  }
+});
+
+test('hash of up to one block, split at every point into two or three parts, agrees with OpenSSL', () => {
+  for (let len = 0; len <= 66; len++) {
+    const msg = new Uint8Array(randomBytes(len));
+    const want = createHash('blake2s256').update(msg).digest('hex');
+    for (let cut = 0; cut <= len; cut++) {
+      assert.equal(toHex(hash(msg.subarray(0, cut), msg.subarray(cut))), want, `length ${len}, cut ${cut}`);
+      const mid = (cut + len) >> 1;
+      assert.equal(toHex(hash(msg.subarray(0, cut), msg.subarray(cut, mid), msg.subarray(mid))), want, `length ${len}, cuts ${cut} ${mid}`);
+    }
+  }
+});
+
+test('loadBlock: little-endian words, zero padded, from any offset and length', () => {
+  const data = new Uint8Array(randomBytes(80));
+  const w = new Int32Array(16).fill(-1);
+  for (const [off, len] of [[0, 64], [3, 64], [5, 17], [16, 0], [1, 63]] as const) {
+    loadBlock(w, data, off, len);
+    const padded = new Uint8Array(64);
+    padded.set(data.subarray(off, off + len));
+    const dv = new DataView(padded.buffer);
+    for (let i = 0; i < 16; i++) assert.equal(w[i], dv.getInt32(4 * i, true), `offset ${off}, length ${len}, word ${i}`);
+  }
+});
+
+test('compressWords writes F(h, block) to out and leaves h as it was; the same as compress on bytes', () => {
+  for (const [t, last] of [[64, false], [128, true], [2 ** 32 + 64, false], [7, true]] as const) {
+    const block = new Uint8Array(randomBytes(64));
+    const h = Int32Array.from({ length: 8 }, () => randomBytes(4).readInt32LE(0));
+    const hBefore = Int32Array.from(h);
+    const w = new Int32Array(16);
+    loadBlock(w, block, 0, 64);
+    const out = new Int32Array(8);
+    compressWords(out, h, w, t, last);
+    assert.deepEqual(h, hBefore, 'h untouched');
+    const inPlace = Int32Array.from(h);
+    compress(inPlace, block, 0, t, last);
+    assert.deepEqual(out, inPlace, `t ${t}, last ${last}`);
   }
 });
