@@ -1,9 +1,10 @@
 /**
- * ChaCha20-Poly1305 (RFC 8439 section 2.8) for short messages: the handshake's
- * encrypted static key, timestamp and empty payload, and (under an HChaCha20
- * subkey, xaead.ts) cookie replies. node:crypto's cipher object costs ~5 µs to
- * set up, more than these messages cost to encrypt here; bulk transport data
- * goes through chachapoly-wasm.ts (node:crypto, aead.ts, as the fallback).
+ * ChaCha20-Poly1305 (RFC 8439 section 2.8) for short messages where the
+ * WebAssembly AEAD is not used: cookie replies (under an HChaCha20 subkey,
+ * xaead.ts), and the handshake's encrypted static key, timestamp and empty
+ * payload on a runtime without WebAssembly SIMD (handshake.ts prefers
+ * chachapoly-wasm.ts). node:crypto's cipher object costs ~5 µs to set up,
+ * more than these messages cost to encrypt here.
  *
  *   ChaChaState keyed, nonce set -> Poly1305 key := keystream block 0 ->
  *   ct := data XOR blocks 1.. ->

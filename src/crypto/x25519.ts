@@ -1,9 +1,16 @@
 /**
  * X25519 (RFC 7748) through node:crypto, which is ~25x faster than pure JS.
- * Raw keys enter OpenSSL through JWK (~7 µs for a public key) rather than
- * PKCS#8 DER (~100-400 µs measured here).
+ * Raw keys enter OpenSSL through JWK (~5 µs for a public key) rather than
+ * PKCS#8/SPKI DER (~70-400 µs measured here).
+ *
+ *   32 private bytes -> PrivateKey (import; OpenSSL derives the public key
+ *   with its fixed-base table, about one DH's cost, read back through the
+ *   private key's own JWK export) -> dh(raw) / dhCached(raw) / dhWith(PublicKey)
+ *   32 public bytes -> PublicKey (one import for several DHs)
+ *
  * dhCached keeps the imported KeyObject of a public key while the caller's
- * array lives: a peer's static key, or a remote ephemeral used for two DHs.
+ * array lives (a peer's static key); PublicKey is the explicit form for a
+ * remote ephemeral used by two private keys.
  * The core never draws randomness itself: callers pass 32 random bytes in.
  */
 import { createPrivateKey, createPublicKey, diffieHellman, type KeyObject } from 'node:crypto';
@@ -18,7 +25,7 @@ function b64url(b: Uint8Array): string {
 /** Clamp 32 random bytes into an X25519 private key (RFC 7748 section 5), in a fresh array. */
 export function clampPrivateKey(random32: Uint8Array): Uint8Array {
   if (random32.length !== KEY_LEN) throw new RangeError('x25519: need 32 bytes');
-  const k = Uint8Array.from(random32);
+  const k = new Uint8Array(random32);
   k[0]! &= 248;
   k[31]! &= 127;
   k[31]! |= 64;
@@ -33,8 +40,9 @@ function importPrivate(priv: Uint8Array): KeyObject {
   return createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', d: b64url(priv), x: BASE_POINT_B64 }, format: 'jwk' });
 }
 
+/** The public half OpenSSL derived on import, from the private key's JWK (half the cost of createPublicKey + export). */
 function publicOf(obj: KeyObject): Uint8Array {
-  const jwk = createPublicKey(obj).export({ format: 'jwk' }) as { x: string };
+  const jwk = obj.export({ format: 'jwk' }) as { x: string };
   return new Uint8Array(Buffer.from(jwk.x, 'base64url'));
 }
 
@@ -48,6 +56,34 @@ function publicKeyObject(pub: Uint8Array): KeyObject {
   return createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: b64url(pub) }, format: 'jwk' });
 }
 
+/** A peer public key imported once, for DHs with several private keys (PrivateKey.dhWith). */
+export class PublicKey {
+  /** A copy of the bytes imported. */
+  readonly raw: Uint8Array;
+  /** null when the bytes are not a 32-byte key OpenSSL accepts: every DH with it is null. */
+  readonly obj: KeyObject | null;
+  constructor(raw: Uint8Array) {
+    this.raw = new Uint8Array(raw);
+    let obj: KeyObject | null = null;
+    if (raw.length === KEY_LEN) {
+      try {
+        obj = publicKeyObject(raw);
+      } catch {
+        obj = null;
+      }
+    }
+    this.obj = obj;
+  }
+
+  /** Was this key imported from exactly these bytes? (Public data: no constant time needed.) */
+  is(bytes: Uint8Array): boolean {
+    const a = this.raw;
+    if (a.length !== bytes.length) return false;
+    for (let i = 0; i < a.length; i++) if (a[i] !== bytes[i]) return false;
+    return true;
+  }
+}
+
 /** A private key held with its KeyObject so repeated DH skips the import. */
 export class PrivateKey {
   readonly raw: Uint8Array;
@@ -55,14 +91,18 @@ export class PrivateKey {
   private readonly obj: KeyObject;
   constructor(raw: Uint8Array) {
     if (raw.length !== KEY_LEN) throw new RangeError('x25519: private key must be 32 bytes');
-    this.raw = Uint8Array.from(raw);
+    this.raw = new Uint8Array(raw);
     this.obj = importPrivate(this.raw);
     this.publicKey = publicOf(this.obj);
   }
   /** DH with a peer public key; null if the shared secret is all zeros (low-order point). */
   dh(peerPublic: Uint8Array): Uint8Array | null {
-    if (peerPublic.length !== KEY_LEN) return null;
-    return dhObjects(this.obj, publicKeyObject(peerPublic));
+    return this.dhWith(new PublicKey(peerPublic));
+  }
+
+  /** dh() with a key imported beforehand. */
+  dhWith(peer: PublicKey): Uint8Array | null {
+    return peer.obj === null ? null : dhObjects(this.obj, peer.obj);
   }
 
   /**
@@ -72,12 +112,12 @@ export class PrivateKey {
    */
   dhCached(peerPublic: Uint8Array): Uint8Array | null {
     if (peerPublic.length !== KEY_LEN) return null;
-    let e = staticCache.get(peerPublic);
-    if (e === undefined || !sameBytes(e.raw, peerPublic)) {
-      e = { raw: Uint8Array.from(peerPublic), obj: publicKeyObject(peerPublic) };
-      staticCache.set(peerPublic, e);
+    let key = staticCache.get(peerPublic);
+    if (key === undefined || !key.is(peerPublic)) {
+      key = new PublicKey(peerPublic);
+      staticCache.set(peerPublic, key);
     }
-    return dhObjects(this.obj, e.obj);
+    return this.dhWith(key);
   }
   /** Overwrite the raw copy. The OpenSSL copy is freed with the KeyObject. */
   wipe(): void {
@@ -85,12 +125,7 @@ export class PrivateKey {
   }
 }
 
-const staticCache = new WeakMap<Uint8Array, { raw: Uint8Array; obj: KeyObject }>();
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  for (let i = 0; i < KEY_LEN; i++) if (a[i] !== b[i]) return false;
-  return true;
-}
+const staticCache = new WeakMap<Uint8Array, PublicKey>();
 
 function dhObjects(privObj: KeyObject, pubObj: KeyObject): Uint8Array | null {
   let out: Buffer;

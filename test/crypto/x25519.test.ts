@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { x25519, publicKey, clampPrivateKey, PrivateKey } from '../../src/crypto/x25519.js';
+import { randomBytes } from 'node:crypto';
+import { x25519, publicKey, clampPrivateKey, PrivateKey, PublicKey } from '../../src/crypto/x25519.js';
 import { hash } from '../../src/crypto/blake2s.js';
 import { loadVectors, hex, toHex } from './vectors.js';
 
@@ -129,4 +130,46 @@ test('PrivateKey copies its input and wipe() zeroes the raw copy', () => {
   pk.wipe();
   assert.ok(pk.raw.every((b) => b === 0));
   assert.throws(() => new PrivateKey(new Uint8Array(16)), RangeError);
+});
+
+test('PublicKey: one import serves DHs with two private keys (RFC 7748 6.1)', () => {
+  const d = V.dh;
+  const alice = new PrivateKey(hex(d.alicePrivate));
+  const bob = new PrivateKey(hex(d.bobPrivate));
+  const bobPub = new PublicKey(hex(d.bobPublic));
+  assert.equal(toHex(alice.dhWith(bobPub)!), d.shared);
+  // Bob with his own public key: X25519(b, B), checked against x25519().
+  assert.equal(toHex(bob.dhWith(bobPub)!), toHex(x25519(hex(d.bobPrivate), hex(d.bobPublic))!));
+  assert.equal(toHex(alice.dhWith(bobPub)!), d.shared, 'the same import again');
+});
+
+test('PublicKey keeps a copy of its bytes and is() compares against them', () => {
+  const bytes = hex(V.dh.bobPublic);
+  const k = new PublicKey(bytes);
+  assert.ok(k.is(hex(V.dh.bobPublic)));
+  bytes[0]! ^= 1;
+  assert.equal(k.is(bytes), false, 'the caller changed its array, the key did not change');
+  assert.equal(toHex(k.raw), V.dh.bobPublic);
+  assert.equal(k.is(hex(V.dh.bobPublic).subarray(0, 31)), false);
+});
+
+test('PublicKey: wrong length or low-order bytes make every DH null, without throwing', () => {
+  const alice = new PrivateKey(hex(V.dh.alicePrivate));
+  for (const len of [0, 31, 33]) {
+    const k = new PublicKey(new Uint8Array(len));
+    assert.equal(k.obj, null);
+    assert.equal(alice.dhWith(k), null);
+  }
+  for (const p of V.lowOrder) assert.equal(alice.dhWith(new PublicKey(hex(p.u))), null, p.name);
+});
+
+test('clampPrivateKey copies a Buffer input too (never a view of it)', () => {
+  const buf = randomBytes(32);
+  buf[0] = 0xff;
+  buf[31] = 0xff;
+  const before = Buffer.from(buf);
+  const k = clampPrivateKey(buf);
+  assert.ok(buf.equals(before), 'input untouched');
+  assert.equal(k[0], 0xf8);
+  assert.notEqual(k.buffer, buf.buffer);
 });

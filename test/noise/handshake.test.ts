@@ -253,3 +253,25 @@ test('createResponse addresses the initiator index and createInitiation rejects 
   assert.throws(() => createInitiation(a, aSeesB, rand(32), TS, -1), RangeError);
   assert.throws(() => createInitiation(a, aSeesB, rand(32), TS, 2 ** 32), RangeError);
 });
+
+test('createResponse imports the initiator ephemeral again when the state carries no import, or one of other bytes', () => {
+  const { a, b, aSeesB, bSeesA } = pair();
+  const init1 = createInitiation(a, aSeesB, rand(32), TS, 1)!;
+  const init2 = createInitiation(a, aSeesB, rand(32), TS, 2)!;
+  const look = lookupOnly(a.publicKey, 0, bSeesA);
+  const s1 = consumeInitiation(b, init1.message, look)!.state;
+  const s2 = consumeInitiation(b, init2.message, look)!.state;
+  assert.ok(s1.remoteEphemeralKey?.is(s1.remoteEphemeral));
+  const variants: Array<[string, ResponderState]> = [
+    ['no import', { ...s1, chainKey: Uint8Array.from(s1.chainKey), hash: Uint8Array.from(s1.hash), remoteEphemeralKey: undefined }],
+    ['import of another ephemeral', { ...s1, chainKey: Uint8Array.from(s1.chainKey), hash: Uint8Array.from(s1.hash), remoteEphemeralKey: s2.remoteEphemeralKey! }],
+  ];
+  for (const [name, state] of variants) {
+    const initiator = { ...init1.state, chainKey: Uint8Array.from(init1.state.chainKey), hash: Uint8Array.from(init1.state.hash) };
+    const resp = createResponse(b, bSeesA, state, rand(32), 9)!;
+    assert.ok(resp, name);
+    const done = consumeResponse(a, aSeesB, initiator, resp.message);
+    assert.ok(done, name);
+    assert.deepEqual(done.keys.sendKey, resp.keys.recvKey, name);
+  }
+});

@@ -3,7 +3,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { seal } from '../../src/crypto/aead.js';
+import { wasmAeadAvailable } from '../../src/crypto/chachapoly-wasm.js';
 import { PrivateKey } from '../../src/crypto/x25519.js';
 import { CookieChecker, CookieGenerator } from '../../src/noise/cookie.js';
 import { consumeInitiation, consumeResponse, createInitiation, createResponse, makePeerCrypto, type LocalIdentity } from '../../src/noise/handshake.js';
@@ -95,5 +98,25 @@ for (const v of file.cases) {
     generator.addMacs(restamped, now + 1);
     assert.equal(Buffer.from(restamped).toString('hex'), v.restamped_with_mac2);
     assert.ok(checker.checkMac2(restamped, source, now + 1));
+  });
+}
+
+// The handshake seals and opens through the WebAssembly AEAD and falls back
+// to chachapoly-small.ts without it: this file again in a child process with
+// the WebAssembly AEAD switched off (WGTS_WASM_AEAD=0) checks that path.
+if (process.env['WGTS_WASM_AEAD'] === '0') {
+  test('child run: the WebAssembly AEAD is off, the handshake uses chachapoly-small.ts', () => {
+    assert.equal(wasmAeadAvailable(), false);
+  });
+} else {
+  test('the known answers also hold on the fallback AEAD (this file rerun with WGTS_WASM_AEAD=0)', () => {
+    assert.equal(wasmAeadAvailable(), true, 'this run uses the WebAssembly AEAD');
+    // Without NODE_TEST_CONTEXT the child reports in plain TAP, not to this runner.
+    const env: NodeJS.ProcessEnv = { ...process.env, WGTS_WASM_AEAD: '0' };
+    delete env['NODE_TEST_CONTEXT'];
+    const child = spawnSync(process.execPath, ['--test', '--test-reporter=tap', fileURLToPath(import.meta.url)], { env, encoding: 'utf8' });
+    assert.equal(child.status, 0, child.stdout + child.stderr);
+    assert.match(child.stdout, /# pass 4\b/);
+    assert.match(child.stdout, /# fail 0\b/);
   });
 }
