@@ -24,6 +24,7 @@
  * and wgts, which delivers a received batch at once (UDP GSO), fills it in
  * bursts where wireguard-go's one-write-per-packet TUN trickles. The row is
  * meant to measure the tunnel, not the receiving program's buffer.
+ * WGTS_BENCH_IPERF_W=default (or a size) changes it for both paths.
  */
 import type { Row } from './harness.js';
 import { skip } from './harness.js';
@@ -43,8 +44,8 @@ const MIN_MBIT = 5;
 const MAX_MBIT = 6400;
 const BISECT_STEPS = 3;
 const MAX_LOSS = 1;
-/** iperf3's socket buffers at both ends (see the file comment). */
-const SOCKET_BUFFER = '4M';
+/** iperf3's socket buffers at both ends (see the file comment); WGTS_BENCH_IPERF_W=default runs without -w. */
+const SOCKET_BUFFER = process.env['WGTS_BENCH_IPERF_W'] ?? '4M';
 
 export interface Probe {
   offeredMbit: number;
@@ -62,7 +63,7 @@ interface IperfSum { packets: number; lost_packets: number; seconds: number }
 
 async function probe(client: Netns, host: string, mbit: number): Promise<Probe> {
   const r = await client.exec(
-    ['iperf3', '-c', host, '-p', String(PORT), '-u', '-b', `${Math.round(mbit)}M`, '-l', String(PAYLOAD), '-t', String(PROBE_SECONDS), '-w', SOCKET_BUFFER, '-J'],
+    ['iperf3', '-c', host, '-p', String(PORT), '-u', '-b', `${Math.round(mbit)}M`, '-l', String(PAYLOAD), '-t', String(PROBE_SECONDS), ...(SOCKET_BUFFER === 'default' ? [] : ['-w', SOCKET_BUFFER]), '-J'],
     { timeoutMs: (PROBE_SECONDS + 25) * 1000 },
   );
   const failed = (error: string): Probe => ({ offeredMbit: mbit, sent: 0, received: 0, lossPct: 100, goodput: 0, error });
