@@ -9,9 +9,11 @@
  *             datagrams). A GRO-coalesced read (UDP_GRO cmsg) is split back
  *             into its datagrams. Each recvmmsg round is copied into one
  *             ArrayBuffer and handed to onPackets(buffer, lens, meta, count)
- *             once; meta holds 20 bytes per datagram: family (4|6), 0, port
+ *             once; meta holds 24 bytes per datagram: family (4|6), 0, port
  *             (big-endian), address (16 bytes; IPv4 in the first 4, mapped
- *             addresses unwrapped).
+ *             addresses unwrapped), IPv6 scope id (little-endian, 0 = none).
+ * Addresses to send to are IP literals; IPv6 may carry a scope as
+ * "fe80::1%eth0" or "fe80::1%2".
  * udpSend():  datagrams to one destination. Runs of equal-sized datagrams
  *             (the last of a run may be shorter) go as one UDP_SEGMENT (GSO)
  *             message of at most MAX_SEGS segments and 64 KB; every message
@@ -25,6 +27,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <net/if.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
 #include <node_api.h>
@@ -54,7 +57,7 @@
 /* A GSO/GRO buffer holds at most 128 segments (UDP_MAX_SEGMENTS on recent kernels). */
 #define MAX_PARTS 128
 #define ROUND_DGRAMS (RECV_SLOTS * MAX_PARTS)
-#define META_BYTES 20
+#define META_BYTES 24
 #define MAX_SEGS 64
 #define GSO_MAX_BYTES 65000
 #define SEND_MSGS 64
@@ -123,6 +126,11 @@ static void put_meta(uint8_t *m, const struct sockaddr_storage *ss) {
     } else {
       m[0] = 6;
       memcpy(m + 4, &a->sin6_addr, 16);
+      uint32_t scope = a->sin6_scope_id;
+      m[20] = (uint8_t)scope;
+      m[21] = (uint8_t)(scope >> 8);
+      m[22] = (uint8_t)(scope >> 16);
+      m[23] = (uint8_t)(scope >> 24);
     }
   }
 }
@@ -310,11 +318,28 @@ static socklen_t u_sockaddr(udp_t *u, const char *addr, uint32_t port, struct so
     memcpy(a->sin6_addr.s6_addr + 12, &v4, 4);
     return sizeof *a;
   }
-  if (u->family == AF_INET6 && inet_pton(AF_INET6, addr, &v6) == 1) {
+  if (u->family != AF_INET6) return 0;
+  /* "addr%scope": the scope is an interface name or index (link-local peers). */
+  char host[64];
+  const char *pct = strchr(addr, '%');
+  uint32_t scope = 0;
+  if (pct) {
+    size_t hl = (size_t)(pct - addr);
+    if (hl >= sizeof host || pct[1] == 0) return 0;
+    memcpy(host, addr, hl);
+    host[hl] = 0;
+    char *end = NULL;
+    unsigned long n = strtoul(pct + 1, &end, 10);
+    scope = (end && *end == 0 && n <= 0xffffffffUL) ? (uint32_t)n : if_nametoindex(pct + 1);
+    if (scope == 0) return 0;
+    addr = host;
+  }
+  if (inet_pton(AF_INET6, addr, &v6) == 1) {
     struct sockaddr_in6 *a = (struct sockaddr_in6 *)ss;
     a->sin6_family = AF_INET6;
     a->sin6_port = htons((uint16_t)port);
     a->sin6_addr = v6;
+    a->sin6_scope_id = scope;
     return sizeof *a;
   }
   return 0;

@@ -31,8 +31,8 @@ export interface NativeUdpAddon {
 
 export interface NativeUdpHandle { readonly fd: number; readonly port: number; readonly gso: boolean; readonly gro: boolean }
 
-/** Bytes of per-datagram metadata from the addon: family, 0, port (BE), 16 address bytes. */
-const META = 20;
+/** Bytes of per-datagram metadata from the addon: family, 0, port (BE), 16 address bytes, IPv6 scope id (LE). */
+const META = 24;
 
 /** The addon's UDP calls, or null (not built, not Linux, or WGTS_NATIVE_UDP=0). */
 export function nativeUdp(): NativeUdpAddon | null {
@@ -78,9 +78,18 @@ function queueFlush(s: NativeUdpSocket): void {
   }
 }
 
-/** The text form of the address in a datagram's meta bytes at `at` (IPv6 as RFC 5952's shortest form). */
+/**
+ * The text form of the address in a datagram's meta bytes at `at`: IPv6 as
+ * RFC 5952's shortest form, with "%index" for a scoped (link-local) source,
+ * which the addon accepts back as a destination.
+ */
 export function addressOf(meta: Uint8Array, at: number): string {
   if (meta[at] === 4) return `${meta[at + 4]}.${meta[at + 5]}.${meta[at + 6]}.${meta[at + 7]}`;
+  const scope = (meta[at + 20]! | (meta[at + 21]! << 8) | (meta[at + 22]! << 16) | (meta[at + 23]! << 24)) >>> 0;
+  return scope === 0 ? ipv6Text(meta, at) : `${ipv6Text(meta, at)}%${scope}`;
+}
+
+function ipv6Text(meta: Uint8Array, at: number): string {
   const parts: string[] = [];
   for (let i = 0; i < 16; i += 2) parts.push(((meta[at + 4 + i]! << 8) | meta[at + 5 + i]!).toString(16));
   // The shortest form: the longest run of zero groups becomes '::' (RFC 5952).

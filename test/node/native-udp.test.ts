@@ -152,8 +152,9 @@ describe('native UDP sockets', { skip }, () => {
   });
 
   it('formats IPv6 sources in RFC 5952 shortest form', () => {
-    const meta = (hex: string) => {
-      const m = new Uint8Array(20);
+    const meta = (hex: string, scope = 0) => {
+      const m = new Uint8Array(24);
+      new DataView(m.buffer).setUint32(20, scope, true);
       m[0] = 6;
       m.set(Buffer.from(hex, 'hex'), 4);
       return m;
@@ -168,7 +169,8 @@ describe('native UDP sockets', { skip }, () => {
       ['20010db8000000000001000000000001', '2001:db8::1:0:0:1'], // equal runs: the first
     ];
     for (const [hex, want] of cases) assert.equal(addressOf(meta(hex), 0), want, hex);
-    const v4 = new Uint8Array(20);
+    assert.equal(addressOf(meta('fe800000000000000000000000000001', 3), 0), 'fe80::1%3', 'a scoped source keeps its interface index');
+    const v4 = new Uint8Array(24);
     v4.set([4, 0, 0, 0, 192, 0, 2, 1]);
     assert.equal(addressOf(v4, 0), '192.0.2.1');
   });
