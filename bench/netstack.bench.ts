@@ -5,6 +5,9 @@
  * both ways at once. Reference, measured in the same run: Node's kernel TCP
  * over loopback (node:net server and client) moving the same bytes in the
  * same 64 KiB writes. Rates are bytes per second of application data.
+ * Then the one-way transfer again with 5,000 idle established connections
+ * open beside it, against the same transfer alone: the stack's per-packet
+ * cost should not grow with connections that have nothing to do.
  */
 import { createServer, connect, type AddressInfo } from 'node:net';
 import { randomBytes } from 'node:crypto';
@@ -40,8 +43,10 @@ function drain(r: Duplex): Promise<number> {
   });
 }
 
-/** Two stacks wired back to back, driven as fast as they go. */
-async function stackPair(bidirectional: boolean, chunks: Buffer[]): Promise<number> {
+const IDLE = 5000;
+
+/** Two stacks wired back to back, driven as fast as they go; `idle` established connections sit beside the measured one. */
+async function stackPair(bidirectional: boolean, chunks: Buffer[], idle = 0): Promise<number> {
   let seed = 1;
   const random = (n: number) => {
     const b = new Uint8Array(n);
@@ -69,6 +74,14 @@ async function stackPair(bidirectional: boolean, chunks: Buffer[]): Promise<numb
   })();
   while (server === null) await new Promise((r) => setImmediate(r));
   const srv = server as TcpSocket;
+  // Idle connections to another port, in batches below the listener's SYN backlog.
+  const idlers: TcpSocket[] = [];
+  let idleAccepted = 0;
+  if (idle > 0) b.tcp.listen(81, () => idleAccepted++);
+  while (idlers.length < idle) {
+    for (let k = 0; k < 100 && idlers.length < idle; k++) idlers.push(a.tcp.connect({ host: '10.0.0.2', port: 81 }));
+    while (idleAccepted < idlers.length || idlers.some((s) => s.connecting)) await new Promise((r) => setImmediate(r));
+  }
   const t0 = performance.now();
   const got: Array<Promise<number>> = [drain(srv)];
   pump(client, chunks);
@@ -83,6 +96,7 @@ async function stackPair(bidirectional: boolean, chunks: Buffer[]): Promise<numb
   const secs = (performance.now() - t0) / 1000;
   done = true;
   await loop;
+  for (const s of idlers) s.destroy();
   return bytes / secs;
 }
 
@@ -129,5 +143,14 @@ export async function run(): Promise<Row[]> {
       reference: { name: 'kernel TCP loopback (node:net)', opsPerSec: ref },
     });
   }
+  const alone = await stackPair(false, chunks);
+  const crowded = await stackPair(false, chunks, IDLE);
+  rows.push({
+    group: 'netstack',
+    name: `tcp goodput stack-to-stack, one way, ${IDLE.toLocaleString('en')} idle connections open`,
+    opsPerSec: crowded,
+    unit: 'B/s',
+    reference: { name: 'the same transfer with no other connection (same run)', opsPerSec: alone },
+  });
   return rows;
 }

@@ -79,6 +79,8 @@ export class TcpConn {
   listener: TcpListener | null = null;
   /** Our end uses a foreign address (transparent connect), held on the host until the tuple is gone. */
   foreign = false;
+  /** The deadline this connection is filed under in the layer's timer heap (Infinity: not filed). */
+  filedAt = Infinity;
 
   readonly snd: Sender;
   // Receive sequence space (RFC 9293 3.3.1).

@@ -24,6 +24,7 @@ import { type Segment, ACK, FIN, RST, SYN, parseSegment, buildSegment } from './
 import { seqAdd, seqGt, seqGe, seqLt } from './tcp-seq.js';
 import { TcpConn, type ConnOwner, type TcpStats } from './tcp-conn.js';
 import { TcpSocket } from './tcp-socket.js';
+import { DeadlineHeap } from './deadline-heap.js';
 import { type TcpConfig, DEFAULT_TCP, tcpError } from './tcp-config.js';
 import { mac } from '../crypto/blake2s.js';
 import { parseIp } from '../transport/ip.js';
@@ -123,6 +124,14 @@ export class Tcp implements ConnOwner {
   private readonly listeners = new Map<string, TcpListener>();
   private readonly timeWait = new Map<string, TimeWait>();
   private readonly dirty = new Set<TcpConn>();
+  /**
+   * Connections by timer deadline. A connection is filed again whenever its
+   * deadline may have moved earlier (after input, service, timers), and an
+   * entry is only believed if it is the connection's latest filing
+   * (filedAt) and the connection is still in the table; a deadline that
+   * moved later is found when its old entry comes up and is re-filed then.
+   */
+  private readonly timers = new DeadlineHeap<TcpConn>();
   private readonly isnKey: Uint8Array;
   private readonly portKey: Uint8Array;
   private nextEphemeral = 0;
@@ -321,6 +330,7 @@ export class Tcp implements ConnOwner {
     const c = this.conns.get(key);
     if (c !== undefined) {
       c.input(seg, now);
+      this.file(c);
       return;
     }
     const tw = this.timeWait.get(key);
@@ -366,6 +376,7 @@ export class Tcp implements ConnOwner {
     // Reusing a TIME-WAIT tuple: start well above the old connection's sequence space (RFC 9293 3.6.1).
     if (tw !== undefined && !seqGt(iss, seqAdd(tw.sndNxt, 0x10000))) iss = seqAdd(tw.sndNxt, 0x20000);
     c.openPassive(seg, iss, now);
+    this.file(c);
     this.stats.segmentsIn++;
   }
 
@@ -433,6 +444,7 @@ export class Tcp implements ConnOwner {
     if (seqLt(seq, c.snd.una) || !seqLt(seq, seqAdd(c.snd.max, 1))) return this.host.drop('tcp-icmp-seq-not-in-flight');
     c.icmpError(e.kind, e.mtu, now);
     c.flush(now);
+    this.file(c);
   }
 
   // ------------------------------------------------------------- timers
@@ -442,8 +454,15 @@ export class Tcp implements ConnOwner {
       if (tw.expires > now) break;
       this.forgetTimeWait(k, tw);
     }
-    for (const c of this.conns.values()) {
+    const h = this.timers;
+    while (h.peekAt() <= now) {
+      const at = h.peekAt();
+      const c = h.peekItem()!;
+      h.pop();
+      if (!this.live(c, at)) continue;
+      c.filedAt = Infinity;
       if (c.deadline() <= now) c.onTimers(now);
+      this.file(c);
     }
     if (this.dirty.size > 0) {
       const work = [...this.dirty];
@@ -452,11 +471,26 @@ export class Tcp implements ConnOwner {
         if (c.needSyn) {
           if (c.abortRequested) c.abort(null, false, now);
           else c.openActive(this.isn(now, c.localIp, c.localPort, c.remoteIp, c.remotePort), now);
-          continue;
+        } else {
+          c.service(now);
         }
-        c.service(now);
+        this.file(c);
       }
     }
+  }
+
+  /** File c under its deadline if that is earlier than where it is filed now. */
+  private file(c: TcpConn): void {
+    const d = c.deadline();
+    if (d < c.filedAt && this.conns.get(c.key) === c) {
+      c.filedAt = d;
+      this.timers.push(d, c);
+    }
+  }
+
+  /** A heap entry still stands: c's latest filing, and c still in the table. */
+  private live(c: TcpConn, at: number): boolean {
+    return c.filedAt === at && this.conns.get(c.key) === c;
   }
 
   /** True when app calls are waiting for poll(). */
@@ -468,10 +502,21 @@ export class Tcp implements ConnOwner {
     let d = Infinity;
     const first = this.timeWait.values().next();
     if (!first.done) d = first.value.expires;
-    for (const c of this.conns.values()) {
-      const x = c.deadline();
-      if (x < d) d = x;
+    // The heap's top, made exact: stale entries dropped, a deadline that moved later re-filed.
+    const h = this.timers;
+    while (h.size > 0) {
+      const at = h.peekAt();
+      const c = h.peekItem()!;
+      if (!this.live(c, at)) {
+        h.pop();
+        continue;
+      }
+      const real = c.deadline();
+      if (real === at) break;
+      h.pop();
+      c.filedAt = Infinity;
+      this.file(c);
     }
-    return d;
+    return Math.min(d, h.peekAt());
   }
 }
