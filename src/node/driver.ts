@@ -147,7 +147,12 @@ export class Driver {
       (data, from) => this.onDatagram(data, from),
       (e) => this.log.warn(`udp socket: ${e.message}`),
       (sock) => { if (this.fwmark) this.applyMark(sock); },
-      { onDrop: (code, n) => this.countSendError(code, n), ...(opts.nativeUdp === false ? { native: false } : {}) },
+      {
+        onDrop: (code, n) => this.countSendError(code, n),
+        // One timer re-arm per received batch: nextDeadline() looks at every peer.
+        onBatchEnd: () => this.schedule(),
+        ...(opts.nativeUdp === false ? { native: false } : {}),
+      },
     );
   }
 
@@ -329,7 +334,7 @@ export class Driver {
       if (this.stack && out.packets.length) this.pumpStack(t);
       pool.flush();
     }
-    this.schedule();
+    if (!this.bind.batching) this.schedule();
   }
 
   /** A transport message back from the crypto workers. */

@@ -34,6 +34,8 @@ export class UdpBind {
   /** Endpoint address -> the address string handed to dgram ('' = unreachable from this socket). */
   private readonly wire = new Map<string, string>();
   port = 0;
+  /** True while a received batch is being delivered (onBatchEnd follows it). */
+  batching = false;
 
   constructor(
     private readonly onMessage: Receiver,
@@ -45,6 +47,8 @@ export class UdpBind {
       native?: boolean;
       /** Datagrams the kernel refused (native sockets: a full send buffer, an unreachable network), by code. */
       onDrop?: (code: string, count: number) => void;
+      /** After the last datagram of a received batch (native sockets; dgram delivers one at a time). */
+      onBatchEnd?: () => void;
     } = {},
   ) {
     this.addon = opts.native === false ? null : nativeUdp();
@@ -130,12 +134,18 @@ export class UdpBind {
     if (this.opts.onDrop) s.onDrop = this.opts.onDrop;
     s.onBatch = (buf, lens, meta, count) => {
       let off = 0;
-      for (let i = 0; i < count && this.native_ === s; i++) {
-        const len = lens[i]!;
-        const from = s.source(meta, i);
-        this.onMessage(new Uint8Array(buf, off, len), { address: from.address, port: from.port });
-        off += len;
+      this.batching = true;
+      try {
+        for (let i = 0; i < count && this.native_ === s; i++) {
+          const len = lens[i]!;
+          const from = s.source(meta, i);
+          this.onMessage(new Uint8Array(buf, off, len), { address: from.address, port: from.port });
+          off += len;
+        }
+      } finally {
+        this.batching = false;
       }
+      this.opts.onBatchEnd?.();
     };
     this.native_ = s;
     this.port = s.address().port;
