@@ -83,4 +83,29 @@ export class KernelNet implements TunnelNet {
       });
     });
   }
+
+  async udpGroup(o: { group: string; port: number; interfaceAddress: string }): Promise<NetUdpSocket> {
+    // node:dgram has IP_ADD_MEMBERSHIP; bound to the group address, the
+    // socket sees that group only, and its sends take the routed source
+    // address (Linux leaves a multicast-bound socket's source unset).
+    const { createSocket } = await import('node:dgram');
+    const s = createSocket({ type: 'udp4', reuseAddr: true, lookup: literalLookup });
+    return new Promise((resolve, reject) => {
+      const fail = (e: Error): void => {
+        s.close();
+        reject(e);
+      };
+      s.once('error', fail);
+      s.bind({ address: o.group, port: o.port }, () => {
+        try {
+          s.addMembership(o.group, o.interfaceAddress);
+        } catch (e) {
+          fail(e as Error);
+          return;
+        }
+        s.off('error', fail);
+        resolve(s);
+      });
+    });
+  }
 }

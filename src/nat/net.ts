@@ -62,4 +62,12 @@ export interface TunnelNet {
    * errors.
    */
   udpSocket(opts: { family: 4 | 6; address?: string; port?: number }): Promise<NetUdpSocket>;
+  /**
+   * An IPv4 socket that receives datagrams sent to multicast `group`:`port`
+   * arriving on the interface that holds `interfaceAddress` (kernel sockets:
+   * bound to the group, IP_ADD_MEMBERSHIP there). Replies sent from it
+   * leave unicast from the interface's address. Absent where udpSocket can
+   * bind the group address itself (the userspace stack).
+   */
+  udpGroup?(opts: { group: string; port: number; interfaceAddress: string }): Promise<NetUdpSocket>;
 }

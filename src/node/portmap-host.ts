@@ -146,11 +146,13 @@ export class PortMapHost {
       const l = await this.tunnel.listenTcp({ host: this.tunnelAddress, port: this.policy.upnpHttpPort }, (sock) => this.onHttp(sock, handler));
       this.listeners.push(l);
       where.push(`UPnP IGD at ${base}/rootDesc.xml`);
-      if (this.tunnel.transparent) {
-        // Only the userspace stack can take the SSDP group address; with a
-        // kernel TUN, discovery needs `upnpc -u URL`.
+      {
+        // SSDP: the userspace stack binds the group address itself; on a
+        // kernel TUN the socket joins the group on the tunnel interface.
         try {
-          const group = await this.tunnel.udpSocket({ family: 4, address: SSDP_GROUP, port: SSDP_PORT });
+          const group = this.tunnel.udpGroup
+            ? await this.tunnel.udpGroup({ group: SSDP_GROUP, port: SSDP_PORT, interfaceAddress: this.tunnelAddress })
+            : await this.tunnel.udpSocket({ family: 4, address: SSDP_GROUP, port: SSDP_PORT });
           group.on('error', () => {});
           // Replies leave unicast from our tunnel address (the stack picks it for a group-bound socket).
           group.on('message', (msg, rinfo) => {
@@ -161,8 +163,6 @@ export class PortMapHost {
         } catch (e) {
           this.log.warn(`portmap: SSDP discovery unavailable (${(e as Error).message}); clients need upnpc -u ${base}/rootDesc.xml`);
         }
-      } else {
-        where.push(`(no SSDP in TUN mode: upnpc -u ${base}/rootDesc.xml)`);
       }
     }
     this.log.info(`portmap: ${where.join('; ')}; external address ${this.externalAddress}`);
