@@ -5,6 +5,7 @@
  * Nagle is off on both sides of a relay, as a relay adds no batching need.
  */
 import { connect, createServer, type Socket } from 'node:net';
+import type { BindOptions, Socket as DgramSocket } from 'node:dgram';
 import type { NetListener, NetSocket, NetUdpSocket, TunnelNet } from './net.js';
 import { NativeUdpSocket, nativeUdp } from '../node/native-udp.js';
 
@@ -26,6 +27,21 @@ export interface KernelNetOptions {
  */
 export function literalLookup(address: string, family: unknown, cb: (err: Error | null, address: string, family: number) => void): void {
   cb(null, address, typeof family === 'number' ? family : address.includes(':') ? 6 : 4);
+}
+
+/** Bind a dgram socket: resolves with it once bound; on a bind error closes it and rejects. */
+export function bindDgram(s: DgramSocket, opts: BindOptions): Promise<DgramSocket> {
+  return new Promise((resolve, reject) => {
+    const fail = (e: Error): void => {
+      s.close();
+      reject(e);
+    };
+    s.once('error', fail);
+    s.bind(opts, () => {
+      s.off('error', fail);
+      resolve(s);
+    });
+  });
 }
 
 /** Forwarded UDP bursts overflow the default ~208 KiB buffers; the kernel caps this at rmem_max/wmem_max. */
@@ -71,17 +87,7 @@ export class KernelNet implements TunnelNet {
     const { createSocket } = await import('node:dgram');
     // Rules carry IP literals only, so the literal lookup is safe here.
     const s = createSocket({ type: o.family === 6 ? 'udp6' : 'udp4', recvBufferSize: UDP_BUFFER, sendBufferSize: UDP_BUFFER, lookup: literalLookup });
-    return new Promise((resolve, reject) => {
-      const fail = (e: Error): void => {
-        s.close();
-        reject(e);
-      };
-      s.once('error', fail);
-      s.bind({ address: o.address, port: o.port ?? 0, exclusive: true }, () => {
-        s.off('error', fail);
-        resolve(s);
-      });
-    });
+    return bindDgram(s, { address: o.address, port: o.port ?? 0, exclusive: true });
   }
 
   async udpGroup(o: { group: string; port: number; interfaceAddress: string }): Promise<NetUdpSocket> {
@@ -89,23 +95,13 @@ export class KernelNet implements TunnelNet {
     // socket sees that group only, and its sends take the routed source
     // address (Linux leaves a multicast-bound socket's source unset).
     const { createSocket } = await import('node:dgram');
-    const s = createSocket({ type: 'udp4', reuseAddr: true, lookup: literalLookup });
-    return new Promise((resolve, reject) => {
-      const fail = (e: Error): void => {
-        s.close();
-        reject(e);
-      };
-      s.once('error', fail);
-      s.bind({ address: o.group, port: o.port }, () => {
-        try {
-          s.addMembership(o.group, o.interfaceAddress);
-        } catch (e) {
-          fail(e as Error);
-          return;
-        }
-        s.off('error', fail);
-        resolve(s);
-      });
-    });
+    const s = await bindDgram(createSocket({ type: 'udp4', reuseAddr: true, lookup: literalLookup }), { address: o.group, port: o.port });
+    try {
+      s.addMembership(o.group, o.interfaceAddress);
+    } catch (e) {
+      s.close();
+      throw e;
+    }
+    return s;
   }
 }

@@ -13,7 +13,7 @@
 import type { Socket } from 'node:dgram';
 import { isIPv4 } from 'node:net';
 import type { Endpoint } from '../transport/peer.js';
-import { literalLookup } from '../nat/kernel-net.js';
+import { bindDgram, literalLookup } from '../nat/kernel-net.js';
 import { NativeUdpSocket, nativeUdp, type NativeUdpAddon } from './native-udp.js';
 import type { MarkableSocket } from '../tun/mark.js';
 
@@ -66,11 +66,6 @@ export class UdpBind {
     return `native${n.gso ? ' gso' : ''}${n.gro ? ' gro' : ''}`;
   }
 
-  /** Datagrams the native socket dropped on send, by code (dgram reports through onError instead). */
-  get dropped(): ReadonlyMap<string, number> {
-    return this.native_?.dropped ?? new Map();
-  }
-
   /** Bind `port` (0 = random). Rejects with EADDRINUSE and friends. */
   async open(port: number, address?: string): Promise<number> {
     await this.openSocket(port, address);
@@ -102,27 +97,19 @@ export class UdpBind {
     if (this.addon) return this.bindNative(this.addon, type, port, address);
     // node:dgram only without the addon (it is ~0.8 MB resident).
     const { createSocket } = await import('node:dgram');
-    return new Promise((resolve, reject) => {
-      const s = createSocket({
-        type, ipv6Only: false, reuseAddr: false, recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER, lookup: literalLookup,
-      } as never);
-      const fail = (e: Error) => { s.close(); reject(e); };
-      s.once('error', fail);
-      s.bind({ port, address: address ?? (type === 'udp6' ? '::' : '0.0.0.0'), exclusive: true }, () => {
-        s.off('error', fail);
-        s.on('error', this.onError);
-        s.on('message', (msg, rinfo) => {
-          let address = rinfo.address;
-          // The kernel writes mapped addresses only as ::ffff:a.b.c.d.
-          if (address.length > 7 && address.startsWith('::ffff:') && address.includes('.')) address = address.slice(7);
-          this.onMessage(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength), { address, port: rinfo.port });
-        });
-        this.socket_ = s;
-        this.port = s.address().port;
-        this.onBound(s);
-        resolve();
-      });
+    const s = await bindDgram(createSocket({
+      type, ipv6Only: false, reuseAddr: false, recvBufferSize: SOCKET_BUFFER, sendBufferSize: SOCKET_BUFFER, lookup: literalLookup,
+    } as never), { port, address: address ?? (type === 'udp6' ? '::' : '0.0.0.0'), exclusive: true });
+    s.on('error', this.onError);
+    s.on('message', (msg, rinfo) => {
+      let address = rinfo.address;
+      // The kernel writes mapped addresses only as ::ffff:a.b.c.d.
+      if (address.length > 7 && address.startsWith('::ffff:') && address.includes('.')) address = address.slice(7);
+      this.onMessage(new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength), { address, port: rinfo.port });
     });
+    this.socket_ = s;
+    this.port = s.address().port;
+    this.onBound(s);
   }
 
   private async bindNative(addon: NativeUdpAddon, type: 'udp4' | 'udp6', port: number, address?: string): Promise<void> {
