@@ -454,14 +454,11 @@ export class Tcp implements ConnOwner {
       if (tw.expires > now) break;
       this.forgetTimeWait(k, tw);
     }
-    const h = this.timers;
-    while (h.peekAt() <= now) {
-      const at = h.peekAt();
-      const c = h.peekItem()!;
-      h.pop();
-      if (!this.live(c, at)) continue;
+    while (this.settledTop() <= now) {
+      const c = this.timers.peekItem()!;
+      this.timers.pop();
       c.filedAt = Infinity;
-      if (c.deadline() <= now) c.onTimers(now);
+      c.onTimers(now);
       this.file(c);
     }
     if (this.dirty.size > 0) {
@@ -488,9 +485,24 @@ export class Tcp implements ConnOwner {
     }
   }
 
-  /** A heap entry still stands: c's latest filing, and c still in the table. */
-  private live(c: TcpConn, at: number): boolean {
-    return c.filedAt === at && this.conns.get(c.key) === c;
+  /**
+   * The heap's earliest deadline, made exact: entries that are not their
+   * connection's latest filing, or whose connection is gone, are dropped; a
+   * connection whose deadline moved later is re-filed under it.
+   */
+  private settledTop(): number {
+    const h = this.timers;
+    while (h.size > 0) {
+      const at = h.peekAt();
+      const c = h.peekItem()!;
+      const live = c.filedAt === at && this.conns.get(c.key) === c;
+      if (live && c.deadline() === at) return at;
+      h.pop();
+      if (!live) continue;
+      c.filedAt = Infinity;
+      this.file(c);
+    }
+    return Infinity;
   }
 
   /** True when app calls are waiting for poll(). */
@@ -502,21 +514,6 @@ export class Tcp implements ConnOwner {
     let d = Infinity;
     const first = this.timeWait.values().next();
     if (!first.done) d = first.value.expires;
-    // The heap's top, made exact: stale entries dropped, a deadline that moved later re-filed.
-    const h = this.timers;
-    while (h.size > 0) {
-      const at = h.peekAt();
-      const c = h.peekItem()!;
-      if (!this.live(c, at)) {
-        h.pop();
-        continue;
-      }
-      const real = c.deadline();
-      if (real === at) break;
-      h.pop();
-      c.filedAt = Infinity;
-      this.file(c);
-    }
-    return Math.min(d, h.peekAt());
+    return Math.min(d, this.settledTop());
   }
 }
