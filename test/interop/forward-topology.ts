@@ -14,7 +14,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { genKeyPair, Netns, trackPath, which, vethPair, waitFor, type Proc, type VethPair, type WgKeyPair } from '../harness/netns.js';
+import { genKeyPair, Netns, trackPath, which, vethPair, waitFor, WireguardGo, type Proc, type VethPair, type WgKeyPair } from '../harness/netns.js';
 import { CLI, renderConf, uniqueWgtsName } from './wgts-proc.js';
 
 export const A = {
@@ -51,6 +51,26 @@ export async function createTopology(): Promise<Topology> {
   const back = await vethPair(vps, home, { aAddr4: `${A.vpsBack4}/24`, bAddr4: `${A.homeBack4}/24` });
   const [kVps, kHome] = await Promise.all([genKeyPair(), genKeyPair()]);
   return { client, vps, home, pub, back, kVps, kHome };
+}
+
+/**
+ * Home as a LAN host behind the vps: wireguard-go with the vps as its only
+ * peer (AllowedIPs 0.0.0.0/0), the default route via the vps tunnel address
+ * and the SSDP group through the tunnel, so natpmpc finds the gateway and
+ * upnpc discovers the IGD without being told where.
+ */
+export async function startHomeBehindVps(t: Topology): Promise<WireguardGo> {
+  const wg = await WireguardGo.start(t.home);
+  await wg.setconf({
+    privateKey: t.kHome.privateKey,
+    listenPort: WG_PORT_HOME,
+    peers: [{ publicKey: t.kVps.publicKey, endpoint: `${A.vpsBack4}:${WG_PORT_VPS}`, allowedIps: ['0.0.0.0/0'], persistentKeepalive: 5 }],
+  });
+  await wg.addAddress(`${A.homeTun4}/24`);
+  await wg.up();
+  await t.home.ip(['route', 'add', 'default', 'via', A.vpsTun4, 'dev', wg.iface]);
+  await t.home.ip(['route', 'add', '239.255.255.250/32', 'dev', wg.iface]);
+  return wg;
 }
 
 export interface NatSpec {

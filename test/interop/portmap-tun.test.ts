@@ -8,7 +8,7 @@ import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { interopSuite, waitFor, WireguardGo } from '../harness/netns.js';
 import { WgtsProc, renderConf } from './wgts-proc.js';
-import { A, createTopology, WG_PORT_HOME, WG_PORT_VPS, type Topology } from './forward-topology.js';
+import { A, createTopology, startHomeBehindVps, WG_PORT_HOME, WG_PORT_VPS, type Topology } from './forward-topology.js';
 
 const REPORTED = '192.0.3.7'; // see portmap.test.ts: upnpc refuses reserved external addresses
 
@@ -19,16 +19,7 @@ interopSuite('port mapping with the vps in TUN mode: SSDP on the TUN interface, 
 
   it('sets up home (wireguard-go, routes via the tunnel) and the vps with wgts --tun and [PortMapping]', { timeout: 30_000 }, async () => {
     t = await createTopology();
-    wg = await WireguardGo.start(t.home);
-    await wg.setconf({
-      privateKey: t.kHome.privateKey,
-      listenPort: WG_PORT_HOME,
-      peers: [{ publicKey: t.kVps.publicKey, endpoint: `${A.vpsBack4}:${WG_PORT_VPS}`, allowedIps: ['0.0.0.0/0'], persistentKeepalive: 5 }],
-    });
-    await wg.addAddress(`${A.homeTun4}/24`);
-    await wg.up();
-    await t.home.ip(['route', 'add', 'default', 'via', A.vpsTun4, 'dev', wg.iface]);
-    await t.home.ip(['route', 'add', '239.255.255.250/32', 'dev', wg.iface]);
+    wg = await startHomeBehindVps(t);
     const conf = renderConf({
       privateKey: t.kVps.privateKey,
       listenPort: WG_PORT_VPS,

@@ -12,7 +12,7 @@ import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { interopSuite, waitFor, WireguardGo, type Netns, type Proc } from '../harness/netns.js';
 import { CLI, WgtsProc, renderConf } from './wgts-proc.js';
-import { A, createTopology, WG_PORT_HOME, WG_PORT_VPS, type Topology } from './forward-topology.js';
+import { A, createTopology, startHomeBehindVps, WG_PORT_HOME, WG_PORT_VPS, type Topology } from './forward-topology.js';
 import { startUdpEcho } from './forward-scripts.js';
 
 const ALLOWED = '8000-8999';
@@ -70,16 +70,7 @@ interopSuite('port mapping: natpmpc and upnpc in home (behind wireguard-go) map 
 
   it('sets up the namespaces, wireguard-go in home with routes through the tunnel, wgts with [PortMapping] in vps', { timeout: 30_000 }, async () => {
     t = await createTopology();
-    wg = await WireguardGo.start(t.home);
-    await wg.setconf({
-      privateKey: t.kHome.privateKey,
-      listenPort: WG_PORT_HOME,
-      peers: [{ publicKey: t.kVps.publicKey, endpoint: `${A.vpsBack4}:${WG_PORT_VPS}`, allowedIps: ['0.0.0.0/0'], persistentKeepalive: 5 }],
-    });
-    await wg.addAddress(`${A.homeTun4}/24`);
-    await wg.up();
-    await t.home.ip(['route', 'add', 'default', 'via', A.vpsTun4, 'dev', wg.iface]);
-    await t.home.ip(['route', 'add', '239.255.255.250/32', 'dev', wg.iface]);
+    wg = await startHomeBehindVps(t);
     vps = await WgtsProc.start(t.vps, vpsPortmapConf(t), { mode: '--userspace' });
     assert.match(vps.output(), /portmap: NAT-PMP\/PCP on 198\.19\.10\.1:5351; UPnP IGD at http:\/\/198\.19\.10\.1:5000\/rootDesc\.xml; SSDP/);
     await wg.waitForHandshake(t.kVps.publicKey, 15_000);
