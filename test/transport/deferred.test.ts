@@ -110,6 +110,23 @@ describe('deferred open', () => {
     assert.equal(p.b.dropCount('replay'), 1);
   });
 
+  it('two valid copies of one counter opened in flight together: one delivery, one replay drop', () => {
+    const p = established();
+    const data = sealedFromA(p);
+    const out = { datagrams: [], packets: [], events: [] };
+    // Both copies pass the pre-check before either open finishes, as with two workers.
+    const j1 = p.b.receiveDeferred(data, A_ADDR, p.now, out)!;
+    const j2 = p.b.receiveDeferred(Uint8Array.from(data), A_ADDR, p.now, out)!;
+    assert.ok(j1 && j2);
+    const plain1 = openJob(j1);
+    const plain2 = openJob(j2);
+    assert.ok(plain1 && plain2, 'both copies authenticate');
+    p.b.openFinished(j1, plain1, p.now, out);
+    p.b.openFinished(j2, plain2, p.now, out);
+    assert.equal(out.packets.length, 1);
+    assert.equal(p.b.dropCount('replay'), 1);
+  });
+
   it('drops a message whose session was wiped while it was being opened', () => {
     const p = established();
     const data = sealedFromA(p);

@@ -5,7 +5,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { Pair, ipv4Packet, ipv6Packet, v6, msgType, A_ADDR } from './pair.js';
+import { Pair, ipv4Packet, ipv6Packet, v4, v6, msgType, A_ADDR } from './pair.js';
+import { clampPrivateKey, publicKey } from '../../src/crypto/x25519.js';
 
 describe('device: handshake and data', () => {
   it('a packet from a starts a handshake; staged data arrives at b after it', () => {
@@ -165,6 +166,25 @@ describe('device: handshake and data', () => {
     p.flush();
     assert.equal(p.b.dropCount('source-not-allowed'), 2);
     assert.equal(p.delivered.length, 1);
+  });
+
+  it('cryptokey routing: a peer sending from an address another peer owns is dropped, not delivered', () => {
+    const p = new Pair();
+    // b knows a third peer, c, that owns 10.0.0.3 and fd00::3; a spoofs those.
+    p.b.upsertPeer({
+      publicKey: publicKey(clampPrivateKey(randomBytes(32))), presharedKey: null, endpoint: null,
+      allowedIps: [{ ip: v4('10.0.0.3'), cidr: 32 }, { ip: v6(3), cidr: 128 }],
+    }, p.now);
+    p.handshake();
+    assert.equal(p.delivered.length, 1, 'the handshake packet from a own address');
+    p.sendFromA(ipv4Packet('10.0.0.3', '10.0.0.2'));
+    p.flush();
+    assert.equal(p.b.dropCount('source-not-allowed'), 1);
+    assert.equal(p.delivered.length, 1, 'nothing delivered from the spoofed IPv4 source');
+    p.sendFromA(ipv6Packet(v6(3), v6(2)));
+    p.flush();
+    assert.equal(p.b.dropCount('source-not-allowed'), 2);
+    assert.equal(p.delivered.length, 1, 'nothing delivered from the spoofed IPv6 source');
   });
 
   it('packets to an address no peer owns are dropped as no-route', () => {
