@@ -9,8 +9,8 @@
  *     retransmit with mac2--> wgts
  * 1. At full speed (the flooder sends as fast as one Node process can, until
  *    the legitimate handshake completes, for at most FULL_SPEED_BOUND_MS):
- *    cookie mode, only verified cookie replies come back (a few per source
- *    socket per second), no amplification, RSS bounded, and a legitimate peer
+ *    cookie mode, only verified cookie replies come back (one per valid-mac1
+ *    initiation wgts reads: no limit a flood could fill), no amplification, RSS bounded, and a legitimate peer
  *    completes its handshake; wgts is responsive after. On a 2-core machine
  *    shared with the flooder, wgts reads ~70 % of what arrives (the kernel
  *    drops the rest, the peer's datagrams included), so the handshake needs
@@ -84,8 +84,6 @@ function assertCookieMode(f: FloodStats): void {
   assert.equal(f.otherReplies, 0, 'nothing but cookie replies to bogus initiations');
   assert.ok(f.cookieReplies <= f.sentValidMac1, 'garbage (bad mac1) is never answered');
   assert.ok(f.bytesReceived <= f.bytesSent, 'no amplification');
-  // 4 source sockets, each a burst of 5 then 20 per second (the device's cookie-reply limit).
-  assert.ok(f.cookieReplies <= 4 * (5 + (20 * f.ms) / 1000) + 8, `cookie replies rate limited per source socket: ${f.cookieReplies} in ${f.ms} ms`);
 }
 
 function describeFlood(t: TestContext, f: FloodStats, stats: Map<string, number>): void {
@@ -93,7 +91,6 @@ function describeFlood(t: TestContext, f: FloodStats, stats: Map<string, number>
   t.diagnostic(`flood: ${sent} initiations in ${(f.ms / 1000).toFixed(1)} s = ${((sent / f.ms) * 1000).toFixed(0)} packets/s from 4 source ports (half garbage, half valid mac1)`);
   // wgts counts every garbage datagram it reads as drop.bad-mac1: the share it read of what was sent.
   const read = (100 * (stats.get('drop.bad-mac1') ?? 0)) / Math.max(1, f.sentGarbage);
-  t.diagnostic(`wgts dropped ${stats.get('drop.cookie-rate-limited') ?? 0} valid-mac1 initiations over the per-socket cookie-reply limit`);
   t.diagnostic(`wgts read ${read.toFixed(0)}% of the garbage (drop.bad-mac1) and sent ${f.cookieReplies} verified cookie replies that reached the flooder (${((f.cookieReplies / f.ms) * 1000).toFixed(0)}/s, ${((100 * f.cookieReplies) / Math.max(1, f.sentValidMac1)).toFixed(0)}% of the valid-mac1 initiations); ${f.bytesReceived} bytes back for ${f.bytesSent} sent`);
 }
 
