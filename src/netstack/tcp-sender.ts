@@ -15,7 +15,8 @@ import { type Segment, type SackBlock, ACK, FIN, PSH, SYN, buildSegment, type Ou
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax, seqMin } from './tcp-seq.js';
 import { ByteQueue } from './tcp-buffer.js';
 import { RtoEstimator } from './tcp-rto.js';
-import { NewReno } from './tcp-congestion.js';
+import type { AckEvent, CongestionControl } from './cc/types.js';
+import { NewReno } from './cc/newreno.js';
 import { Scoreboard } from './tcp-sack.js';
 import { tcpError } from './tcp-config.js';
 
@@ -56,7 +57,11 @@ export class Sender {
   rtStart = 0;
   rtEnd = 0;
   rtTime = 0;
-  cc: NewReno;
+  cc: CongestionControl;
+  /** Smallest RTT sample seen, ms (Infinity before the first). */
+  minRtt = Infinity;
+  /** A round trip ends when SND.UNA passes this (the SND.MAX when the previous round ended). */
+  private roundEnd = 0;
   recovery: Recovery = 'none';
   /** RFC 6582 "recover" / RFC 6675 RecoveryPoint. */
   recover = 0;
@@ -84,7 +89,12 @@ export class Sender {
     this.ipHdr = c.v === 4 ? 20 : 40;
     this.mss = Math.min(c.v === 4 ? 536 : 1220, mtu - this.ipHdr - 20);
     this.rto = new RtoEstimator(c.cfg.rto);
-    this.cc = new NewReno(this.mss);
+    this.cc = this.makeCc();
+  }
+
+  /** The congestion controller for the current send MSS. */
+  private makeCc(): CongestionControl {
+    return new NewReno(this.mss);
   }
 
   init(iss: number): void {
@@ -97,6 +107,7 @@ export class Sender {
     this.recover = iss;
     this.highRxt = iss;
     this.wl2 = iss;
+    this.roundEnd = iss;
   }
 
   /** Options of the peer's SYN or SYN-ACK (RFC 9293 3.7.1, RFC 7323 2.2, RFC 2018 section 2). */
@@ -113,7 +124,7 @@ export class Sender {
       this.c.rcvScale = 0;
     }
     this.sackOk = seg.sackPermitted && this.c.cfg.sack;
-    this.cc = new NewReno(this.mss);
+    this.cc = this.makeCc();
   }
 
   synOutstanding(): boolean {
@@ -155,7 +166,7 @@ export class Sender {
     this.maxWnd = this.wnd;
     this.wl1 = seg.seq;
     this.wl2 = seg.ack;
-    if (!this.synRetransmitted) this.rto.sample(now - this.synSentAt);
+    if (!this.synRetransmitted) this.rttSample(now - this.synSentAt);
     else this.rto.afterSynTimeout();
     this.retries = 0;
     this.rtxAt = Infinity;
@@ -212,12 +223,18 @@ export class Sender {
     this.retries = 0;
     this.persistBackoff = 0;
     // RFC 6298 with Karn's rule: rtActive is cleared when the timed segment is retransmitted.
+    let rtt: number | undefined;
     if (this.rtActive && seqGe(ack, this.rtEnd)) {
-      this.rto.sample(now - this.rtTime);
+      rtt = now - this.rtTime;
+      this.rttSample(rtt);
       this.rtActive = false;
     }
+    const sackedBefore = this.board.sacked;
     this.board.advance(ack);
     if (this.sackOk && seg.sack.length > 0) this.board.add(seg.sack, this.una, this.max);
+    // Bytes delivered by this ACK: cumulatively acknowledged and not SACKed before, plus newly SACKed.
+    const delivered = acked + this.board.sacked - sackedBefore;
+    const inRecovery = this.recovery !== 'none';
     let restartTimer = true;
     switch (this.recovery) {
       case 'newreno':
@@ -225,6 +242,7 @@ export class Sender {
           // Full acknowledgment (RFC 6582 3.2 step 3).
           this.cc.cwnd = Math.min(this.cc.ssthresh, Math.max(seqDiff(this.max, this.una), this.mss) + this.mss);
           this.endRecovery();
+          this.cc.onRecoveryExit(now);
         } else {
           // Partial acknowledgment: retransmit the next hole, deflate (RFC 6582 3.2 step 4).
           this.sendRange(this.una, seqAdd(this.una, this.mss), now, false);
@@ -234,13 +252,16 @@ export class Sender {
         }
         break;
       case 'sack':
-        if (seqGe(ack, this.recover)) this.endRecovery();
+        if (seqGe(ack, this.recover)) {
+          this.endRecovery();
+          this.cc.onRecoveryExit(now);
+        }
         break;
       case 'none':
         this.dupAcks = 0;
-        this.cc.onAck(dataAcked, flightBefore < this.cc.cwnd / 2);
         break;
     }
+    this.cc.onAck(this.ackEvent(now, delivered, rtt, flightBefore, inRecovery));
     if (restartTimer || this.rtxAt === Infinity) {
       this.rtxAt = seqGt(this.nxt, this.una) || this.recovery !== 'none' ? now + this.rto.rto : Infinity;
     }
@@ -249,6 +270,32 @@ export class Sender {
       c.onFinAcked(now);
     }
     if (this.bufferHasRoom()) c.bufferDrained();
+  }
+
+  /** What the controller learns from an ACK that delivered `delivered` bytes. */
+  private ackEvent(now: number, delivered: number, rtt: number | undefined, priorInflight: number, inRecovery: boolean): AckEvent {
+    const roundStart = seqGe(this.una, this.roundEnd);
+    if (roundStart) this.roundEnd = this.max;
+    return {
+      now,
+      acked: delivered,
+      rtt,
+      minRtt: this.minRtt,
+      srtt: this.rto.srtt,
+      inflight: seqDiff(this.max, this.una),
+      priorInflight,
+      cwndLimited: priorInflight >= this.cc.cwnd / 2,
+      inRecovery,
+      roundStart,
+      rate: null,
+      mss: this.mss,
+    };
+  }
+
+  /** One RTT measurement: the RTO estimator and the minimum. */
+  private rttSample(r: number): void {
+    this.rto.sample(r);
+    if (r < this.minRtt) this.minRtt = r;
   }
 
   private endRecovery(): void {
@@ -279,7 +326,7 @@ export class Sender {
   private enterRecovery(kind: Recovery, now: number): void {
     const c = this.c;
     c.owner.stats.fastRetransmits++;
-    this.cc.onLoss(seqDiff(this.max, this.una));
+    this.cc.onCongestionEvent(now, seqDiff(this.max, this.una));
     this.recover = this.max;
     this.recovery = kind;
     this.highRxt = this.una;
@@ -478,7 +525,7 @@ export class Sender {
       c.abort(tcpError('ETIMEDOUT', 'read', c.remoteAddress, c.remotePort), false, now);
       return;
     }
-    this.cc.onRto(seqDiff(this.max, this.una), this.retries === 1);
+    this.cc.onRto(now, seqDiff(this.max, this.una), this.retries === 1);
     this.recover = this.max;
     this.endRecovery();
     this.board.clear(); // RFC 2018 section 8: ignore SACK information after a timeout

@@ -2,7 +2,13 @@
  * Two stacks joined by an in-memory, fault-injecting link, driven by a fake
  * clock. Each direction delays packets by `delay` ms plus up to `jitter` ms
  * (jitter reorders), and drops, duplicates or corrupts (flips one random
- * bit) at the given rates, from a seeded PRNG so runs repeat exactly.
+ * bit) at the given rates, from a seeded PRNG so runs repeat exactly (one
+ * shared by both directions, or the direction's own with `seed`). A direction may also have a bottleneck: `rate` bytes per ms with
+ * a drop-tail queue of `queue` bytes in front of it, so a test can model an
+ * internet path (say 20 ms RTT, 1 % loss, 100 Mbit/s) and measure goodput.
+ *
+ *   send -> filter -> bottleneck queue (drop-tail) -> random loss ->
+ *   duplicate/corrupt -> +delay(+jitter) -> heap -> input at its time
  *
  * run(done) alternates: let Node's stream callbacks run (setImmediate),
  * poll both stacks onto the link, deliver what is due; when nothing moves
@@ -22,6 +28,17 @@ export interface LinkOptions {
   corrupt?: number;
   /** Only packets matching this are subject to loss (default: all). */
   lossFilter?: (pkt: Uint8Array) => boolean;
+  /** This direction's own PRNG seed, so its faults do not depend on the other direction's traffic. */
+  seed?: number;
+  /** Bottleneck rate in bytes per ms (12_500 is 100 Mbit/s); none by default. */
+  rate?: number;
+  /** Drop-tail queue in front of the bottleneck, bytes waiting (default 64 KiB). */
+  queue?: number;
+}
+
+/** One direction's bottleneck: when its last queued packet has left. */
+interface Bottleneck {
+  freeAt: number;
 }
 
 interface InFlight {
@@ -84,6 +101,8 @@ export interface LinkCounters {
   lost: number;
   duplicated: number;
   corrupted: number;
+  /** Dropped because the bottleneck queue was full (not counted in `lost`). */
+  queueDrops: number;
 }
 
 export class Sim {
@@ -91,8 +110,8 @@ export class Sim {
   readonly a: Stack;
   readonly b: Stack;
   readonly counters: { ab: LinkCounters; ba: LinkCounters } = {
-    ab: { sent: 0, lost: 0, duplicated: 0, corrupted: 0 },
-    ba: { sent: 0, lost: 0, duplicated: 0, corrupted: 0 },
+    ab: { sent: 0, lost: 0, duplicated: 0, corrupted: 0, queueDrops: 0 },
+    ba: { sent: 0, lost: 0, duplicated: 0, corrupted: 0, queueDrops: 0 },
   };
   /** Every packet a stack emitted, before faults, when `trace` is on: [time, from 'a'|'b', packet]. */
   readonly log: Array<{ t: number; from: 'a' | 'b'; pkt: Uint8Array }> = [];
@@ -101,7 +120,9 @@ export class Sim {
   filter: ((from: 'a' | 'b', pkt: Uint8Array, t: number) => boolean) | null = null;
   private readonly heap = new Heap();
   private order = 0;
-  private readonly rand: () => number;
+  private readonly randAb: () => number;
+  private readonly randBa: () => number;
+  private readonly neck = { ab: { freeAt: 0 } as Bottleneck, ba: { freeAt: 0 } as Bottleneck };
   private woken = false;
 
   constructor(
@@ -111,7 +132,9 @@ export class Sim {
     private readonly ba: LinkOptions = ab,
     seed = 1,
   ) {
-    this.rand = prng(seed);
+    const shared = prng(seed);
+    this.randAb = ab.seed !== undefined ? prng(ab.seed) : shared;
+    this.randBa = ba.seed !== undefined ? prng(ba.seed) : shared;
     this.a = new Stack({ addresses: [{ ip: '10.0.0.1', cidr: 24 }, { ip: 'fd00::1', cidr: 64 }], random: seededRandom(seed * 7 + 1), ...aOpts });
     this.b = new Stack({ addresses: [{ ip: '10.0.0.2', cidr: 24 }, { ip: 'fd00::2', cidr: 64 }], random: seededRandom(seed * 7 + 2), ...bOpts });
     this.a.onWake = () => (this.woken = true);
@@ -122,27 +145,40 @@ export class Sim {
     const o = from === 'a' ? this.ab : this.ba;
     const c = from === 'a' ? this.counters.ab : this.counters.ba;
     const to = from === 'a' ? this.b : this.a;
+    const rand = from === 'a' ? this.randAb : this.randBa;
     if (this.trace) this.log.push({ t: this.now, from, pkt });
     c.sent++;
     if (this.filter !== null && !this.filter(from, pkt, this.now)) {
       c.lost++;
       return;
     }
-    if (o.loss && (o.lossFilter === undefined || o.lossFilter(pkt)) && this.rand() < o.loss) {
+    // The bottleneck: the packet waits behind those still queued, unless the queue is full.
+    let departs = this.now;
+    if (o.rate !== undefined) {
+      const n = from === 'a' ? this.neck.ab : this.neck.ba;
+      const start = Math.max(this.now, n.freeAt);
+      if ((start - this.now) * o.rate + pkt.length > (o.queue ?? 65536)) {
+        c.queueDrops++;
+        return;
+      }
+      n.freeAt = start + pkt.length / o.rate;
+      departs = n.freeAt;
+    }
+    if (o.loss && (o.lossFilter === undefined || o.lossFilter(pkt)) && rand() < o.loss) {
       c.lost++;
       return;
     }
-    const copies = o.duplicate && this.rand() < o.duplicate ? 2 : 1;
+    const copies = o.duplicate && rand() < o.duplicate ? 2 : 1;
     if (copies === 2) c.duplicated++;
     for (let i = 0; i < copies; i++) {
       let p = pkt;
-      if (o.corrupt && this.rand() < o.corrupt) {
+      if (o.corrupt && rand() < o.corrupt) {
         p = pkt.slice();
-        const bit = Math.floor(this.rand() * p.length * 8);
+        const bit = Math.floor(rand() * p.length * 8);
         p[bit >> 3]! ^= 1 << (bit & 7);
         c.corrupted++;
       }
-      const at = this.now + (o.delay ?? 1) + (o.jitter ? this.rand() * o.jitter : 0);
+      const at = departs + (o.delay ?? 1) + (o.jitter ? rand() * o.jitter : 0);
       this.heap.push({ at, order: this.order++, to, pkt: p });
     }
   }
