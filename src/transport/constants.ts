@@ -46,6 +46,18 @@ export const MAX_TIMER_HANDSHAKES = REKEY_ATTEMPT_TIME / REKEY_TIMEOUT;
 export const REPLAY_RING_BITS = 8192;
 /** Packets staged per peer while no session exists. */
 export const MAX_STAGED_PACKETS = 128;
+
+// ---- Implementation limits of the send counter ----
+// Keypair.sendCounter is a JS number, exact only below 2^53 (counter++ stops
+// at 2^53, so a nonce would repeat), and as numbers the spec's message limits
+// above round to 2^60 and 2^64: neither could ever be reached by counting.
+// These stand in for them, keeping the spec's shape (reject 2^13 + 1 short
+// of the representable range; rekey well before). At 10^6 packets/s either
+// is centuries away, but the limit must hold all the same.
+/** A keypair sends no message with a counter at or above this: a new session is needed. */
+export const SEND_REJECT_AFTER_MESSAGES = 2 ** 53 - 2 ** 13 - 1;
+/** The initiator re-keys once its send counter has passed this. */
+export const SEND_REKEY_AFTER_MESSAGES = 2 ** 49;
 /** Pending handshakes above which the device is "under load" and demands cookies. */
 export const UNDER_LOAD_HANDSHAKES = 64;
 /** Once under load, stay so for this long after the load falls. */

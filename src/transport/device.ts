@@ -37,8 +37,8 @@ import { AllowedIPs } from './allowedips.js';
 import { packetDestination, packetSource } from './ip.js';
 import {
   HANDSHAKE_INITIATION_RATE, KEEPALIVE_TIMEOUT, MAX_STAGED_PACKETS, MAX_TIMER_HANDSHAKES, MESSAGE_COOKIE_REPLY,
-  MESSAGE_INITIATION, MESSAGE_TRANSPORT, REJECT_AFTER_MESSAGES, REJECT_AFTER_TIME,
-  REKEY_AFTER_MESSAGES, REKEY_AFTER_TIME, REKEY_ON_RECEIVE_AFTER, REKEY_TIMEOUT, TRANSPORT_HEADER_SIZE,
+  MESSAGE_INITIATION, MESSAGE_TRANSPORT, REJECT_AFTER_TIME,
+  REKEY_AFTER_TIME, SEND_REJECT_AFTER_MESSAGES, SEND_REKEY_AFTER_MESSAGES, REKEY_ON_RECEIVE_AFTER, REKEY_TIMEOUT, TRANSPORT_HEADER_SIZE,
   UNDER_LOAD_AFTER_TIME, UNDER_LOAD_HANDSHAKES,
 } from './constants.js';
 import { Keypair } from './keypair.js';
@@ -130,7 +130,6 @@ export interface PeerOptions {
 interface IndexEntry { peer: Peer; keypair: Keypair | null }
 
 const ZERO_KEY = new Uint8Array(32);
-const REJECT_COUNTER = Number(REJECT_AFTER_MESSAGES);
 
 function emptyOutput(): Output {
   return { datagrams: [], packets: [], events: [] };
@@ -302,7 +301,7 @@ export class Device {
   }
 
   private usableForSending(kp: Keypair | null, now: number): kp is Keypair {
-    return kp !== null && now - kp.created < REJECT_AFTER_TIME && kp.sendCounter < REJECT_COUNTER;
+    return kp !== null && now - kp.created < REJECT_AFTER_TIME && kp.sendCounter < SEND_REJECT_AFTER_MESSAGES;
   }
 
   private sendStaged(peer: Peer, now: number, out: Output): void {
@@ -320,8 +319,16 @@ export class Device {
     const staged = peer.staged;
     peer.staged = [];
     let sentData = false;
+    let wornOut = false;
     const to = peer.endpoint;
-    for (const pkt of staged) {
+    for (let i = 0; i < staged.length; i++) {
+      const pkt = staged[i]!;
+      if (kp.sendCounter >= SEND_REJECT_AFTER_MESSAGES) {
+        // The counter ran out mid-batch: the rest waits for a new session.
+        peer.staged = staged.slice(i);
+        wornOut = true;
+        break;
+      }
       const counter = kp.sendCounter++;
       const data = this.frame(kp, counter, pkt);
       if (this.deferCrypto) {
@@ -336,8 +343,9 @@ export class Device {
     if (sentData && peer.timers.newHandshake === null) T.onDataSent(peer.timers, now, this.jitter());
     T.onAnyAuthenticatedPacketTraversal(peer.timers, now, peer.persistentKeepalive);
     T.onAnyAuthenticatedPacketSent(peer.timers);
-    // Keep the key fresh: the initiator re-keys when the session is old or worn.
-    if (kp.isInitiator && (kp.sendCounter > REKEY_AFTER_MESSAGES || now - kp.created >= REKEY_AFTER_TIME)) {
+    // Keep the key fresh: the initiator re-keys when the session is old or worn;
+    // a keypair that can send no more needs a new session whichever side we are.
+    if (wornOut || (kp.isInitiator && (kp.sendCounter > SEND_REKEY_AFTER_MESSAGES || now - kp.created >= REKEY_AFTER_TIME))) {
       this.sendInitiation(peer, false, now, out);
     }
   }

@@ -10,7 +10,7 @@
 import { ReplayFilter } from './replay.js';
 
 export class Keypair {
-  /** Next counter to send with. A number: 2^53 packets are out of reach. */
+  /** Next counter to send with; sending stops at SEND_REJECT_AFTER_MESSAGES (constants.ts), below 2^53. */
   sendCounter = 0;
   readonly replay = new ReplayFilter();
   /** Set by wipe(): crypto deferred to the caller must not run under this keypair any more. */

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Pair, ipv4Packet, msgType } from './pair.js';
 import {
-  KEEPALIVE_TIMEOUT, REJECT_AFTER_TIME, REKEY_AFTER_MESSAGES, REKEY_AFTER_TIME, REKEY_TIMEOUT, REKEY_ON_RECEIVE_AFTER,
+  KEEPALIVE_TIMEOUT, REJECT_AFTER_TIME, REKEY_AFTER_TIME, SEND_REJECT_AFTER_MESSAGES, SEND_REKEY_AFTER_MESSAGES, REKEY_TIMEOUT, REKEY_ON_RECEIVE_AFTER,
 } from '../../src/transport/constants.js';
 
 const initiations = (p: Pair, from: 'a' | 'b') => p.wire.filter((s) => s.from === from && msgType(s.d) === 1);
@@ -124,15 +124,45 @@ describe('timers', () => {
     assert.equal(initiations(p, 'a').length, 1, 'exactly one last-minute handshake');
   });
 
-  it('re-keys after REKEY_AFTER_MESSAGES', () => {
+  it('re-keys after SEND_REKEY_AFTER_MESSAGES', () => {
     const p = new Pair();
     p.handshake();
     p.advance(REKEY_TIMEOUT, { deliver: true }); // past the initiation rate limit
     p.sendFromA();
     assert.equal(initiations(p, 'a').length, 0);
-    p.peerOfA.keypairs.current!.sendCounter = REKEY_AFTER_MESSAGES + 1024; // +1 is below float precision at 2^60
+    p.peerOfA.keypairs.current!.sendCounter = SEND_REKEY_AFTER_MESSAGES;
     p.sendFromA();
     assert.equal(initiations(p, 'a').length, 1);
+  });
+
+  it('the send counter stops below 2^53: no counter repeats or reaches the limit, and a new session is required', () => {
+    for (const side of ['a', 'b'] as const) { // the initiator, and the responder
+      const p = new Pair();
+      p.handshake();
+      p.sendFromB(); // confirms b's session
+      p.flush();
+      p.advance(REKEY_TIMEOUT, { deliver: true }); // past the initiation rate limit
+      p.lose();
+      const peer = side === 'a' ? p.peerOfA : p.peerOfB;
+      const kp = peer.keypairs.current!;
+      kp.sendCounter = SEND_REJECT_AFTER_MESSAGES - 2;
+      for (let i = 0; i < 4; i++) {
+        if (side === 'a') p.sendFromA(); else p.sendFromB();
+      }
+      const sent = p.wire.filter((s) => s.from === side);
+      const counters = sent.filter((s) => msgType(s.d) === 4)
+        .map((s) => new DataView(s.d.data.buffer, s.d.data.byteOffset + 8, 8).getBigUint64(0, true));
+      assert.deepEqual(counters, [BigInt(SEND_REJECT_AFTER_MESSAGES - 2), BigInt(SEND_REJECT_AFTER_MESSAGES - 1)], `${side}: two sends, then none`);
+      assert.ok(SEND_REJECT_AFTER_MESSAGES < Number.MAX_SAFE_INTEGER);
+      assert.equal(sent.filter((s) => msgType(s.d) === 1).length, 1, `${side}: a new handshake instead`);
+      assert.equal(peer.staged.length, 2, `${side}: the rest waits for it`);
+      // The new session carries what waited, from counter 0.
+      p.flush();
+      p.advance(100, { deliver: true });
+      assert.notEqual(peer.keypairs.current, kp, `${side}: a new keypair`);
+      assert.equal(peer.staged.length, 0);
+      assert.equal(p.delivered.filter((d) => d.to === (side === 'a' ? 'b' : 'a')).length, 5, `${side}: every packet arrived`);
+    }
   });
 
   it('rejects a session after REJECT_AFTER_TIME: no send with it, and the receiver drops it', () => {
