@@ -3,16 +3,18 @@
 // inner address from it. wireguard-go encrypts the packet (the destination is
 // in its AllowedIPs); wgts (ns w, --userspace) must drop it after decryption
 // as `source-not-allowed` (whitepaper section 2, "Cryptokey Routing") and
-// count it in `wgts show NAME --json`, while a normal ping still works.
-import { it } from 'node:test';
+// count it in `wgts show NAME --json`, while a normal ping still works. wgts
+// also knows a third peer (no endpoint) owning INNER.third; wireguard-go
+// pinging from that address impersonates it and must be dropped the same way.
+import { before, it } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  exec, formatEndpoint, genKeyPair, interopSuite, Netns, ping, vethPair, WireguardGo, type VethPair, type WgKeyPair,
+  exec, formatEndpoint, genKeyPair, interopSuite, Netns, ping, vethPair, waitFor, WireguardGo, type VethPair, type WgKeyPair,
 } from '../harness/netns.js';
 import { WgtsProc, CLI } from './wgts-proc.js';
 
 const OUTER = { w4: '198.18.21.1/24', g4: '198.18.21.2/24' };
-const INNER = { w4: '198.19.21.1', g4: '198.19.21.2', spoof: '198.19.22.99' };
+const INNER = { w4: '198.19.21.1', g4: '198.19.21.2', spoof: '198.19.22.99', third: '198.19.21.3' };
 const PORT_W = 51830;
 const PORT_G = 51831;
 
@@ -23,6 +25,7 @@ interopSuite('hostile: cryptokey routing, wireguard-go as the sender', { timeout
   let wg: WireguardGo;
   let kw: WgKeyPair;
   let kg: WgKeyPair;
+  let kc: WgKeyPair;
   let wgts: WgtsProc;
 
   async function drops(): Promise<Record<string, number>> {
@@ -32,11 +35,13 @@ interopSuite('hostile: cryptokey routing, wireguard-go as the sender', { timeout
     return v.drops ?? {};
   }
 
-  it('sets up wgts <-> wireguard-go; wireguard-go has an extra address outside wgts AllowedIPs', { timeout: 20_000 }, async () => {
+  // wgts <-> wireguard-go; wireguard-go also holds an address outside wgts's
+  // AllowedIPs and one that wgts routes to a third peer.
+  before(async () => {
     w = await Netns.create('ckw');
     g = await Netns.create('ckg');
     link = await vethPair(w, g, { aAddr4: OUTER.w4, bAddr4: OUTER.g4 });
-    [kw, kg] = await Promise.all([genKeyPair(), genKeyPair()]);
+    [kw, kg, kc] = await Promise.all([genKeyPair(), genKeyPair(), genKeyPair()]);
     wg = await WireguardGo.start(g);
     await wg.setconf({
       privateKey: kg.privateKey,
@@ -45,14 +50,18 @@ interopSuite('hostile: cryptokey routing, wireguard-go as the sender', { timeout
     });
     await wg.addAddress(`${INNER.g4}/24`);
     await wg.addAddress(`${INNER.spoof}/32`);
+    await wg.addAddress(`${INNER.third}/32`);
     await wg.up();
     wgts = await WgtsProc.start(w, {
       privateKey: kw.privateKey,
       listenPort: PORT_W,
       addresses: [`${INNER.w4}/24`],
-      peers: [{ publicKey: kg.publicKey, endpoint: formatEndpoint(link.bAddr4, PORT_G), allowedIps: [`${INNER.g4}/32`] }],
+      peers: [
+        { publicKey: kg.publicKey, endpoint: formatEndpoint(link.bAddr4, PORT_G), allowedIps: [`${INNER.g4}/32`] },
+        { publicKey: kc.publicKey, allowedIps: [`${INNER.third}/32`] },
+      ],
     });
-  });
+  }, { timeout: 20_000 });
 
   it('a normal ping works (session up)', { timeout: 15_000 }, async () => {
     const p = await ping(g, INNER.w4, 3);
@@ -73,6 +82,23 @@ interopSuite('hostile: cryptokey routing, wireguard-go as the sender', { timeout
     assert.ok(sent >= 5 * 84, `wireguard-go sent ${sent} bytes to wgts`);
     const after = (await drops())['source-not-allowed'] ?? 0;
     assert.ok(after - before >= 5, `source-not-allowed ${before} -> ${after}\n${wgts.output()}`);
+  });
+
+  it('a ping from the address of another peer of wgts is dropped once and not delivered', { timeout: 20_000 }, async () => {
+    const before = await drops();
+    const txBefore = (await wg.show()).peers[0]!.txBytes;
+    const r = await g.exec(['ping', '-n', '-q', '-c', '1', '-W', '1', '-I', INNER.third, INNER.w4], { timeoutMs: 10_000 });
+    assert.match(r.stdout, /1 packets transmitted, 0 (?:packets )?received/, r.stdout + r.stderr);
+    const sent = (await wg.show()).peers[0]!.txBytes - txBefore;
+    assert.ok(sent >= 84, `wireguard-go sent ${sent} bytes to wgts`);
+    const count = (d: Record<string, number>, k: string) => (d[k] ?? 0) - (before[k] ?? 0);
+    const after = await waitFor(async () => {
+      const d = await drops();
+      return count(d, 'source-not-allowed') >= 1 ? d : null;
+    }, 5000, 'wgts to count the spoofed packet');
+    assert.equal(count(after, 'source-not-allowed'), 1, `exactly one drop\n${wgts.output()}`);
+    // Delivered, wgts's stack would answer towards the third peer, which has no endpoint.
+    assert.equal(count(after, 'no-endpoint'), 0, 'no echo reply was routed to the third peer');
   });
 
   it('a normal ping still works afterwards', { timeout: 15_000 }, async () => {
