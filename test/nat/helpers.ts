@@ -1,6 +1,12 @@
-/** Shared pieces of the forwarder tests: rules, loopback servers and clients, waiting. */
+/**
+ * Shared pieces of the forwarder tests: rules, loopback servers and clients,
+ * waiting. Whatever opens a socket takes the test's context and closes it in
+ * t.after, so a failed assertion never leaves the file hanging on an open
+ * handle; the close functions are idempotent, so a test may also close early.
+ */
 import { createHash, randomBytes } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
+import type { TestContext } from 'node:test';
 import { DEFAULTS, type NatRule } from '../../src/nat/rule.js';
 import { Exposer, Forwarder } from '../../src/nat/forwarder.js';
 import type { RuleSetOptions } from '../../src/nat/rule-set.js';
@@ -30,8 +36,16 @@ export interface Rig {
   close(): Promise<void>;
 }
 
+/** Wraps `close` so that it runs once however often it is called, and registers it with t.after. */
+export function closeAfter(t: TestContext, close: () => Promise<void> | void): () => Promise<void> {
+  let done: Promise<void> | null = null;
+  const once = (): Promise<void> => (done ??= Promise.resolve().then(close));
+  t.after(once);
+  return once;
+}
+
 /** A Forwarder (or Exposer) whose tunnel side is the loopback test double; log lines are kept. */
-export function rig(kind: 'forward' | 'expose' = 'forward', opts: RuleSetOptions = {}): Rig {
+export function rig(t: TestContext, kind: 'forward' | 'expose' = 'forward', opts: RuleSetOptions = {}): Rig {
   const tunnel = new LoopbackTunnel();
   const log: string[] = [];
   const sink = (m: string): void => {
@@ -39,7 +53,7 @@ export function rig(kind: 'forward' | 'expose' = 'forward', opts: RuleSetOptions
   };
   const o = { tunnel, log: { info: sink, warn: sink, debug: () => {} }, sweepIntervalMs: 50, ...opts };
   const fw = kind === 'forward' ? new Forwarder(o) : new Exposer(o);
-  return { tunnel, log, fw, close: () => fw.close() };
+  return { tunnel, log, fw, close: closeAfter(t, () => fw.close()) };
 }
 
 /** The listening port of the only unit (or the unit matching `protocol`). */
@@ -53,7 +67,7 @@ export function statsOf(fw: Forwarder | Exposer, protocol: 'tcp' | 'udp' = 'tcp'
   return fw.stats().find((s) => s.protocol === protocol)!;
 }
 
-export async function tcpServer(host: string, onConn: (s: Socket) => void): Promise<{ server: Server; port: number; close(): Promise<void> }> {
+export async function tcpServer(t: TestContext, host: string, onConn: (s: Socket) => void): Promise<{ server: Server; port: number; close(): Promise<void> }> {
   const server = createServer({ allowHalfOpen: true }, onConn);
   const sockets = new Set<Socket>();
   server.on('connection', (s) => {
@@ -66,16 +80,32 @@ export async function tcpServer(host: string, onConn: (s: Socket) => void): Prom
   return {
     server,
     port,
-    close: () =>
+    close: closeAfter(t, () =>
       new Promise<void>((r) => {
         for (const s of sockets) s.destroy();
         server.close(() => r());
       }),
+    ),
   };
 }
 
-/** A port on which nothing listens (bound, then released). */
-export async function freePort(host = '127.0.0.1'): Promise<number> {
+/**
+ * A port on `host` that refuses connections and that no one else can take
+ * until the test ends: the local port of a client connection we hold open
+ * (a connected socket is no listener, so a SYN to it draws a RST).
+ */
+export async function refusingPort(t: TestContext, host = '127.0.0.1'): Promise<number> {
+  const holder = await tcpServer(t, host, () => {});
+  const c = await dial(t, holder.port, { host });
+  return c.localPort!;
+}
+
+/**
+ * A port that was free on `host` a moment ago (bound to 0, read, released).
+ * Only for a port that must be named before binding; whoever uses it must
+ * retry on EADDRINUSE, since another process may take it in between.
+ */
+export async function probedPort(host = '127.0.0.1'): Promise<number> {
   const s = createServer();
   await new Promise<void>((r) => s.listen(0, host, r));
   const port = (s.address() as { port: number }).port;
@@ -83,7 +113,18 @@ export async function freePort(host = '127.0.0.1'): Promise<number> {
   return port;
 }
 
-export function dial(port: number, opts: { host?: string; localAddress?: string; allowHalfOpen?: boolean } = {}): Promise<Socket> {
+export interface DialOptions { host?: string; localAddress?: string; allowHalfOpen?: boolean }
+
+/** A client connection, destroyed after the test. */
+export async function dial(t: TestContext, port: number, opts: DialOptions = {}): Promise<Socket> {
+  const s = await connectTo(port, opts);
+  t.after(() => {
+    s.destroy();
+  });
+  return s;
+}
+
+function connectTo(port: number, opts: DialOptions): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const s = connect({ host: opts.host ?? '127.0.0.1', port, localAddress: opts.localAddress, allowHalfOpen: opts.allowHalfOpen ?? true });
     s.once('connect', () => {
@@ -98,7 +139,7 @@ export function dial(port: number, opts: { host?: string; localAddress?: string;
 export async function outcome(port: number, opts: { host?: string; localAddress?: string } = {}): Promise<string | undefined> {
   let c: Socket;
   try {
-    c = await dial(port, opts);
+    c = await connectTo(port, opts);
   } catch (e) {
     return (e as NodeJS.ErrnoException).code;
   }

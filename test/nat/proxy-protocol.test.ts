@@ -6,11 +6,12 @@
  * writing a version 2 of the PROXY protocol header"); then parsed back off
  * a forwarded connection by a receiver written here from the spec alone.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { isIPv4, isIPv6, type Socket } from 'node:net';
 import { encodeProxyV1, encodeProxyV2 } from '../../src/nat/proxy-protocol.js';
 import { dial, portOf, rig, rule, tcpServer, waitFor } from './helpers.js';
+import { withSeed } from '../harness/seed.js';
 
 // ------------------------------------------------------------------ an independent receiver (spec section 2)
 
@@ -133,10 +134,10 @@ test('v2: IPv6, UDP and unknown families laid out as section 2.2 says', () => {
   assert.equal(encodeProxyV2(null).toString('hex'), '0d0a0d0a000d0a515549540a' + '2100' + '0000');
 });
 
-test('the test receiver agrees with the encoders on random endpoints', () => {
+test('the test receiver agrees with the encoders on random endpoints', () => withSeed((rand) => {
   for (let i = 0; i < 200; i++) {
     const v6 = i % 2 === 1;
-    const rnd = (n: number): number => Math.floor(Math.random() * n);
+    const rnd = rand.int;
     const addr = (): string =>
       v6 ? Array.from({ length: 8 }, () => rnd(0x10000).toString(16)).join(':') : Array.from({ length: 4 }, () => rnd(256)).join('.');
     const e = { source: { address: addr(), port: rnd(65536) }, destination: { address: addr(), port: rnd(65536) } };
@@ -154,14 +155,14 @@ test('the test receiver agrees with the encoders on random endpoints', () => {
       assert.equal(p.length, h.length);
     }
   }
-});
+}));
 
 // ------------------------------------------------------------------ on a forwarded connection
 
 /** A target that parses the header, then collects the payload. */
-async function proxyTarget() {
+async function proxyTarget(t: TestContext) {
   const got: { header: Parsed; payload: string; remote: string }[] = [];
-  const t = await tcpServer('127.0.0.1', (s: Socket) => {
+  const target = await tcpServer(t, '127.0.0.1', (s: Socket) => {
     let buf = Buffer.alloc(0);
     let header: Parsed | undefined;
     s.on('data', (d: Buffer) => {
@@ -179,16 +180,16 @@ async function proxyTarget() {
       s.end();
     });
   });
-  return { ...t, got };
+  return { ...target, got };
 }
 
 for (const version of ['v1', 'v2'] as const) {
-  test(`ProxyProtocol = ${version}: the target reads the public client's address, then the data`, async () => {
-    const t = await proxyTarget();
-    const r = rig();
+  test(`ProxyProtocol = ${version}: the target reads the public client's address, then the data`, async (tc) => {
+    const t = await proxyTarget(tc);
+    const r = rig(tc);
     await r.fw.applyRules([rule({ target: { host: '127.0.0.1', port: t.port }, proxyProtocol: version })]);
     const port = portOf(r.fw);
-    const c = await dial(port, { localAddress: '127.0.0.5' });
+    const c = await dial(tc, port, { localAddress: '127.0.0.5' });
     const sport = c.localPort;
     c.end('GET / HTTP/1.0\r\n\r\n');
     await waitFor(() => t.got.length === 1, 'header at target');
@@ -212,12 +213,12 @@ for (const version of ['v1', 'v2'] as const) {
   });
 }
 
-test('ProxyProtocol over an IPv6 listener towards an IPv4 target carries TCP6', async () => {
-  const t = await proxyTarget();
-  const r = rig();
+test('ProxyProtocol over an IPv6 listener towards an IPv4 target carries TCP6', async (tc) => {
+  const t = await proxyTarget(tc);
+  const r = rig(tc);
   await r.fw.applyRules([rule({ listen: { host: '::1', port: 0 }, target: { host: '127.0.0.1', port: t.port }, proxyProtocol: 'v2' })]);
   const port = portOf(r.fw);
-  const c = await dial(port, { host: '::1' });
+  const c = await dial(tc, port, { host: '::1' });
   const sport = c.localPort;
   c.end('x');
   await waitFor(() => t.got.length === 1, 'header at target');

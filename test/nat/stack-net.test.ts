@@ -7,7 +7,7 @@
  * kernel-socket service to A. With Source = client, A sends from the
  * public client's loopback address and B sees it as the peer.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Stack } from '../../src/netstack/stack.js';
@@ -16,8 +16,8 @@ import { StackNet } from '../../src/nat/stack-net.js';
 import type { NetSocket } from '../../src/nat/net.js';
 import { dial, drain, outcome, portOf, rule, sendRandom, statsOf, tcpServer, waitFor } from './helpers.js';
 
-/** Two stacks joined by an in-memory wire, pumped on setImmediate while either has output or a deadline. */
-function pair() {
+/** Two stacks joined by an in-memory wire, pumped on setImmediate while either has output or a deadline; stopped after the test. */
+function pair(t: TestContext) {
   const random = (n: number): Uint8Array => new Uint8Array(randomBytes(n));
   const a = new Stack({ addresses: [{ ip: '10.0.0.1', cidr: 24 }], random });
   const b = new Stack({ addresses: [{ ip: '10.0.0.2', cidr: 24 }], random });
@@ -45,27 +45,26 @@ function pair() {
   b.onWake = wake;
   const timer = setInterval(wake, 5); // timers (retransmission, delayed ACK)
   wake();
-  return {
-    a,
-    b,
-    stop: () => {
-      stopped = true;
-      clearInterval(timer);
-    },
+  const stop = (): void => {
+    stopped = true;
+    clearInterval(timer);
   };
+  t.after(stop);
+  return { a, b, stop };
 }
 
-test('Forwarder over StackNet: a public TCP port reaches a service on the other stack', async () => {
-  const { a, b, stop } = pair();
+test('Forwarder over StackNet: a public TCP port reaches a service on the other stack', async (t) => {
+  const { a, b, stop } = pair(t);
   const home = new StackNet(b);
   await home.listenTcp({ host: '10.0.0.2', port: 8080 }, (s: NetSocket) => {
     s.pipe(s);
     s.resume();
   });
   const fw = new Forwarder({ tunnel: new StackNet(a) });
+  t.after(() => fw.close());
   const res = await fw.applyRules([rule({ target: { host: '10.0.0.2', port: 8080 } })]);
   assert.deepEqual(res.failed, []);
-  const c = await dial(portOf(fw));
+  const c = await dial(t, portOf(fw));
   const got = drain(c);
   const sent = await sendRandom(c, 2 * 1024 * 1024);
   const d = await got;
@@ -77,9 +76,10 @@ test('Forwarder over StackNet: a public TCP port reaches a service on the other 
   stop();
 });
 
-test('Forwarder over StackNet: nothing listening in the tunnel resets the public client', async () => {
-  const { a, stop } = pair();
+test('Forwarder over StackNet: nothing listening in the tunnel resets the public client', async (t) => {
+  const { a, stop } = pair(t);
   const fw = new Forwarder({ tunnel: new StackNet(a) });
+  t.after(() => fw.close());
   await fw.applyRules([rule({ target: { host: '10.0.0.2', port: 9 } })]);
   assert.equal(await outcome(portOf(fw)), 'ECONNRESET');
   assert.equal(statsOf(fw).refused['ECONNREFUSED'], 1);
@@ -87,14 +87,16 @@ test('Forwarder over StackNet: nothing listening in the tunnel resets the public
   stop();
 });
 
-test('Exposer over StackNet: a tunnel port on one stack reaches a kernel service; UDP too', async () => {
-  const { a, b, stop } = pair();
-  const svc = await tcpServer('127.0.0.1', (s) => s.end('hello from home'));
+test('Exposer over StackNet: a tunnel port on one stack reaches a kernel service; UDP too', async (t) => {
+  const { a, b, stop } = pair(t);
+  const svc = await tcpServer(t, '127.0.0.1', (s) => s.end('hello from home'));
   const { createSocket } = await import('node:dgram');
   const usvc = createSocket('udp4');
+  t.after(() => usvc.close());
   await new Promise<void>((r) => usvc.bind(0, '127.0.0.1', r));
   usvc.on('message', (m, ri) => usvc.send(Buffer.concat([Buffer.from('re:'), m]), ri.port, ri.address));
   const ex = new Exposer({ tunnel: new StackNet(b) });
+  t.after(() => ex.close());
   const res = await ex.applyRules([
     rule({ kind: 'expose', listen: { host: '10.0.0.2', port: 80 }, target: { host: '127.0.0.1', port: svc.port } }),
     rule({ kind: 'expose', protocols: ['udp'], listen: { host: '10.0.0.2', port: 53 }, target: { host: '127.0.0.1', port: usvc.address().port } }),
@@ -117,12 +119,11 @@ test('Exposer over StackNet: a tunnel port on one stack reaches a kernel service
   u.close();
   await ex.close();
   await svc.close();
-  usvc.close();
   stop();
 });
 
-test('Forwarder over StackNet, Source = client: the home service sees the public client address and port (TCP and UDP)', async () => {
-  const { a, b, stop } = pair();
+test('Forwarder over StackNet, Source = client: the home service sees the public client address and port (TCP and UDP)', async (t) => {
+  const { a, b, stop } = pair(t);
   const fw = new Forwarder({ tunnel: new StackNet(a) });
   try {
     const home = new StackNet(b);
@@ -144,7 +145,7 @@ test('Forwarder over StackNet, Source = client: the home service sees the public
     ]);
     assert.deepEqual(res.failed, []);
 
-    const c = await dial(portOf(fw), { localAddress: '127.0.0.9' });
+    const c = await dial(t, portOf(fw), { localAddress: '127.0.0.9' });
     const clientPort = c.localPort;
     const got = drain(c);
     const sent = await sendRandom(c, 512 * 1024);
@@ -155,6 +156,7 @@ test('Forwarder over StackNet, Source = client: the home service sees the public
 
     const { createSocket } = await import('node:dgram');
     const u = createSocket('udp4');
+    t.after(() => u.close());
     await new Promise<void>((r) => u.bind(0, '127.0.0.9', r));
     const replies: string[] = [];
     u.on('message', (m) => replies.push(m.toString()));
@@ -162,7 +164,6 @@ test('Forwarder over StackNet, Source = client: the home service sees the public
     await waitFor(() => replies.length === 1, 'udp reply');
     assert.deepEqual(replies, ['re:q1']);
     assert.deepEqual(useen, [{ address: '127.0.0.9', port: u.address().port }]);
-    u.close();
     usvc.close();
   } finally {
     await fw.close();

@@ -6,19 +6,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
-import { dial, drain, freePort, outcome, portOf, rig, rule, sendRandom, sleep, statsOf, tcpServer, waitFor } from './helpers.js';
+import { dial, drain, outcome, portOf, rig, rule, sendRandom, refusingPort, sleep, statsOf, tcpServer, waitFor } from './helpers.js';
 
-test('a large payload crosses both ways intact (SHA-256), byte counts match', async () => {
+test('a large payload crosses both ways intact (SHA-256), byte counts match', async (t) => {
   const MB = 1024 * 1024;
   let serverGot: Promise<{ sha256: string; bytes: number }> | undefined;
   let serverSent: Promise<string> | undefined;
-  const target = await tcpServer('127.0.0.1', (s) => {
+  const target = await tcpServer(t, '127.0.0.1', (s) => {
     serverGot = drain(s);
     serverSent = sendRandom(s, 12 * MB);
   });
-  const r = rig();
+  const r = rig(t);
   await r.fw.applyRules([rule({ target: { host: '127.0.0.1', port: target.port } })]);
-  const c = await dial(portOf(r.fw));
+  const c = await dial(t, portOf(r.fw));
   const got = drain(c);
   const sent = await sendRandom(c, 16 * MB);
   const back = await got;
@@ -38,14 +38,14 @@ test('a large payload crosses both ways intact (SHA-256), byte counts match', as
   await target.close();
 });
 
-test('backpressure: a target that does not read holds the relay to one buffer, then everything arrives', async () => {
+test('backpressure: a target that does not read holds the relay to one buffer, then everything arrives', async (t) => {
   let held: Socket | undefined;
-  const target = await tcpServer('127.0.0.1', (s) => {
+  const target = await tcpServer(t, '127.0.0.1', (s) => {
     held = s; // not reading: its receive window closes
   });
-  const r = rig();
+  const r = rig(t);
   await r.fw.applyRules([rule({ target: { host: '127.0.0.1', port: target.port } })]);
-  const c = await dial(portOf(r.fw));
+  const c = await dial(t, portOf(r.fw));
   // Offer 48 MB without waiting for 'drain': the client side buffers, the relay must not.
   const chunk = Buffer.alloc(1024 * 1024, 7);
   for (let i = 0; i < 48; i++) c.write(chunk);
@@ -73,9 +73,9 @@ test('backpressure: a target that does not read holds the relay to one buffer, t
   await target.close();
 });
 
-test('half-close is kept: the client ends, the target still answers, and the reverse', async () => {
+test('half-close is kept: the client ends, the target still answers, and the reverse', async (t) => {
   const MB = 1024 * 1024;
-  const target = await tcpServer('127.0.0.1', (s) => {
+  const target = await tcpServer(t, '127.0.0.1', (s) => {
     const chunks: Buffer[] = [];
     s.on('data', (d: Buffer) => chunks.push(d));
     s.on('end', async () => {
@@ -84,9 +84,9 @@ test('half-close is kept: the client ends, the target still answers, and the rev
       await sendRandom(s, MB);
     });
   });
-  const r = rig();
+  const r = rig(t);
   await r.fw.applyRules([rule({ target: { host: '127.0.0.1', port: target.port } })]);
-  const c = await dial(portOf(r.fw));
+  const c = await dial(t, portOf(r.fw));
   const got = drain(c);
   c.end('request');
   const d = await got;
@@ -95,13 +95,13 @@ test('half-close is kept: the client ends, the target still answers, and the rev
 
   // Reverse: the target ends first; the client keeps sending and the target receives it all.
   let atTarget: Promise<{ bytes: number; sha256: string }> | undefined;
-  const t2 = await tcpServer('127.0.0.1', (s) => {
+  const t2 = await tcpServer(t, '127.0.0.1', (s) => {
     atTarget = drain(s);
     s.end('bye');
   });
   await r.fw.applyRules([rule({ target: { host: '127.0.0.1', port: target.port } }), rule({ target: { host: '127.0.0.1', port: t2.port } })]);
   const port2 = r.fw.stats().find((s) => s.rule.includes(`=127.0.0.1:${t2.port}`))!.listeners[0]!.port;
-  const c2 = await dial(port2);
+  const c2 = await dial(t, port2);
   const ended = new Promise<string>((res) => {
     let text = '';
     c2.on('data', (b: Buffer) => (text += b.toString()));
@@ -118,14 +118,14 @@ test('half-close is kept: the client ends, the target still answers, and the rev
   await t2.close();
 });
 
-test('200 concurrent connections all complete with their own data', async () => {
-  const target = await tcpServer('127.0.0.1', (s) => s.pipe(s));
-  const r = rig();
+test('200 concurrent connections all complete with their own data', async (t) => {
+  const target = await tcpServer(t, '127.0.0.1', (s) => s.pipe(s));
+  const r = rig(t);
   await r.fw.applyRules([rule({ target: { host: '127.0.0.1', port: target.port } })]);
   const port = portOf(r.fw);
   const results = await Promise.all(
     Array.from({ length: 200 }, async (_, i) => {
-      const c = await dial(port);
+      const c = await dial(t, port);
       const got = drain(c);
       const sent = await sendRandom(c, 8 * 1024 + i);
       const d = await got;
@@ -139,9 +139,9 @@ test('200 concurrent connections all complete with their own data', async () => 
   await target.close();
 });
 
-test('a refused target resets the client (ECONNRESET) and a burst is logged once', async () => {
-  const dead = await freePort();
-  const r = rig('forward', { burstWindowMs: 1000 });
+test('a refused target resets the client (ECONNRESET) and a burst is logged once', async (t) => {
+  const dead = await refusingPort(t);
+  const r = rig(t, 'forward', { burstWindowMs: 1000 });
   await r.fw.applyRules([rule({ target: { host: '127.0.0.1', port: dead } })]);
   const port = portOf(r.fw);
   const outcomes = await Promise.all(Array.from({ length: 20 }, () => outcome(port)));
@@ -155,37 +155,37 @@ test('a refused target resets the client (ECONNRESET) and a burst is logged once
   await r.close();
 });
 
-test('MaxConnections: excess connections are reset and counted; a slot frees when one closes', async () => {
-  const target = await tcpServer('127.0.0.1', (s) => s.pipe(s));
-  const r = rig();
+test('MaxConnections: excess connections are reset and counted; a slot frees when one closes', async (t) => {
+  const target = await tcpServer(t, '127.0.0.1', (s) => s.pipe(s));
+  const r = rig(t);
   await r.fw.applyRules([rule({ target: { host: '127.0.0.1', port: target.port }, maxConnections: 3 })]);
   const port = portOf(r.fw);
   const echo = async (c: Socket, text: string): Promise<string> => {
     c.write(text);
     return await new Promise((res) => c.once('data', (b: Buffer) => res(b.toString())));
   };
-  const open = [await dial(port), await dial(port), await dial(port)];
+  const open = [await dial(t, port), await dial(t, port), await dial(t, port)];
   for (const [i, c] of open.entries()) assert.equal(await echo(c, `hello ${i}`), `hello ${i}`);
   assert.equal(await outcome(port), 'ECONNRESET');
   assert.equal(statsOf(r.fw).refused['max-connections'], 1);
   assert.equal(statsOf(r.fw).active, 3);
   open[0]!.destroy();
   await waitFor(() => statsOf(r.fw).active === 2, 'a slot to free');
-  const again = await dial(port);
+  const again = await dial(t, port);
   assert.equal(await echo(again, 'back'), 'back');
   for (const c of [...open, again]) c.destroy();
   await r.close();
   await target.close();
 });
 
-test('IdleTimeout resets a quiet connection, not a busy one', async () => {
-  const target = await tcpServer('127.0.0.1', (s) => s.pipe(s));
-  const r = rig();
+test('IdleTimeout resets a quiet connection, not a busy one', async (t) => {
+  const target = await tcpServer(t, '127.0.0.1', (s) => s.pipe(s));
+  const r = rig(t);
   // 0.3 s: the API takes fractional seconds; the config file takes whole seconds.
   await r.fw.applyRules([rule({ target: { host: '127.0.0.1', port: target.port }, idleTimeout: 0.3 })]);
   const port = portOf(r.fw);
-  const quiet = await dial(port);
-  const busy = await dial(port);
+  const quiet = await dial(t, port);
+  const busy = await dial(t, port);
   const quietEnd = drain(quiet);
   let busyClosed = false;
   busy.on('close', () => (busyClosed = true));
@@ -204,15 +204,15 @@ test('IdleTimeout resets a quiet connection, not a busy one', async () => {
   await target.close();
 });
 
-test('Source = client: the tunnel-side connection carries the client address and port', async () => {
+test('Source = client: the tunnel-side connection carries the client address and port', async (t) => {
   let seen: { address?: string; port?: number } = {};
-  const target = await tcpServer('127.0.0.1', (s) => {
+  const target = await tcpServer(t, '127.0.0.1', (s) => {
     seen = { address: s.remoteAddress, port: s.remotePort };
     s.end('ok');
   });
-  const r = rig();
+  const r = rig(t);
   await r.fw.applyRules([rule({ target: { host: '127.0.0.1', port: target.port }, source: 'client' })]);
-  const c = await dial(portOf(r.fw), { localAddress: '127.0.0.9' });
+  const c = await dial(t, portOf(r.fw), { localAddress: '127.0.0.9' });
   const d = await drain(c);
   assert.equal(d.bytes, 2);
   assert.deepEqual(seen, { address: '127.0.0.9', port: c.localPort });
@@ -221,7 +221,7 @@ test('Source = client: the tunnel-side connection carries the client address and
   await target.close();
 });
 
-test('Source = client is refused on a tunnel that cannot use foreign addresses', async () => {
+test('Source = client is refused on a tunnel that cannot use foreign addresses', async (t) => {
   const { Forwarder } = await import('../../src/nat/forwarder.js');
   const { KernelNet } = await import('../../src/nat/kernel-net.js');
   const fw = new Forwarder({ tunnel: new KernelNet('plain kernel sockets') });
@@ -232,8 +232,8 @@ test('Source = client is refused on a tunnel that cannot use foreign addresses',
   await fw.close();
 });
 
-test('a port range maps each listening port onto the same offset at the target', async () => {
-  const r = rig();
+test('a port range maps each listening port onto the same offset at the target', async (t) => {
+  const r = rig(t);
   // Three consecutive free ports: try bases until the whole range binds (a range binds all or nothing).
   let res;
   for (let base = 40000 + (process.pid % 1000) * 7, tries = 0; tries < 50; base += 11, tries++) {
@@ -250,12 +250,12 @@ test('a port range maps each listening port onto the same offset at the target',
   await r.close();
 });
 
-test('Exposer: a listener on the tunnel side reaches a local service', async () => {
-  const target = await tcpServer('127.0.0.1', (s) => s.pipe(s));
-  const r = rig('expose');
+test('Exposer: a listener on the tunnel side reaches a local service', async (t) => {
+  const target = await tcpServer(t, '127.0.0.1', (s) => s.pipe(s));
+  const r = rig(t, 'expose');
   await r.fw.applyRules([rule({ kind: 'expose', listen: { host: '127.0.0.3', port: 0 }, target: { host: '127.0.0.1', port: target.port } })]);
   assert.deepEqual(r.tunnel.calls.listenTcp, [{ host: '127.0.0.3', port: 0 }]);
-  const c = await dial(portOf(r.fw), { host: '127.0.0.3' });
+  const c = await dial(t, portOf(r.fw), { host: '127.0.0.3' });
   const got = drain(c);
   const sent = await sendRandom(c, 100_000);
   assert.equal((await got).sha256, sent);

@@ -3,21 +3,27 @@
  * a session socket on the loopback test double (standing in for the
  * tunnel) -> a UDP target, and replies back to the right client.
  */
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { readdirSync } from 'node:fs';
 import { portOf, rig, rule, sleep, statsOf, waitFor } from './helpers.js';
 
-async function udp(address = '127.0.0.1'): Promise<Socket> {
+/** A bound UDP socket, closed after the test unless the test closed it. */
+async function udp(t: TestContext, address = '127.0.0.1'): Promise<Socket> {
   const s = createSocket('udp4');
+  let open = true;
+  s.once('close', () => (open = false));
+  t.after(() => {
+    if (open) s.close();
+  });
   await new Promise<void>((r) => s.bind(0, address, r));
   return s;
 }
 
 /** A UDP target; `answer` decides the reply (undefined: none). */
-async function udpTarget(answer: (msg: string, from: { address: string; port: number }) => string | undefined) {
-  const s = await udp();
+async function udpTarget(t: TestContext, answer: (msg: string, from: { address: string; port: number }) => string | undefined) {
+  const s = await udp(t);
   const seen: { msg: string; address: string; port: number }[] = [];
   s.on('message', (m, rinfo) => {
     seen.push({ msg: m.toString(), address: rinfo.address, port: rinfo.port });
@@ -35,12 +41,12 @@ function received(s: Socket): string[] {
 
 const closeAll = (socks: Socket[]): Promise<unknown> => Promise.all(socks.map((s) => new Promise<void>((r) => s.close(() => r()))));
 
-test('UDP echo for several clients at once, each getting only its own replies', async () => {
-  const target = await udpTarget((m) => `echo ${m}`);
-  const r = rig();
+test('UDP echo for several clients at once, each getting only its own replies', async (t) => {
+  const target = await udpTarget(t, (m) => `echo ${m}`);
+  const r = rig(t);
   await r.fw.applyRules([rule({ protocols: ['udp'], target: { host: '127.0.0.1', port: target.port } })]);
   const port = portOf(r.fw, 'udp');
-  const clients = await Promise.all(Array.from({ length: 6 }, () => udp()));
+  const clients = await Promise.all(Array.from({ length: 6 }, () => udp(t)));
   const got = clients.map(received);
   for (let j = 0; j < 20; j++) clients.forEach((c, i) => c.send(`client ${i} msg ${j}`, port, '127.0.0.1'));
   await waitFor(() => got.every((g) => g.length === 20), 'all replies');
@@ -57,13 +63,13 @@ test('UDP echo for several clients at once, each getting only its own replies', 
   await target.close();
 });
 
-test('a flood of new source ports stays within MaxSessions; the answered session survives', async () => {
-  const target = await udpTarget((m) => (m.startsWith('ping') ? `pong ${m}` : undefined));
-  const r = rig();
+test('a flood of new source ports stays within MaxSessions; the answered session survives', async (t) => {
+  const target = await udpTarget(t, (m) => (m.startsWith('ping') ? `pong ${m}` : undefined));
+  const r = rig(t);
   const max = 20;
   await r.fw.applyRules([rule({ protocols: ['udp'], target: { host: '127.0.0.1', port: target.port }, maxSessions: max })]);
   const port = portOf(r.fw, 'udp');
-  const legit = await udp();
+  const legit = await udp(t);
   const got = received(legit);
   legit.send('ping 1', port, '127.0.0.1');
   await waitFor(() => got.length === 1, 'first pong');
@@ -75,7 +81,7 @@ test('a flood of new source ports stays within MaxSessions; the answered session
   let maxFds = 0;
   const flood = 300;
   for (let i = 0; i < flood; i++) {
-    const f = await udp();
+    const f = await udp(t);
     f.send(`flood ${i}`, port, '127.0.0.1');
     await sleep(0); // let the relay see it before the port is reused
     await new Promise<void>((res) => f.close(() => res()));
@@ -102,12 +108,12 @@ test('a flood of new source ports stays within MaxSessions; the answered session
   await target.close();
 });
 
-test('when every session is answered, a new client is refused rather than evicting one', async () => {
-  const target = await udpTarget((m) => `re ${m}`);
-  const r = rig();
+test('when every session is answered, a new client is refused rather than evicting one', async (t) => {
+  const target = await udpTarget(t, (m) => `re ${m}`);
+  const r = rig(t);
   await r.fw.applyRules([rule({ protocols: ['udp'], target: { host: '127.0.0.1', port: target.port }, maxSessions: 3 })]);
   const port = portOf(r.fw, 'udp');
-  const clients = await Promise.all(Array.from({ length: 4 }, () => udp()));
+  const clients = await Promise.all(Array.from({ length: 4 }, () => udp(t)));
   const got = clients.map(received);
   for (const [i, c] of clients.slice(0, 3).entries()) c.send(`hi ${i}`, port, '127.0.0.1');
   await waitFor(() => got.slice(0, 3).every((g) => g.length === 1), 'three answers');
@@ -123,12 +129,12 @@ test('when every session is answered, a new client is refused rather than evicti
   await target.close();
 });
 
-test('UdpTimeout forgets an idle session; the next datagram opens a new one', async () => {
-  const target = await udpTarget((m) => m);
-  const r = rig();
+test('UdpTimeout forgets an idle session; the next datagram opens a new one', async (t) => {
+  const target = await udpTarget(t, (m) => m);
+  const r = rig(t);
   await r.fw.applyRules([rule({ protocols: ['udp'], target: { host: '127.0.0.1', port: target.port }, udpTimeout: 0.2 })]);
   const port = portOf(r.fw, 'udp');
-  const c = await udp();
+  const c = await udp(t);
   const got = received(c);
   c.send('a', port, '127.0.0.1');
   await waitFor(() => got.length === 1, 'reply');
@@ -144,17 +150,17 @@ test('UdpTimeout forgets an idle session; the next datagram opens a new one', as
   await target.close();
 });
 
-test('datagrams to a session socket from anyone but the target are dropped', async () => {
-  const target = await udpTarget(() => undefined);
-  const r = rig();
+test('datagrams to a session socket from anyone but the target are dropped', async (t) => {
+  const target = await udpTarget(t, () => undefined);
+  const r = rig(t);
   await r.fw.applyRules([rule({ protocols: ['udp'], target: { host: '127.0.0.1', port: target.port } })]);
   const port = portOf(r.fw, 'udp');
-  const c = await udp();
+  const c = await udp(t);
   const got = received(c);
   c.send('hello', port, '127.0.0.1');
   await waitFor(() => target.seen.length === 1, 'datagram at the target');
   const session = target.seen[0]!;
-  const stranger = await udp();
+  const stranger = await udp(t);
   stranger.send('spoofed', session.port, session.address);
   await waitFor(() => statsOf(r.fw, 'udp').drops['foreign-source'] === 1, 'drop');
   target.sock.send('genuine', session.port, session.address);
@@ -165,12 +171,12 @@ test('datagrams to a session socket from anyone but the target are dropped', asy
   await target.close();
 });
 
-test('UDP Source = client: the session socket uses the client address', async () => {
-  const target = await udpTarget((m) => m);
-  const r = rig();
+test('UDP Source = client: the session socket uses the client address', async (t) => {
+  const target = await udpTarget(t, (m) => m);
+  const r = rig(t);
   await r.fw.applyRules([rule({ protocols: ['udp'], target: { host: '127.0.0.1', port: target.port }, source: 'client' })]);
   const port = portOf(r.fw, 'udp');
-  const c = await udp('127.0.0.9');
+  const c = await udp(t, '127.0.0.9');
   const got = received(c);
   c.send('x', port, '127.0.0.1');
   await waitFor(() => got.length === 1, 'reply');

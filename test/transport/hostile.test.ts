@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { withSeed } from '../harness/seed.js';
 import { Pair, msgType, A_ADDR } from './pair.js';
 import { REKEY_TIMEOUT } from '../../src/transport/constants.js';
 
@@ -85,7 +85,7 @@ describe('device: under load and hostile input', () => {
     assert.equal(p.b.dropCount('initiation-flood'), 1, 'accepted once 20 ms have passed');
   });
 
-  it('garbage: random datagrams, each message truncated and extended, wrong indices — never throws, all counted, no amplification', () => {
+  it('garbage: random datagrams, each message truncated and extended, wrong indices — never throws, all counted, no amplification', () => withSeed((rand) => {
     const p = new Pair();
     p.sendFromA();
     const init = p.wire[0]!.d.data;
@@ -95,7 +95,7 @@ describe('device: under load and hostile input', () => {
     const data = p.wire[0]!.d.data;
     p.flush();
     const samples: Uint8Array[] = [];
-    for (let i = 0; i < 2000; i++) samples.push(new Uint8Array(randomBytes(Math.floor(Math.random() * 300))));
+    for (let i = 0; i < 2000; i++) samples.push(rand.bytes(rand.int(300)));
     for (const m of [init, resp, data]) {
       for (let len = 0; len < m.length + 2; len++) {
         const s = new Uint8Array(len);
@@ -122,5 +122,5 @@ describe('device: under load and hostile input', () => {
     for (const r of ['unknown-type', 'malformed', 'bad-mac1', 'unknown-index', 'replay']) {
       assert.ok(p.b.dropCount(r as never) > 0, `some drops as ${r}`);
     }
-  });
+  }));
 });
