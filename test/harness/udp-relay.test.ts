@@ -1,24 +1,33 @@
 // Unit test of the impairing UDP relay on loopback: clean passthrough both
 // ways (target learned from the sender), impairment rates close to the asked
 // probabilities with receiver observations matching the relay's counters,
-// ordering perturbed, and same seed -> same decisions.
-import { describe, it, afterEach } from 'node:test';
+// ordering perturbed, and same seed -> same decisions; then the delay line:
+// every datagram at least delayMs late, in order under jitter, the same drop
+// decisions with and without delay. Run with both socket kinds (native, dgram).
+import { describe, it, before, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { createPrng, UdpRelay, type Impairment } from './udp-relay.js';
+import { nativeUdp } from '../../src/node/native-udp.js';
 import { waitFor } from './wait.js';
 
 interface Endpoint {
   sock: Socket;
   port: number;
   got: number[];
+  /** performance.now() at each arrival, parallel to got. */
+  at: number[];
 }
 
 function endpoint(): Promise<Endpoint> {
   return new Promise((resolve) => {
-    const sock = createSocket('udp4');
-    const ep: Endpoint = { sock, port: 0, got: [] };
-    sock.on('message', (m: Buffer) => ep.got.push(m.readUInt32BE(0)));
+    // A large receive buffer: the native relay sends a batch faster than this process reads it.
+    const sock = createSocket({ type: 'udp4', recvBufferSize: 4 << 20 });
+    const ep: Endpoint = { sock, port: 0, got: [], at: [] };
+    sock.on('message', (m: Buffer) => {
+      ep.got.push(m.readUInt32BE(0));
+      ep.at.push(performance.now());
+    });
     sock.bind(0, '127.0.0.1', () => {
       ep.port = sock.address().port;
       resolve(ep);
@@ -31,6 +40,8 @@ afterEach(async () => {
   for (const c of closers.splice(0)) await c();
 });
 
+let io: 'native' | 'dgram' = 'dgram';
+
 async function setup(impair: Impairment, seed: number) {
   const [a, b] = await Promise.all([endpoint(), endpoint()]);
   const relay = await UdpRelay.start({
@@ -39,7 +50,9 @@ async function setup(impair: Impairment, seed: number) {
     targetB: { address: '127.0.0.1', port: b.port },
     seed,
     impair: { holdMs: 20, ...impair },
+    io,
   });
+  assert.equal(relay.io, io);
   closers.push(
     () => relay.close(),
     () => void a.sock.close(),
@@ -53,8 +66,19 @@ async function setup(impair: Impairment, seed: number) {
  * until the relay has read the batch and `to` has received everything the
  * relay sent (held datagrams included), so loopback buffers never overflow.
  */
-async function pump(from: Endpoint, relayPort: number, to: Endpoint, n: number, sentSoFar: () => { received: number; sent: number }) {
+async function pump(
+  from: Endpoint,
+  relayPort: number,
+  to: Endpoint,
+  n: number,
+  sentSoFar: () => { received: number; sent: number; waiting: number },
+) {
   const batch = 50;
+  const drained = async (what: string) => {
+    await waitFor(() => sentSoFar().waiting === 0 && to.got.length === sentSoFar().sent, 3000, what, { intervalMs: 2 }).catch((e: Error) => {
+      throw new Error(`${e.message}: got ${to.got.length}, stats ${JSON.stringify(sentSoFar())}`);
+    });
+  };
   for (let i = 0; i < n; i += batch) {
     for (let s = i; s < Math.min(n, i + batch); s++) {
       const buf = Buffer.alloc(8);
@@ -63,9 +87,11 @@ async function pump(from: Endpoint, relayPort: number, to: Endpoint, n: number, 
     }
     const want = Math.min(n, i + batch);
     await waitFor(() => sentSoFar().received === want, 2000, `relay to read ${want} datagrams`, { intervalMs: 2 });
+    // Whatever the relay sent so far has arrived (a held datagram may still wait for the next batch).
+    await waitFor(() => to.got.length === sentSoFar().sent, 2000, `receiver to get what the relay sent of ${want}`, { intervalMs: 2 });
   }
-  // Held datagrams leave after holdMs; then everything sent must have arrived.
-  await waitFor(() => to.got.length === sentSoFar().sent, 2000, 'receiver to get all relayed datagrams', { intervalMs: 5 });
+  // Held and delayed datagrams leave after holdMs / delayMs; then everything sent must have arrived.
+  await drained('receiver to get all relayed datagrams');
 }
 
 /** Pairs (i < j) with got[i] > got[j], counted against the running maximum. */
@@ -79,7 +105,14 @@ function lateArrivals(got: number[]): number {
   return late;
 }
 
-describe('udp-relay', () => {
+const kinds: Array<'native' | 'dgram'> = nativeUdp() ? ['native', 'dgram'] : ['dgram'];
+if (kinds.length === 1) process.stderr.write('udp-relay test: the native UDP addon is not built; testing the dgram relay only\n');
+
+for (const kind of kinds) describe(`udp-relay (${kind} sockets)`, () => {
+  before(() => {
+    io = kind;
+  });
+
   it('createPrng is deterministic per seed and roughly uniform', () => {
     const r1 = createPrng(42);
     const r2 = createPrng(42);
@@ -159,10 +192,65 @@ describe('udp-relay', () => {
     assert.ok(first.includes(0) && first.includes(2));
   });
 
-  it('rejects rates outside [0, 1]', async () => {
+  it('rejects rates outside [0, 1] and delays outside [0, 60000] ms', async () => {
     await assert.rejects(
       UdpRelay.start({ listenA: { address: '127.0.0.1' }, listenB: { address: '127.0.0.1' }, impair: { drop: 1.5 } }),
       /drop must be in \[0, 1\]/,
     );
+    await assert.rejects(
+      UdpRelay.start({ listenA: { address: '127.0.0.1' }, listenB: { address: '127.0.0.1' }, bToA: { delayMs: -1 } }),
+      /delayMs must be in \[0, 60000\] ms/,
+    );
+  });
+
+  it('delays every datagram by at least delayMs, one way, and keeps order under jitter', async () => {
+    const delayMs = 30;
+    const { a, b, relay } = await setup({ delayMs, jitterMs: 15 }, 5);
+    const sentAt: number[] = [];
+    const n = 400;
+    // Paced in bursts so many datagrams wait in the line at once (the line, not a timer each, holds them).
+    for (let i = 0; i < n; i += 20) {
+      for (let s = i; s < i + 20; s++) {
+        const buf = Buffer.alloc(8);
+        buf.writeUInt32BE(s, 0);
+        sentAt[s] = performance.now();
+        a.sock.send(buf, relay.portA, '127.0.0.1');
+      }
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    await waitFor(() => b.got.length === n, 5000, 'every delayed datagram to arrive', { intervalMs: 5 });
+    assert.deepEqual(b.got, Array.from({ length: n }, (_, i) => i), 'jitter without reorder keeps the order');
+    const late = b.got.map((seq, i) => b.at[i]! - sentAt[seq]!);
+    const least = Math.min(...late);
+    assert.ok(least >= delayMs - 1, `earliest arrival ${least.toFixed(1)} ms after sending, want >= ${delayMs}`);
+    // Jitter spreads the delays: not all within a millisecond of each other (on a quiet or busy machine alike).
+    assert.ok(Math.max(...late) - least > 2, `delays spread by jitter: ${least.toFixed(1)}..${Math.max(...late).toFixed(1)} ms`);
+    const s = relay.stats.aToB;
+    assert.equal(s.queued, n);
+    assert.ok(s.maxQueue > 20, `datagrams waited in the line together (max ${s.maxQueue})`);
+    // The other direction has no delay set: not queued.
+    assert.equal(relay.stats.bToA.queued, 0);
+  });
+
+  it('makes the same drop decisions with and without delay and jitter', async () => {
+    const n = 500;
+    const outcome = async (extra: Impairment) => {
+      const { a, b, relay } = await setup({ drop: 0.2, ...extra }, 77);
+      await pump(a, relay.portA, b, n, () => relay.stats.aToB);
+      return new Set(b.got);
+    };
+    const plain = await outcome({});
+    const delayed = await outcome({ delayMs: 5, jitterMs: 5 });
+    assert.deepEqual([...delayed].sort((x, y) => x - y), [...plain].sort((x, y) => x - y));
+    assert.ok(plain.size < n && plain.size > n / 2, `some but not most dropped (${plain.size} of ${n} kept)`);
+  });
+
+  it('still reorders when asked, behind the delay', async () => {
+    const n = 1000;
+    const { a, b, relay } = await setup({ delayMs: 5, reorder: 0.1 }, 3);
+    await pump(a, relay.portA, b, n, () => relay.stats.aToB);
+    const s = relay.stats.aToB;
+    assert.equal(new Set(b.got).size, n);
+    assert.ok(s.reordered > 0 && lateArrivals(b.got) > 0, `reordered ${s.reordered}, late arrivals ${lateArrivals(b.got)}`);
   });
 });
