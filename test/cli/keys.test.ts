@@ -8,10 +8,11 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { genkey, genpsk, pubkey, KEY_FORMAT_ERROR, TRAILING_ERROR } from '../../src/cli/keys.js';
+import { skipUnlessPresent } from '../harness/interop.js';
 
 const MAIN = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const WG = ['/usr/bin/wg', '/usr/local/bin/wg'].find((p) => existsSync(p));
-const noWg = WG ? false : 'wg (wireguard-tools) is not installed';
+const noWg = skipUnlessPresent(!WG && 'wg (wireguard-tools) is not installed');
 
 interface Run { status: number | null; stdout: string; stderr: string }
 

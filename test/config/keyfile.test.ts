@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeKey, encodeKey } from '../../src/crypto/util.js';
@@ -248,11 +248,36 @@ test('refused: a key file that is missing, a directory, a FIFO or too big names 
   });
 });
 
-test('refused: an unreadable key file gives EACCES', { skip: process.getuid?.() === 0 && 'root reads any file' }, async () => {
+/**
+ * loadConfigFile's messages for `path` as uid/gid 65534, in a child process:
+ * root reads any file, so as root (CI) the unreadable-file path runs there.
+ */
+function loadErrorsAsNobody(path: string): string[] {
+  const url = (rel: string): string => JSON.stringify(new URL(rel, import.meta.url).href);
+  const script =
+    `const { loadConfigFile } = await import(${url('../../src/config/load.js')});` +
+    `const { formatIssue } = await import(${url('../../src/config/index.js')});` +
+    `const r = await loadConfigFile(${JSON.stringify(path)});` +
+    `console.log(JSON.stringify(r.ok ? r.config.warnings.map(formatIssue) : [...r.errors, ...r.warnings].map(formatIssue)));`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { uid: NOBODY, gid: NOBODY, encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout) as string[];
+}
+
+const NOBODY = 65534;
+
+test('refused: an unreadable key file gives EACCES (as uid 65534 when run as root)', async () => {
   await withDir(async (dir) => {
-    writeKey(join(dir, 'locked.key'), genkey() + '\n', 0o000);
+    const key = writeKey(join(dir, 'locked.key'), genkey() + '\n', 0o000);
     const p = writeConf(dir, ['[Interface]', 'PrivateKeyFile = locked.key']);
-    assert.deepEqual(await loadErrors(p, []), [`${p}:2: PrivateKeyFile = locked.key: ${join(dir, 'locked.key')}: cannot open: EACCES`]);
+    const want = [`${p}:2: PrivateKeyFile = locked.key: ${key}: cannot open: EACCES`];
+    if (process.getuid?.() !== 0) {
+      assert.deepEqual(await loadErrors(p, []), want);
+      return;
+    }
+    // The child owns the directory and the config; the key file stays mode 0000.
+    for (const f of [dir, p, key]) chownSync(f, NOBODY, NOBODY);
+    assert.deepEqual(loadErrorsAsNobody(p), want);
   });
 });
 

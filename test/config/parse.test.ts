@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { encodeKey } from '../../src/crypto/util.js';
 import { formatIssue, parseConfig, type WgConfig } from '../../src/config/index.js';
 import { fixture, haveWg, KEYS, wgPubkey } from './helpers.js';
+import { skipUnlessPresent } from '../harness/interop.js';
 
 function mustParse(name: string, text: string, opts = {}): WgConfig {
   const r = parseConfig(name, text, opts);
@@ -267,7 +268,7 @@ test('interface name: file stem, explicit override', () => {
   assert.equal(mustParse('/tmp/my very long file name.txt', text, { interfaceName: 'tun7' }).interfaceName, 'tun7');
 });
 
-test('derived public keys match `wg pubkey`', { skip: !haveWg && 'wg not installed' }, () => {
+test('derived public keys match `wg pubkey`', { skip: skipUnlessPresent(!haveWg && 'wg (wireguard-tools) is not installed') }, () => {
   for (const [name, priv] of [
     ['wg0.conf', KEYS.serverPriv],
     ['phone.conf', KEYS.phonePriv],

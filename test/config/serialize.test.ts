@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatIssue, parseConfig, serializeConfig, type WgConfig } from '../../src/config/index.js';
 import { fixture, haveWgQuick, KEYS, WG_QUICK } from './helpers.js';
+import { skipUnlessPresent } from '../harness/interop.js';
 
 function mustParse(name: string, text: string): WgConfig {
   const r = parseConfig(name, text);
@@ -153,7 +154,7 @@ function wgPart(c: WgConfig) {
   };
 }
 
-const skipStrip = !haveWgQuick && 'needs wg-quick and root';
+const skipStrip = skipUnlessPresent(!haveWgQuick && 'needs wg-quick and root');
 
 for (const [name, text] of inputs) {
   test(`wg-quick strip keeps exactly our wg(8) keys: ${name}`, { skip: skipStrip }, () => {

@@ -3,9 +3,10 @@
 // interopSuite() wraps node:test's describe so a suite either runs with
 // sweep/cleanup/log-dump hooks installed, or is skipped loudly (stderr line +
 // a skipped test carrying the reason), or fails when WGTS_INTEROP=required.
-import { describe, it, before, after, afterEach } from 'node:test';
+// skipUnlessPresent() and skipOrFail() do the same for a single test.
+import { describe, it, before, after, afterEach, test, type TestContext } from 'node:test';
 import { spawnSync } from 'node:child_process';
-import { accessSync, closeSync, constants, openSync } from 'node:fs';
+import { accessSync, closeSync, constants, openSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { cleanupAll, dumpLogs, HARNESS_PREFIX, sweepStale } from './registry.js';
 
@@ -135,4 +136,45 @@ export function interopSuite(
     after(cleanupAll);
     fn();
   });
+}
+
+const reportedMissing = new Set<string>();
+
+/**
+ * The `skip` option of a test that needs something this machine may lack
+ * (`why` says what; empty means present: the test runs). When it is missing:
+ * in optional mode print `SKIP <why>` to stderr and skip; under
+ * WGTS_INTEROP=required register one failing test naming it (once per reason
+ * and file) and skip the dependent test, which could not run anyway.
+ */
+export function skipUnlessPresent(why: string | null | undefined | false): string | false {
+  if (!why) return false;
+  const first = !reportedMissing.has(why);
+  reportedMissing.add(why);
+  if (interopMode() === 'required') {
+    if (first) {
+      test(`prerequisite: ${why} (WGTS_INTEROP=required)`, () => {
+        throw new Error(`a prerequisite is missing and WGTS_INTEROP=required: ${why}`);
+      });
+    }
+    return `missing (and required): ${why}`;
+  }
+  if (first) process.stderr.write(`SKIP: ${why} (set WGTS_INTEROP=required to make this fail)\n`);
+  return why;
+}
+
+/** Inside a running test: skip it loudly when something is missing, or fail under WGTS_INTEROP=required. */
+export function skipOrFail(t: TestContext, why: string): void {
+  if (interopMode() === 'required') throw new Error(`a prerequisite is missing and WGTS_INTEROP=required: ${why}`);
+  process.stderr.write(`SKIP: ${why} (test "${t.name}"; set WGTS_INTEROP=required to make this fail)\n`);
+  t.skip(why);
+}
+
+/** Whether the kernel has IPv6 loopback at all: /proc/net/if_inet6 lists ::1. */
+export function hasIpv6Loopback(): boolean {
+  try {
+    return readFileSync('/proc/net/if_inet6', 'utf8').split('\n').some((l) => l.startsWith('00000000000000000000000000000001 '));
+  } catch {
+    return false;
+  }
 }

@@ -15,6 +15,7 @@ import { Driver } from '../../src/node/driver.js';
 import { Logger } from '../../src/node/log.js';
 import { nativeUdp } from '../../src/node/native-udp.js';
 import { waitFor } from '../harness/wait.js';
+import { skipUnlessPresent } from '../harness/interop.js';
 
 function conf(text: string) {
   const r = parseConfig('t.conf', text);
@@ -26,7 +27,7 @@ const BYTES = 4 << 20;
 
 describe('driver pair on loopback, by UDP socket kind', { timeout: 60_000 }, () => {
   for (const native of [true, false]) {
-    const skip = native && !nativeUdp() ? 'native UDP unavailable (addon not built, or WGTS_NATIVE_UDP=0)' : false;
+    const skip = skipUnlessPresent(native && !nativeUdp() && 'native UDP unavailable (addon not built, or WGTS_NATIVE_UDP=0)');
     it(`${native ? 'batched native' : 'node:dgram'} socket: 4 MiB through a tunnelled TCP connection arrive intact`, { skip }, async () => {
       const a = clampPrivateKey(randomBytes(32));
       const b = clampPrivateKey(randomBytes(32));

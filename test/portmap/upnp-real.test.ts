@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { exec } from '../harness/exec.js';
-import { interopMode, which } from '../harness/interop.js';
+import { interopMode, skipUnlessPresent, which } from '../harness/interop.js';
 import { Netns } from '../harness/netns.js';
 import { waitFor } from '../harness/wait.js';
 import { serveHttpConnection } from '../../src/portmap/upnp/http.js';
@@ -84,7 +84,7 @@ suite('upnpc against the IGD', NO_UPNPC, () => {
     assert.deepEqual(ext, [EXTERNAL]);
   });
 
-  it('external-ip (the real script, its upnpc pointed at our URL)', { skip: which('external-ip') ? false : 'external-ip not installed' }, async () => {
+  it('external-ip (the real script, its upnpc pointed at our URL)', { skip: skipUnlessPresent(!which('external-ip') && '`external-ip` not found on PATH (Debian package miniupnpc)') }, async () => {
     const dir = mkdtempSync(join(tmpdir(), 'wgts-upnpc-'));
     try {
       const shim = join(dir, 'upnpc');

@@ -13,6 +13,7 @@ import { socketDirs, startUapiServer, uapiClient, userSocketDir, validInterfaceN
 import { serializeGet } from '../../src/uapi/protocol.js';
 import { InMemoryTestBackend } from './fake-backend.js';
 import { exec } from '../harness/exec.js';
+import { skipOrFail } from '../harness/interop.js';
 
 function tempDir(t: { after(fn: () => void): void }): string {
   const dir = mkdtempSync(join(tmpdir(), 'wgts-uapi-test-'));
@@ -162,7 +163,7 @@ test('uapiClient: missing socket and a server that hangs up', async (t) => {
 test('without write access to /var/run/wireguard, a private per-user directory is used', async (t) => {
   const runuser = '/usr/sbin/runuser';
   if (process.getuid?.() !== 0 || !existsSync(runuser)) {
-    t.skip('needs root and runuser to act as an unprivileged user');
+    skipOrFail(t, 'needs root and runuser to act as an unprivileged user');
     return;
   }
   const NOBODY = 65534;
