@@ -114,6 +114,7 @@ export function createInitiation(
   const es = ephemeral.dhCached(peer.remoteStatic);
   if (es === null) {
     ephemeral.wipe();
+    c.fill(0);
     return null;
   }
   // (Ci, κ) := KDF2(Ci, DH(Ei_priv, Sr_pub))
@@ -175,12 +176,12 @@ export function consumeInitiation<P>(
   // Si_pub := AEAD-OPEN(κ, 0, msg.encrypted_static, Hr)
   const remoteStatic = open0(key, msg.encryptedStatic, h);
   key.fill(0);
-  if (remoteStatic === null) return null;
+  if (remoteStatic === null) { c.fill(0); return null; }
   // Hr := HASH(Hr || msg.encrypted_static)
   h = hash(h, msg.encryptedStatic);
 
   const found = lookup(remoteStatic);
-  if (found === undefined || found.crypto.staticStatic === null) return null;
+  if (found === undefined || found.crypto.staticStatic === null) { c.fill(0); return null; }
 
   // (Cr, κ) := KDF2(Cr, DH(Sr_priv, Si_pub))
   [c2, key] = kdf2(c, found.crypto.staticStatic);
@@ -189,7 +190,7 @@ export function consumeInitiation<P>(
   // TIMESTAMP := AEAD-OPEN(κ, 0, msg.encrypted_timestamp, Hr)
   const ts = open0(key, msg.encryptedTimestamp, h);
   key.fill(0);
-  if (ts === null || ts.length !== TIMESTAMP_LEN) return null;
+  if (ts === null || ts.length !== TIMESTAMP_LEN) { c.fill(0); h.fill(0); return null; }
   // Hr := HASH(Hr || msg.encrypted_timestamp)
   h = hash(h, msg.encryptedTimestamp);
 
@@ -222,11 +223,11 @@ export function createResponse(
 
     const imported = state.remoteEphemeralKey;
     const ee = ephemeral.dhWith(imported?.is(state.remoteEphemeral) ? imported : new PublicKey(state.remoteEphemeral));
-    if (ee === null) return null;
+    if (ee === null) { c.fill(0); return null; }
     // Cr := KDF1(Cr, DH(Er_priv, Ei_pub))
     c = mixKey(c, ee);
     const es = ephemeral.dhCached(peer.remoteStatic);
-    if (es === null) return null;
+    if (es === null) { c.fill(0); return null; }
     // Cr := KDF1(Cr, DH(Er_priv, Si_pub))
     c = mixKey(c, es);
 
@@ -280,11 +281,11 @@ export function consumeResponse(
 
   const remoteEphemeralKey = new PublicKey(remoteEphemeral);
   const ee = state.ephemeral.dhWith(remoteEphemeralKey);
-  if (ee === null) return null;
+  if (ee === null) { c.fill(0); return null; }
   // Ci := KDF1(Ci, DH(Ei_priv, Er_pub))
   c = mixKey(c, ee);
   const se = local.privateKey.dhWith(remoteEphemeralKey);
-  if (se === null) return null;
+  if (se === null) { c.fill(0); return null; }
   // Ci := KDF1(Ci, DH(Si_priv, Er_pub))
   c = mixKey(c, se);
 
@@ -300,6 +301,7 @@ export function consumeResponse(
   key.fill(0);
   if (nothing === null) {
     c.fill(0);
+    h.fill(0);
     return null;
   }
   // Hi := HASH(Hi || msg.encrypted_nothing)
@@ -313,6 +315,25 @@ export function consumeResponse(
   state.hash.fill(0);
   state.ephemeral.wipe();
   return { remoteIndex: msg.senderIndex, keys: { sendKey, recvKey } };
+}
+
+/** Zero a pending initiation that will not be completed (replaced, superseded or dropped). */
+export function wipeInitiatorState(state: InitiatorState): void {
+  state.chainKey.fill(0);
+  state.hash.fill(0);
+  state.ephemeral.wipe();
+}
+
+/** Zero a consumed initiation the caller will not answer (replayed, flooding, or the response failed). */
+export function wipeResponderState(state: ResponderState): void {
+  state.chainKey.fill(0);
+  state.hash.fill(0);
+}
+
+/** Zero a peer's preshared key and precomputed static-static DH once they are replaced or the peer is gone. */
+export function wipePeerCrypto(crypto: PeerCrypto): void {
+  crypto.presharedKey.fill(0);
+  crypto.staticStatic?.fill(0);
 }
 
 /** Indices come from the caller's index table; anything but a u32 is a bug there. */

@@ -29,7 +29,7 @@ import { tai64n, tai64nAfter } from '../crypto/tai64n.js';
 import { equalConstantTime } from '../crypto/util.js';
 import {
   createInitiation, consumeInitiation, createResponse, consumeResponse, makePeerCrypto,
-  type LocalIdentity,
+  wipeInitiatorState, wipePeerCrypto, wipeResponderState, type LocalIdentity,
 } from '../noise/handshake.js';
 import { CookieChecker } from '../noise/cookie.js';
 import { messageType } from '../noise/messages.js';
@@ -202,7 +202,9 @@ export class Device {
       if (self) this.removePeer(self.publicKey);
     }
     for (const peer of this.peers.values()) {
-      peer.crypto = makePeerCrypto(this.identity, peer.publicKey, peer.crypto.presharedKey);
+      const old = peer.crypto;
+      peer.crypto = makePeerCrypto(this.identity, peer.publicKey, old.presharedKey);
+      wipePeerCrypto(old);
       this.clearSessions(peer);
     }
   }
@@ -237,7 +239,9 @@ export class Device {
   }
 
   setPresharedKey(peer: Peer, psk: Uint8Array | null): void {
+    const old = peer.crypto.presharedKey;
     peer.crypto = { ...peer.crypto, presharedKey: psk ? Uint8Array.from(psk) : new Uint8Array(32) };
+    old.fill(0);
   }
 
   /** Set PersistentKeepalive (seconds). Turning it on sends one keepalive at once. */
@@ -254,6 +258,7 @@ export class Device {
     const peer = this.getPeer(publicKey);
     if (!peer) return false;
     this.clearSessions(peer);
+    wipePeerCrypto(peer.crypto);
     this.allowedIps.removeValue(peer);
     peer.staged = [];
     this.peers.delete(peer.id);
@@ -406,7 +411,7 @@ export class Device {
     if (!this.identity || !peer.endpoint) return;
     if (peer.crypto.staticStatic === null) { this.drop('handshake-failed'); return; }
     peer.lastSentHandshake = now;
-    if (peer.initiation) this.indices.delete(peer.initiation.localIndex);
+    this.dropInitiation(peer);
     const entry: IndexEntry = { peer, keypair: null };
     const localIndex = this.allocIndex(entry);
     const made = createInitiation(this.identity, peer.crypto, this.random(32), tai64n(this.wallClock()), localIndex);
@@ -515,11 +520,13 @@ export class Device {
     const { peer, state } = got;
     // Replay: the timestamp must be newer than any accepted before.
     if (peer.latestTimestamp && !tai64nAfter(state.timestamp, peer.latestTimestamp)) {
+      wipeResponderState(state);
       this.drop('stale-timestamp');
       return;
     }
     // Flood: at most one initiation per 1/50 s per peer.
     if (now - peer.lastInitiationConsumed < HANDSHAKE_INITIATION_RATE) {
+      wipeResponderState(state);
       this.drop('initiation-flood');
       return;
     }
@@ -535,15 +542,13 @@ export class Device {
     const localIndex = this.allocIndex(entry);
     const resp = createResponse(identity, peer.crypto, state, this.random(32), localIndex);
     if (!resp) {
+      wipeResponderState(state);
       this.indices.delete(localIndex);
       this.drop('handshake-failed');
       return;
     }
     // A pending initiation of ours is superseded by this exchange.
-    if (peer.initiation) {
-      this.indices.delete(peer.initiation.localIndex);
-      peer.initiation = null;
-    }
+    this.dropInitiation(peer);
     const kp = new Keypair(resp.keys.sendKey, resp.keys.recvKey, false, now, localIndex, state.remoteIndex);
     entry.keypair = kp;
     this.dropKeypairs(peer.keypairs.install(kp));
@@ -645,12 +650,17 @@ export class Device {
     }
   }
 
+  /** Forget our pending initiation: its index, and its chain key, hash and ephemeral key, zeroed. */
+  private dropInitiation(peer: Peer): void {
+    if (!peer.initiation) return;
+    this.indices.delete(peer.initiation.localIndex);
+    wipeInitiatorState(peer.initiation.state);
+    peer.initiation = null;
+  }
+
   private clearSessions(peer: Peer): void {
     this.dropKeypairs(peer.keypairs.clear());
-    if (peer.initiation) {
-      this.indices.delete(peer.initiation.localIndex);
-      peer.initiation = null;
-    }
+    this.dropInitiation(peer);
     peer.timers.retransmitHandshake = null;
     peer.timers.newHandshake = null;
     peer.timers.sendKeepalive = null;
@@ -684,10 +694,7 @@ export class Device {
         t.sendKeepalive = null;
         if (peer.staged.length) this.drop('handshake-gave-up', peer.staged.length);
         peer.staged = [];
-        if (peer.initiation) {
-          this.indices.delete(peer.initiation.localIndex);
-          peer.initiation = null;
-        }
+        this.dropInitiation(peer);
         if (t.zeroKeyMaterial === null) t.zeroKeyMaterial = now + REJECT_AFTER_TIME * 3;
       } else {
         t.handshakeAttempts++;
