@@ -1,0 +1,240 @@
+/**
+ * TCP over internet-like paths (root only, netns): iperf3 from a client
+ * through the VPS's public port to home, with the outer WireGuard UDP between
+ * VPS and home passing through the impairing relay (half the RTT of one-way
+ * delay and the path's loss, in each direction). Topologies: "forward" = wgts
+ * [Forward] on the VPS, wireguard-go at home; "both" = wgts on both sides
+ * ([Forward] + [Expose], the README walk-through). Reference, in the same
+ * run and through the same relay: the kernel path (wireguard-go + nftables
+ * DNAT on the VPS, kernel TCP end to end).
+ *
+ *   for each path: relay(rtt, loss) in the wan netns, then runs r = 1..N,
+ *     arms kernel, forward, both (reversed on every other run, so sides
+ *     switch rarely), each: client -> home, then home -> client (iperf3 -R)
+ *   -> one row per path x topology x direction: mean figure, mean kernel
+ *      figure, ratio, every run's figures and per-run ratios beneath, the
+ *      issue's target as met / MISSED (reported, never asserted)
+ *
+ * Selection: WGTS_BENCH_PATHS=20ms1,20ms1-bbr,40ms0.1,40ms0,100ms0.5 (default
+ * all), WGTS_BENCH_TOPO=forward,both, WGTS_BENCH_RUNS (default 2),
+ * WGTS_BENCH_SECONDS per iperf3 run (default 5). The bbr arm sets
+ * `Congestion = bbr` in wgts's [Interface]; while the config refuses the key
+ * it is SKIPPED with the parser's message.
+ */
+import type { Row } from './harness.js';
+import { skip } from './harness.js';
+import { netnsUnavailable } from './netns-bench.js';
+import { cleanupAll, waitFor, type Proc } from '../test/harness/netns.js';
+import { parseConfig, formatIssue } from '../src/config/index.js';
+import {
+  createPathsTopology, describeRelay, homeWgtsConf, startHomeKernel, startHomeWgts, startPathRelay, startProbeServer, startVpsKernel,
+  startVpsWgts, vpsWgtsConf, waitForPath, P, PORT_PROBE, type PathsTopology, type Side,
+} from '../test/interop/paths-topology.js';
+import type { RelayStats } from '../test/harness/udp-relay.js';
+
+export const about = 'iperf3 over delay/loss paths (relay on the outer UDP): wgts [Forward] (+[Expose]) vs the kernel path';
+export const needsRoot = true;
+
+interface PathDef {
+  name: string;
+  rttMs: number;
+  loss: number;
+  congestion?: 'bbr';
+  /** The issue's target: ratio to the kernel path, each direction, both topologies. */
+  target: number;
+}
+
+const PATHS: readonly PathDef[] = [
+  { name: '20ms1', rttMs: 20, loss: 0.01, target: 0.8 },
+  { name: '20ms1-bbr', rttMs: 20, loss: 0.01, congestion: 'bbr', target: 1.5 },
+  { name: '40ms0.1', rttMs: 40, loss: 0.001, target: 0.8 },
+  { name: '40ms0', rttMs: 40, loss: 0, target: 0.9 },
+  { name: '100ms0.5', rttMs: 100, loss: 0.005, target: 0.8 },
+];
+type Topo = 'forward' | 'both';
+type Arm = 'kernel' | Topo;
+type Dir = 'to-home' | 'from-home';
+const TOPO_NAME: Record<Topo, string> = { forward: 'wgts [Forward], wireguard-go home', both: 'wgts [Forward] + [Expose]' };
+const DIR_NAME: Record<Dir, string> = { 'to-home': 'client -> home', 'from-home': 'home -> client (-R)' };
+const KERNEL_NAME = 'kernel path (wireguard-go + nft DNAT)';
+const PORT_IPERF = 5201;
+const PORTS = [PORT_IPERF, PORT_PROBE];
+
+interface Sample { path: string; arm: Arm; dir: Dir; run: number; bps: number; error?: string; relay?: RelayStats }
+
+function envList(name: string): string[] | null {
+  const v = process.env[name];
+  return v ? v.split(',').map((s) => s.trim()).filter(Boolean) : null;
+}
+
+function selection(): { paths: PathDef[]; topos: Topo[]; runs: number; seconds: number } | string {
+  const names = envList('WGTS_BENCH_PATHS');
+  const paths = names ? PATHS.filter((p) => names.includes(p.name)) : [...PATHS];
+  const unknown = (names ?? []).filter((n) => !PATHS.some((p) => p.name === n));
+  if (unknown.length > 0) return `WGTS_BENCH_PATHS: unknown path ${unknown.join(', ')} (known: ${PATHS.map((p) => p.name).join(', ')})`;
+  const topoNames = envList('WGTS_BENCH_TOPO') ?? ['forward', 'both'];
+  const bad = topoNames.filter((t) => t !== 'forward' && t !== 'both');
+  if (bad.length > 0) return `WGTS_BENCH_TOPO: unknown topology ${bad.join(', ')} (known: forward, both)`;
+  const runs = Number(process.env['WGTS_BENCH_RUNS'] ?? 2);
+  const seconds = Number(process.env['WGTS_BENCH_SECONDS'] ?? 5);
+  if (!(Number.isInteger(runs) && runs >= 1) || !(seconds >= 1)) return 'WGTS_BENCH_RUNS must be an integer >= 1 and WGTS_BENCH_SECONDS >= 1';
+  return { paths, topos: topoNames as Topo[], runs, seconds };
+}
+
+/** Why wgts refuses `Congestion = NAME` in [Interface], or null when both configs parse. */
+function congestionRefused(t: PathsTopology, cc: string): string | null {
+  const lines = [`Congestion = ${cc}`];
+  for (const [file, text] of [['vps.conf', vpsWgtsConf(t, PORTS, { interfaceLines: lines })], ['home.conf', homeWgtsConf(t, PORTS, { interfaceLines: lines })]] as const) {
+    const r = parseConfig(file, text);
+    if (!r.ok) return r.errors.map(formatIssue).join('; ');
+  }
+  return null;
+}
+
+/** Keeps each side running what the arm needs, switching in place only when it changes. */
+class Sides {
+  private vps: { key: string; side: Side } | null = null;
+  private home: { key: string; side: Side } | null = null;
+  constructor(private readonly t: PathsTopology) {}
+
+  async set(arm: Arm, cc: string | undefined): Promise<void> {
+    const lines = cc ? [`Congestion = ${cc}`] : [];
+    const vpsKey = arm === 'kernel' ? 'kernel' : `wgts ${cc ?? ''}`;
+    const homeKey = arm === 'both' ? `wgts ${cc ?? ''}` : 'kernel';
+    // Stop before start: each side's two kinds share its WireGuard port.
+    if (this.vps?.key !== vpsKey) {
+      await this.vps?.side.stop();
+      this.vps = null;
+      const side = arm === 'kernel' ? await startVpsKernel(this.t, PORTS) : await startVpsWgts(this.t, PORTS, { interfaceLines: lines });
+      this.vps = { key: vpsKey, side };
+    }
+    if (this.home?.key !== homeKey) {
+      await this.home?.side.stop();
+      this.home = null;
+      const side = arm === 'both' ? await startHomeWgts(this.t, PORTS, { interfaceLines: lines }) : await startHomeKernel(this.t);
+      this.home = { key: homeKey, side };
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.vps?.side.stop();
+    await this.home?.side.stop();
+    this.vps = this.home = null;
+  }
+}
+
+async function iperf(t: PathsTopology, dir: Dir, seconds: number): Promise<number> {
+  const r = await t.client.exec(
+    ['iperf3', '-c', P.vpsPub4, '-p', String(PORT_IPERF), '-t', String(seconds), '-J', ...(dir === 'from-home' ? ['-R'] : [])],
+    { timeoutMs: (seconds + 30) * 1000 },
+  );
+  let j: { error?: string; end?: { sum_received?: { bits_per_second: number } } };
+  try {
+    j = JSON.parse(r.stdout) as typeof j;
+  } catch {
+    throw new Error(`iperf3 exited ${r.code}: ${r.stderr.trim() || r.stdout.slice(0, 200)}`);
+  }
+  if (j.error) throw new Error(`iperf3: ${j.error}`);
+  const bps = j.end?.sum_received?.bits_per_second;
+  if (bps === undefined) throw new Error('iperf3: no sum_received in its JSON');
+  return bps;
+}
+
+const mbit = (bps: number) => (bps / 1e6).toFixed(1);
+const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+
+function rowsFor(path: PathDef, topo: Topo, dir: Dir, samples: readonly Sample[]): Row {
+  const pick = (arm: Arm) => samples.filter((s) => s.path === path.name && s.arm === arm && s.dir === dir).sort((a, b) => a.run - b.run);
+  const ours = pick(topo);
+  const kernel = pick('kernel');
+  const ok = (xs: Sample[]) => xs.filter((s) => s.error === undefined).map((s) => s.bps);
+  const perRun = ours
+    .map((s) => [s, kernel.find((k) => k.run === s.run)] as const)
+    .filter(([s, k]) => s.error === undefined && k !== undefined && k.error === undefined && k.bps > 0)
+    .map(([s, k]) => s.bps / k!.bps);
+  const oursMean = ok(ours).length > 0 ? mean(ok(ours)) : 0;
+  const kernelMean = ok(kernel).length > 0 ? mean(ok(kernel)) : 0;
+  const ratio = kernelMean > 0 ? oursMean / kernelMean : 0;
+  const failures = [...ours, ...kernel].filter((s) => s.error !== undefined).map((s) => `${s.arm} run ${s.run}: ${s.error}`);
+  const dropped = ours.filter((s) => s.relay).map((s) => {
+    const r = s.relay!;
+    const d = dir === 'to-home' ? r.aToB : r.bToA;
+    return d.received > 0 ? (100 * d.dropped) / d.received : 0;
+  });
+  const detail = [
+    `runs (Mbit/s): wgts ${ours.map((s) => (s.error ? 'failed' : mbit(s.bps))).join(' / ')}, kernel ${kernel.map((s) => (s.error ? 'failed' : mbit(s.bps))).join(' / ')}`,
+    perRun.length > 0 ? `per-run ratio ${Math.min(...perRun).toFixed(2)}-${Math.max(...perRun).toFixed(2)}` : 'no complete run pair',
+    dropped.length > 0 ? `relay dropped ${dropped.map((x) => x.toFixed(2) + '%').join(' / ')} of the data direction's datagrams` : '',
+    ...failures,
+  ].filter(Boolean).join('; ');
+  const cc = path.congestion ? `, Congestion = ${path.congestion}` : '';
+  return {
+    group: 'paths',
+    name: `${path.rttMs} ms RTT, ${+(path.loss * 100).toFixed(2)}% loss${cc}: ${TOPO_NAME[topo]}, ${DIR_NAME[dir]}`,
+    opsPerSec: oursMean,
+    unit: 'bit/s',
+    reference: { name: KERNEL_NAME, opsPerSec: kernelMean },
+    detail,
+    target: { text: `>= ${path.target}x`, met: ratio >= path.target },
+  };
+}
+
+export async function run(): Promise<Row[]> {
+  const why = netnsUnavailable(['iperf3', 'python3', 'nft']);
+  if (why) return skip('paths', why);
+  const sel = selection();
+  if (typeof sel === 'string') throw new Error(sel);
+  const procs: Proc[] = [];
+  const samples: Sample[] = [];
+  const rows: Row[] = [];
+  try {
+    const t = await createPathsTopology();
+    procs.push(await startProbeServer(t));
+    const sides = new Sides(t);
+    let seed = 1;
+    for (const path of sel.paths) {
+      if (path.congestion) {
+        const refused = congestionRefused(t, path.congestion);
+        if (refused) {
+          skip(`paths ${path.name}`, `wgts refuses \`Congestion = ${path.congestion}\` (${refused}); the ${path.congestion} arm runs once the congestion-control key is in the config`);
+          continue;
+        }
+      }
+      const arms: Arm[] = ['kernel', ...sel.topos];
+      for (let run = 1; run <= sel.runs; run++) {
+        for (const arm of run % 2 === 1 ? arms : [...arms].reverse()) {
+          for (const dir of ['to-home', 'from-home'] as const) {
+            // A fresh relay per measurement: its counters are this run's, its seed the same for every arm of a run.
+            const relay = await startPathRelay(t, path, seed + run);
+            const sample: Sample = { path: path.name, arm, dir, run, bps: 0 };
+            // A one-off iperf3 server per measurement: one the last run left busy (its end lost on the path) cannot refuse this one.
+            const server = t.home.spawn(['iperf3', '-s', '-1', '--forceflush', '-p', String(PORT_IPERF)], { label: 'iperf3 -s -1' });
+            server.stopping = true; // -1: it exits by itself after the test, as expected
+            try {
+              await waitFor(() => {
+                server.assertRunning();
+                return server.output().includes('Server listening');
+              }, 5000, 'iperf3 -s to listen');
+              await sides.set(arm, path.congestion);
+              await waitForPath(t);
+              sample.bps = await iperf(t, dir, sel.seconds);
+            } catch (err) {
+              sample.error = (err as Error).message.split('\n')[0]!;
+            }
+            await server.stop(1000);
+            sample.relay = await relay.stop();
+            samples.push(sample);
+            process.stderr.write(`paths ${path.name} run ${run} ${arm} ${dir}: ${sample.error ? 'FAILED ' + sample.error : mbit(sample.bps) + ' Mbit/s'} (${describeRelay(sample.relay)})\n`);
+          }
+        }
+      }
+      for (const topo of sel.topos) for (const dir of ['to-home', 'from-home'] as const) rows.push(rowsFor(path, topo, dir, samples));
+      seed += 100;
+    }
+    await sides.stop();
+    return rows;
+  } finally {
+    for (const p of procs) await p.stop();
+    await cleanupAll();
+  }
+}
