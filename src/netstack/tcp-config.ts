@@ -37,6 +37,8 @@ export interface TcpConfig {
   maxOooChunks: number;
   /** Offer and accept SACK (RFC 2018). Off: loss recovery is NewReno alone (RFC 6582). */
   sack: boolean;
+  /** Offer and accept timestamps (RFC 7323): an RTT sample on every ACK, and PAWS. Linux: tcp_timestamps = 1. */
+  timestamps: boolean;
 }
 
 export const DEFAULT_TCP: TcpConfig = {
@@ -58,6 +60,7 @@ export const DEFAULT_TCP: TcpConfig = {
   backlog: 128,
   maxOooChunks: 4096,
   sack: true,
+  timestamps: true,
 };
 
 const ERRNO: Record<string, number> = { ECONNREFUSED: -111, ECONNRESET: -104, ETIMEDOUT: -110, EHOSTUNREACH: -113, EPIPE: -32, EADDRNOTAVAIL: -99, EADDRINUSE: -98 };

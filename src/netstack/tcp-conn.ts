@@ -15,6 +15,7 @@ import { type Segment, ACK, FIN, RST, SYN, MAX_WSCALE, buildSegment } from './tc
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './tcp-seq.js';
 import { type TcpConfig, type TcpError, tcpError } from './tcp-config.js';
 import { OooQueue } from './tcp-sack.js';
+import { Timestamps } from './tcp-timestamps.js';
 import type { TcpListener } from './tcp.js';
 import { Sender } from './tcp-sender.js';
 import { formatIp } from '../transport/ip.js';
@@ -92,6 +93,8 @@ export class TcpConn {
   rcvScale = 0;
   readonly offerScale: number;
   readonly ooo: OooQueue;
+  /** RFC 7323 timestamps: TS.Recent, Last.ACK.sent, PAWS. */
+  readonly ts: Timestamps;
   /** Sequence number of a FIN that arrived ahead of a hole. */
   oooFin: number | null = null;
   finReceived = false;
@@ -144,6 +147,8 @@ export class TcpConn {
     while (shift < MAX_WSCALE && 65535 * 2 ** shift < cfg.rcvBuf) shift++;
     this.offerScale = shift;
     this.ooo = new OooQueue(cfg.maxOooChunks);
+    const r = owner.host.random(4);
+    this.ts = new Timestamps(((r[0]! << 24) | (r[1]! << 16) | (r[2]! << 8) | r[3]!) >>> 0, cfg.timestamps);
     this.noDelay = cfg.noDelay;
     this.keepIdle = cfg.keepIdle;
     this.snd = new Sender(this, opts.mtu);
@@ -177,7 +182,7 @@ export class TcpConn {
     this.rcvNxt = seqAdd(seg.seq, 1);
     this.advRight = this.rcvNxt;
     this.snd.init(iss);
-    this.snd.peerOptions(seg);
+    this.snd.peerOptions(seg, now);
     this.keepBase = now;
     this.snd.sendSyn(now);
   }
@@ -213,7 +218,7 @@ export class TcpConn {
     this.irs = seg.seq;
     this.rcvNxt = seqAdd(seg.seq, 1);
     this.advRight = this.rcvNxt;
-    s.peerOptions(seg);
+    s.peerOptions(seg, now);
     if (hasAck) {
       s.synAcked(seg, now);
       this.established(now);
@@ -253,6 +258,13 @@ export class TcpConn {
         // A retransmitted SYN while we wait: answer with our SYN-ACK again.
         s.sendSyn(now);
       }
+      return;
+    }
+    // PAWS (RFC 7323 5.3 R1): an old duplicate is answered with an ACK and dropped; a RST is exempt.
+    const disorderedAck = flags === ACK && seg.data.length === 0 && seg.seq === this.rcvNxt && seg.ack === this.snd.una && seg.sack.length === 0;
+    if (!(flags & RST) && this.ts.paws(seg, now, disorderedAck, this.snd.rto.rto)) {
+      this.ackNow = true;
+      this.host.drop('tcp-paws');
       return;
     }
     if (!this.acceptable(seg.seq, segLen)) {
@@ -295,6 +307,7 @@ export class TcpConn {
     } else if (!this.snd.onAck(seg, now)) {
       return;
     }
+    this.ts.remember(seg, seqLe(seg.seq, this.ts.lastAckSent), now);
     if (this.state === 'CLOSED' || this.state === 'TIME-WAIT') return;
     if (seg.data.length > 0 || flags & FIN) this.inputData(seg, now);
   }
@@ -474,6 +487,7 @@ export class TcpConn {
 
   /** After processing: send what is allowed, ACK if due, arm timers, and leave the table when done. */
   flush(now: number): void {
+    this.snd.lastNow = now;
     if (this.state !== 'CLOSED' && this.state !== 'TIME-WAIT' && this.state !== 'SYN-SENT') this.snd.output(now);
     if (this.ackNow && this.state !== 'CLOSED' && this.state !== 'SYN-SENT') this.sendAck();
     if (this.state === 'TIME-WAIT') this.finish(true, now);
@@ -493,6 +507,7 @@ export class TcpConn {
 
   /** Called by the sender after any segment carrying an ACK went out. */
   ackSent(): void {
+    this.ts.lastAckSent = this.rcvNxt;
     this.ackNow = false;
     this.ackPending = false;
     this.segsSinceAck = 0;

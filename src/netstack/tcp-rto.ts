@@ -35,16 +35,22 @@ export class RtoEstimator {
     this.rto = cfg.initial;
   }
 
-  /** Feeds one RTT measurement R in ms (RFC 6298 2.2 and 2.3). */
-  sample(r: number): void {
+  /**
+   * Feeds one RTT measurement R in ms (RFC 6298 2.2 and 2.3). `expected`:
+   * samples expected per round trip; alpha and beta are divided by it
+   * (RFC 7323 appendix G), as when every ACK is timed.
+   */
+  sample(r: number, expected = 1): void {
     if (!(r >= 0)) return;
     if (!this.hasSample) {
       this.srtt = r;
       this.rttvar = r / 2;
       this.hasSample = true;
     } else {
-      this.rttvar = (1 - BETA) * this.rttvar + BETA * Math.abs(this.srtt - r);
-      this.srtt = (1 - ALPHA) * this.srtt + ALPHA * r;
+      const beta = BETA / expected;
+      const alpha = ALPHA / expected;
+      this.rttvar = (1 - beta) * this.rttvar + beta * Math.abs(this.srtt - r);
+      this.srtt = (1 - alpha) * this.srtt + alpha * r;
     }
     this.rto = this.clamp(this.srtt + Math.max(this.cfg.granularity, K * this.rttvar));
   }

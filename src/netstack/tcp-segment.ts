@@ -1,7 +1,8 @@
 /**
  * TCP segments (RFC 9293 section 3.1) and the options this stack speaks:
  * MSS (RFC 9293 3.2), Window Scale (RFC 7323 section 2), SACK-Permitted and
- * SACK (RFC 2018). Timestamps and unknown options are skipped by length.
+ * SACK (RFC 2018), Timestamps (RFC 7323 section 3). Unknown options are
+ * skipped by length.
  *
  * parseSegment() checks the header and the checksum with the pseudo-header
  * and returns views into the input; buildSegment() writes a whole IP packet.
@@ -26,6 +27,10 @@ const OPT_MSS = 2;
 const OPT_WSCALE = 3;
 const OPT_SACK_PERMITTED = 4;
 const OPT_SACK = 5;
+const OPT_TIMESTAMPS = 8;
+
+/** Bytes the timestamps option takes in a segment: NOP NOP + kind, length, TSval, TSecr (RFC 7323 appendix A). */
+export const TS_OPTION_BYTES = 12;
 
 /** Largest window scale shift (RFC 7323 section 2.3). */
 export const MAX_WSCALE = 14;
@@ -48,6 +53,9 @@ export interface Segment {
   wscale: number | null;
   sackPermitted: boolean;
   sack: SackBlock[];
+  /** Timestamps option (RFC 7323 section 3), or null when absent. */
+  tsVal: number | null;
+  tsEcr: number | null;
   /** View into the input. */
   data: Uint8Array;
 }
@@ -61,8 +69,8 @@ export function parseSegment(p: Uint8Array, src: Uint8Array, dst: Uint8Array): S
   const seg: Segment = {
     srcPort: (p[0]! << 8) | p[1]!,
     dstPort: (p[2]! << 8) | p[3]!,
-    seq: ((p[4]! << 24) | (p[5]! << 16) | (p[6]! << 8) | p[7]!) >>> 0,
-    ack: ((p[8]! << 24) | (p[9]! << 16) | (p[10]! << 8) | p[11]!) >>> 0,
+    seq: readU32(p, 4),
+    ack: readU32(p, 8),
     flags: p[13]!,
     window: (p[14]! << 8) | p[15]!,
     urgent: (p[18]! << 8) | p[19]!,
@@ -70,6 +78,8 @@ export function parseSegment(p: Uint8Array, src: Uint8Array, dst: Uint8Array): S
     wscale: null,
     sackPermitted: false,
     sack: [],
+    tsVal: null,
+    tsEcr: null,
     data: p.subarray(off),
   };
   let i = TCP_HEADER;
@@ -99,14 +109,16 @@ export function parseSegment(p: Uint8Array, src: Uint8Array, dst: Uint8Array): S
       case OPT_SACK:
         if ((len - 2) % 8 !== 0) return 'tcp-option-length';
         for (let j = i + 2; j < i + len; j += 8) {
-          seg.sack.push({
-            start: ((p[j]! << 24) | (p[j + 1]! << 16) | (p[j + 2]! << 8) | p[j + 3]!) >>> 0,
-            end: ((p[j + 4]! << 24) | (p[j + 5]! << 16) | (p[j + 6]! << 8) | p[j + 7]!) >>> 0,
-          });
+          seg.sack.push({ start: readU32(p, j), end: readU32(p, j + 4) });
         }
         break;
+      case OPT_TIMESTAMPS:
+        if (len !== 10) return 'tcp-option-length';
+        seg.tsVal = readU32(p, i + 2);
+        seg.tsEcr = readU32(p, i + 6);
+        break;
       default:
-        break; // timestamps and anything else: skipped
+        break; // anything else: skipped
     }
     i += len;
   }
@@ -125,6 +137,8 @@ export interface OutSegment {
   wscale?: number;
   sackPermitted?: boolean;
   sack?: SackBlock[];
+  /** Timestamps option: our TSval and the TSecr we echo. */
+  ts?: { val: number; ecr: number };
 }
 
 /** Bytes of TCP options buildSegment() writes for these fields (a multiple of 4). */
@@ -133,6 +147,7 @@ export function optionsLength(o: OutSegment): number {
   if (o.mss !== undefined) n += 4;
   if (o.wscale !== undefined) n += 4; // NOP + 3
   if (o.sackPermitted) n += 4; // NOP NOP + 2
+  if (o.ts !== undefined) n += TS_OPTION_BYTES;
   if (o.sack !== undefined && o.sack.length > 0) n += 4 + 8 * o.sack.length; // NOP NOP + 2 + 8n
   return n;
 }
@@ -183,6 +198,15 @@ export function buildSegment(
     pkt[i++] = OPT_SACK_PERMITTED;
     pkt[i++] = 2;
   }
+  if (o.ts !== undefined) {
+    pkt[i++] = OPT_NOP;
+    pkt[i++] = OPT_NOP;
+    pkt[i++] = OPT_TIMESTAMPS;
+    pkt[i++] = 10;
+    writeU32(pkt, i, o.ts.val);
+    writeU32(pkt, i + 4, o.ts.ecr);
+    i += 8;
+  }
   if (o.sack !== undefined && o.sack.length > 0) {
     pkt[i++] = OPT_NOP;
     pkt[i++] = OPT_NOP;
@@ -200,6 +224,10 @@ export function buildSegment(
   pkt[h + 17] = c & 0xff;
   sealPacket(pkt, v, src, dst, PROTO_TCP, ipId);
   return pkt;
+}
+
+function readU32(b: Uint8Array, at: number): number {
+  return ((b[at]! << 24) | (b[at + 1]! << 16) | (b[at + 2]! << 8) | b[at + 3]!) >>> 0;
 }
 
 function writeU32(b: Uint8Array, at: number, v: number): void {

@@ -11,7 +11,7 @@
  *   timers: onRtoTimer() (go back N from SND.UNA), onPersistTimer()
  */
 import type { TcpConn } from './tcp-conn.js';
-import { type Segment, type SackBlock, ACK, FIN, PSH, SYN, buildSegment, type OutSegment } from './tcp-segment.js';
+import { type Segment, type SackBlock, ACK, FIN, PSH, SYN, TS_OPTION_BYTES, buildSegment, type OutSegment } from './tcp-segment.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax, seqMin } from './tcp-seq.js';
 import { ByteQueue } from './tcp-buffer.js';
 import { RtoEstimator } from './tcp-rto.js';
@@ -22,8 +22,9 @@ import { tcpError } from './tcp-config.js';
 
 /** Smallest send MSS accepted from a peer (Linux tcp_min_snd_mss). */
 const MIN_MSS = 48;
-/** SACK blocks per segment without timestamps: 2 NOP + 2 + 4 x 8 = 36 bytes (RFC 2018 section 3). */
+/** SACK blocks per segment: 2 NOP + 2 + 4 x 8 = 36 bytes (RFC 2018 section 3); 3 beside the 12 bytes of timestamps. */
 const MAX_SACK_BLOCKS = 4;
+const MAX_SACK_BLOCKS_TS = 3;
 
 export type Recovery = 'none' | 'newreno' | 'sack';
 
@@ -110,10 +111,11 @@ export class Sender {
     this.roundEnd = iss;
   }
 
-  /** Options of the peer's SYN or SYN-ACK (RFC 9293 3.7.1, RFC 7323 2.2, RFC 2018 section 2). */
-  peerOptions(seg: Segment): void {
+  /** Options of the peer's SYN or SYN-ACK (RFC 9293 3.7.1, RFC 7323 2.2 and 3.2, RFC 2018 section 2). */
+  peerOptions(seg: Segment, now: number): void {
     this.peerMss = seg.mss ?? (this.c.v === 4 ? 536 : 1220);
-    this.mss = Math.max(MIN_MSS, Math.min(this.peerMss + 20, this.mtu - this.ipHdr) - 20);
+    this.c.ts.negotiate(seg, now);
+    this.mss = this.effectiveMss(Math.min(this.peerMss + 20, this.mtu - this.ipHdr) - 20);
     if (seg.wscale !== null) {
       this.wsOk = true;
       this.sndScale = seg.wscale;
@@ -125,6 +127,11 @@ export class Sender {
     }
     this.sackOk = seg.sackPermitted && this.c.cfg.sack;
     this.cc = this.makeCc();
+  }
+
+  /** The send MSS: payload of a full segment after the options every segment carries (RFC 6691). */
+  private effectiveMss(m: number): number {
+    return Math.max(MIN_MSS, m - (this.c.ts.ok ? TS_OPTION_BYTES : 0));
   }
 
   synOutstanding(): boolean {
@@ -147,7 +154,11 @@ export class Sender {
     };
     if (!passive || this.wsOk) o.wscale = c.offerScale;
     if (c.cfg.sack && (!passive || this.sackOk)) o.sackPermitted = true;
-    if (passive) c.advRight = seqAdd(c.rcvNxt, window);
+    if (passive ? c.ts.ok : c.ts.enabled) o.ts = { val: c.ts.val(now), ecr: passive ? c.ts.recent : 0 };
+    if (passive) {
+      c.advRight = seqAdd(c.rcvNxt, window);
+      c.ts.lastAckSent = c.rcvNxt;
+    }
     c.host.emit(buildSegment(c.v, c.localIp, c.remoteIp, o, 0, null, c.host.nextIpId()));
     c.owner.stats.segmentsOut++;
     if (this.nxt === this.iss) this.synSentAt = now;
@@ -222,13 +233,14 @@ export class Sender {
     if (seqLt(this.highRxt, ack)) this.highRxt = ack;
     this.retries = 0;
     this.persistBackoff = 0;
-    // RFC 6298 with Karn's rule: rtActive is cleared when the timed segment is retransmitted.
-    let rtt: number | undefined;
+    // With timestamps every ACK of new data is a sample (RFC 7323 4.1); without, one timed
+    // segment per round trip, with Karn's rule (rtActive is cleared when it is retransmitted).
+    let rtt = c.ts.rtt(seg, now);
     if (this.rtActive && seqGe(ack, this.rtEnd)) {
-      rtt = now - this.rtTime;
-      this.rttSample(rtt);
+      if (rtt === undefined) rtt = now - this.rtTime;
       this.rtActive = false;
     }
+    if (rtt !== undefined) this.rttSample(rtt, flightBefore);
     const sackedBefore = this.board.sacked;
     this.board.advance(ack);
     if (this.sackOk && seg.sack.length > 0) this.board.add(seg.sack, this.una, this.max);
@@ -292,9 +304,13 @@ export class Sender {
     };
   }
 
-  /** One RTT measurement: the RTO estimator and the minimum. */
-  private rttSample(r: number): void {
-    this.rto.sample(r);
+  /**
+   * One RTT measurement: the RTO estimator and the minimum. With a sample on
+   * every ACK, RFC 7323 appendix G weighs each by the ACKs expected per
+   * flight (FlightSize / 2 SMSS, for delayed ACKs) so SRTT keeps its memory.
+   */
+  private rttSample(r: number, flight = 0): void {
+    this.rto.sample(r, this.c.ts.ok ? Math.max(1, Math.ceil(flight / (2 * this.mss))) : 1);
     if (r < this.minRtt) this.minRtt = r;
   }
 
@@ -366,7 +382,7 @@ export class Sender {
 
   private sackBlocks(): SackBlock[] | null {
     if (!this.sackOk || this.c.ooo.bytes === 0) return null;
-    return this.c.ooo.blocks(MAX_SACK_BLOCKS);
+    return this.c.ooo.blocks(this.c.ts.ok ? MAX_SACK_BLOCKS_TS : MAX_SACK_BLOCKS);
   }
 
   private newDataLoop(now: number): void {
@@ -474,6 +490,7 @@ export class Sender {
     const c = this.c;
     if (blocks === undefined) blocks = this.sackBlocks();
     const o: OutSegment = { srcPort: c.localPort, dstPort: c.remotePort, seq, ack: c.rcvNxt, flags, window: c.windowField() };
+    if (c.ts.ok) o.ts = { val: c.ts.val(this.lastNow), ecr: c.ts.recent };
     if (blocks !== null && blocks.length > 0) o.sack = blocks;
     const off = seqDiff(seq, this.bufSeq);
     const pkt = buildSegment(c.v, c.localIp, c.remoteIp, o, len, len > 0 ? (b, at) => this.buf.copyTo(off, len, b, at) : null, c.host.nextIpId());
@@ -590,7 +607,7 @@ export class Sender {
   /** ICMP "packet too big" / "fragmentation needed" (RFC 1191, RFC 8201): shrink the MSS and resend. */
   pathMtu(mtu: number): void {
     const floor = this.c.v === 6 ? 1280 : 68;
-    const m = Math.max(MIN_MSS, Math.max(mtu, floor) - this.ipHdr - 20);
+    const m = this.effectiveMss(Math.max(mtu, floor) - this.ipHdr - 20);
     if (m >= this.mss) return;
     this.mss = m;
     this.cc.setMss(m);

@@ -135,7 +135,13 @@ test('fuzz: hostile packets during lossy transfers never throw or break a connec
       const me = fromA ? cur.client.tcb : cur.server.tcb;
       const near = (x: number) => (r() < 0.1 ? x : (x + Math.floor((r() - 0.5) * (r() < 0.5 ? 4000 : 4_000_000))) >>> 0);
       const flags = pick([0x10, 0x18, 0x11, 0x04, 0x14, 0x02, 0x12, 0x01, 0x00, 0x3f, Math.floor(r() * 256)]);
-      const opts = r() < 0.3 ? [...randomBytes(r, Math.floor(r() * 40))] : r() < 0.5 ? [1, 1, 5, 10, ...randomBytes(r, 8)] : [];
+      let opts = r() < 0.3 ? [...randomBytes(r, Math.floor(r() * 40))] : r() < 0.5 ? [1, 1, 5, 10, ...randomBytes(r, 8)] : [];
+      // An on-path forger copies a current timestamp (RFC 7323), so PAWS does not shield the tuple from it.
+      const peer = fromA ? cur.server.tcb : cur.client.tcb;
+      if (peer.ts.ok && r() < 0.7) {
+        const tsv = (peer.ts.recent + Math.floor(r() * 8)) >>> 0;
+        opts = [1, 1, 8, 10, tsv >>> 24, (tsv >>> 16) & 255, (tsv >>> 8) & 255, tsv & 255, 0, 0, 0, 0, ...opts];
+      }
       pkt = rawTcp({
         src: fromA ? '10.0.0.1' : '10.0.0.2',
         dst: fromA ? '10.0.0.2' : '10.0.0.1',

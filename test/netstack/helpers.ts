@@ -51,6 +51,8 @@ export interface TcpInfo {
   mss: number | null;
   wscale: number | null;
   sackOk: boolean;
+  /** Timestamps option [TSval, TSecr], or null. */
+  ts: [number, number] | null;
 }
 
 /**
@@ -84,6 +86,7 @@ export function decodeTcp(p: Uint8Array): TcpInfo | null {
     mss: null,
     wscale: null,
     sackOk: false,
+    ts: null,
   };
   for (let i = 20; i < off; ) {
     const k = t[i]!;
@@ -97,6 +100,7 @@ export function decodeTcp(p: Uint8Array): TcpInfo | null {
     if (k === 3) info.wscale = t[i + 2]!;
     if (k === 4) info.sackOk = true;
     if (k === 5) for (let j = i + 2; j < i + l; j += 8) info.sack.push([u32(j), u32(j + 4)]);
+    if (k === 8 && l === 10) info.ts = [u32(i + 2), u32(i + 6)];
     i += l;
   }
   return info;

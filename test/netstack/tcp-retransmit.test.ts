@@ -61,7 +61,9 @@ test('RTO: SRTT + 4 RTTVAR from the SYN sample, doubling on each expiry up to 60
 });
 
 test("Karn's rule: no RTT sample from a retransmitted segment, and the backed-off RTO stays until a clean sample", async () => {
-  const sim = new Sim({}, {}, { delay: 400 });
+  // Without timestamps (RFC 7323 4.1 makes retransmissions measurable, so Karn's rule applies only here).
+  const tcp = { timestamps: false };
+  const sim = new Sim({ tcp }, { tcp }, { delay: 400 });
   const { client, server } = await establish(sim);
   server.resume();
   const rto = client.tcb.snd.rto;
