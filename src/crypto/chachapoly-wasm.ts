@@ -12,8 +12,10 @@
  *   open: the same MAC over the ciphertext, constant-time compare with the
  *         tag, and only then decrypt; forged input is never decrypted
  *
- * One instance per thread (the crypto workers have their own). Key material
- * left in wasm memory is zeroed after every call. Messages longer than
+ * One instance per thread (the crypto workers have their own). After every
+ * call nothing it wrote stays in wasm memory: key, states, keystream, AAD,
+ * and the data region as far as the cipher wrote (plaintext, and the
+ * keystream it XORs past the message end) are zeroed. Messages longer than
  * MAX_DATA, or a runtime without WebAssembly SIMD, make the functions return
  * undefined/false so callers fall back to node:crypto.
  */
@@ -177,10 +179,25 @@ function writeNonce(x: Instance, counter: number | bigint): void {
   }
 }
 
-function wipe(x: Instance): void {
+/**
+ * Bytes from DATA that a call of `len` bytes may have written: emitCrypt XORs
+ * 192 bytes, then (len - 192) rounded up to 256; the MAC pads to 16 within that.
+ */
+function dataWritten(len: number): number {
+  return 192 + ((len + 63) & -256);
+}
+
+/** Zero everything a call wrote; the cost is a memset of about the message's size. */
+function wipe(x: Instance, aadLen: number, len: number): void {
   x.mem.fill(0, STATE, ZERO); // cipher state and Poly1305 state
-  x.mem.fill(0, KS, TAG); // keystream, key, nonce
-  x.mem.fill(0, EXPECT, EXPECT + 16);
+  x.mem.fill(0, KS, AAD); // keystream blocks 0..3, key, nonce, tag, lengths, expected tag
+  x.mem.fill(0, AAD, AAD + ((aadLen + 15) & -16));
+  x.mem.fill(0, DATA, DATA + dataWritten(len));
+}
+
+/** The instance's memory (null without WebAssembly), for tests that check nothing is left in it. */
+export function wasmAeadMemory(): Uint8Array | null {
+  return load()?.mem ?? null;
 }
 
 /**
@@ -204,7 +221,7 @@ export function wasmSealInto(
   x.seal(aadLen, n);
   dst.set(x.mem.subarray(DATA, DATA + n), dstOffset);
   dst.set(x.mem.subarray(TAG, TAG + 16), dstOffset + n);
-  wipe(x);
+  wipe(x, aadLen, n);
   return true;
 }
 
@@ -228,16 +245,16 @@ export function wasmOpen(
   x.mem.set(sealed.subarray(0, n), DATA);
   x.mem.set(sealed.subarray(n), TAG);
   const ok = x.open(aadLen, n) === 1;
-  wipe(x);
-  if (!ok) return null;
-  if (out && out.length < n) throw new RangeError('aead: output too small');
-  let dst: Uint8Array;
-  if (out) {
+  let dst: Uint8Array | null = null;
+  if (ok && out && out.length >= n) {
     dst = out.subarray(0, n);
-  } else {
+  } else if (ok && !out) {
     const pooled = Buffer.allocUnsafe(n); // every byte is written below
     dst = new Uint8Array(pooled.buffer, pooled.byteOffset, n);
   }
-  dst.set(x.mem.subarray(DATA, DATA + n));
+  if (dst) dst.set(x.mem.subarray(DATA, DATA + n));
+  wipe(x, aadLen, n);
+  if (!ok) return null;
+  if (!dst) throw new RangeError('aead: output too small');
   return dst;
 }

@@ -12,7 +12,9 @@
  *     onOpened, so each direction leaves in the order it came in
  *
  * Slots are scratch only: results are copied back before the callbacks run,
- * so nothing downstream (socket queues, the netstack) ever holds shared memory.
+ * so nothing downstream (socket queues, the netstack) ever holds shared memory,
+ * and an opened slot's data (the plaintext) is zeroed as soon as it is copied
+ * (the worker zeroes each slot's key; a sealed slot holds only ciphertext).
  */
 import type { Worker } from 'node:worker_threads';
 import { openPayload } from '../transport/packet.js';
@@ -252,12 +254,13 @@ export class CryptoPool {
       if (it.lane) {
         if (!finished(it.lane, it.seq)) break;
         const s = it.slot * SLOT_SIZE;
+        const len = it.job.data.length - HEADER - 16;
         if (it.lane.bytes[s + RESULT] === 1) {
-          const len = it.job.data.length - HEADER - 16;
           const out = it.job.data.subarray(HEADER, HEADER + len);
           out.set(it.lane.bytes.subarray(s + DATA, s + DATA + len));
           it.plain = out;
         }
+        it.lane.bytes.fill(0, s + DATA, s + DATA + len + 16);
         it.lane.held[it.slot] = 0;
       }
       this.rx[this.rxHead++] = undefined as never;

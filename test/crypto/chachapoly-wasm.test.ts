@@ -3,13 +3,14 @@
  * agreement with node:crypto (OpenSSL, an independent implementation) on
  * random keys, nonces, AAD and every length across the 256-byte step and
  * 16-byte padding boundaries; forged input opens to null and is not
- * decrypted; key material does not stay in wasm memory.
+ * decrypted; after every seal and open (forgeries included) the whole wasm
+ * memory reads zero: no key, keystream, plaintext or AAD is left in it.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { loadVectors, hex } from './vectors.js';
-import { chachaPolyModule, MAX_DATA, wasmAeadAvailable, wasmOpen, wasmSealInto } from '../../src/crypto/chachapoly-wasm.js';
+import { chachaPolyModule, MAX_AAD, MAX_DATA, wasmAeadAvailable, wasmAeadMemory, wasmOpen, wasmSealInto } from '../../src/crypto/chachapoly-wasm.js';
 
 interface AeadVector { name: string; key: string; nonce: string; aad: string; plaintext: string; ciphertext: string; tag: string }
 const { vectors } = loadVectors<{ vectors: AeadVector[] }>('chacha20poly1305.json');
@@ -115,5 +116,29 @@ describe('ChaCha20-Poly1305 in WebAssembly', () => {
     const big = new Uint8Array(MAX_DATA + 1);
     assert.equal(wasmSealInto(key, 0, big, new Uint8Array(big.length + 16), 0), false);
     assert.equal(wasmOpen(key, 0, new Uint8Array(MAX_DATA + 17)), undefined);
+  });
+
+  it('leaves nothing in wasm memory after seal and open: no key, keystream, plaintext or AAD', () => {
+    const mem = wasmAeadMemory()!;
+    /** Where the first non-zero byte is, or -1. */
+    const dirty = (): number => mem.findIndex((b) => b !== 0);
+    assert.equal(dirty(), -1, 'zero before the first call');
+    const key = new Uint8Array(randomBytes(32));
+    for (const n of [0, 1, 15, 64, 191, 192, 193, 448, 449, 1420, 1500, 9000, MAX_DATA]) {
+      for (const aadLen of [0, 7, 32, MAX_AAD]) {
+        const pt = new Uint8Array(randomBytes(n));
+        const aad = new Uint8Array(randomBytes(aadLen));
+        const sealed = wasmSeal(key, n, pt, aad);
+        assert.equal(dirty(), -1, `after seal of ${n} bytes, AAD ${aadLen}`);
+        const back = wasmOpen(key, n, sealed, undefined, aad);
+        assert.deepEqual(back, pt);
+        assert.equal(dirty(), -1, `after open of ${n} bytes, AAD ${aadLen}`);
+        if (n > 0) {
+          sealed[0]! ^= 1;
+          assert.equal(wasmOpen(key, n, sealed, undefined, aad), null);
+          assert.equal(dirty(), -1, `after a refused forgery of ${n} bytes`);
+        }
+      }
+    }
   });
 });

@@ -2,7 +2,8 @@
  * CryptoPool: transport messages sealed and opened on worker threads come
  * back in submission order, byte-identical to sealing/opening on the main
  * thread, including messages too big for a slot (done inline) mixed in;
- * forged messages open to null; nothing is sent under a wiped keypair.
+ * forged messages open to null; nothing is sent under a wiped keypair; no
+ * slot keeps a key or a plaintext once its result is handed back.
  */
 import { describe, it, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,6 +14,7 @@ import { sealFrame } from '../../src/transport/packet.js';
 import type { Datagram, PendingOpen } from '../../src/transport/device.js';
 import type { Peer } from '../../src/transport/peer.js';
 import { CryptoPool } from '../../src/node/crypto-pool.js';
+import { KEY, SLOT_SIZE } from '../../src/node/crypto-ring.js';
 
 const TO = { address: '192.0.2.1', port: 51820 };
 
@@ -37,6 +39,18 @@ function body(n: number, seed: number): Uint8Array {
 
 /** Sizes with a few above the slot size (2048 - 64 data bytes), so inline and worker items interleave. */
 const SIZES = [0, 16, 64, 1420, 3000, 1400, 1984 - 32, 1984 - 31, 9000, 80, 1280, 1420];
+
+/** Offsets of non-zero key or data bytes left in any slot of the pool's rings (its shared memory, read as the workers see it). */
+function leftInSlots(pool: CryptoPool): number[] {
+  const lanes = (pool as unknown as { lanes: Array<{ bytes: Uint8Array }> }).lanes;
+  const dirty: number[] = [];
+  for (const { bytes } of lanes) {
+    for (let base = 0; base < bytes.length; base += SLOT_SIZE) {
+      for (let i = base + KEY; i < base + SLOT_SIZE; i++) if (bytes[i] !== 0) { dirty.push(i); break; }
+    }
+  }
+  return dirty;
+}
 
 function until(cond: () => boolean, ms = 5000): Promise<void> {
   const end = Date.now() + ms;
@@ -116,6 +130,8 @@ describe('CryptoPool', { timeout: 30_000 }, () => {
         pool.flush();
       }
       await until(() => opened.length === jobs.length);
+      assert.ok(pool.offloaded > jobs.length / 2, `the workers opened most (${pool.offloaded})`);
+      assert.deepEqual(leftInSlots(pool), [], 'no key or plaintext stays in a slot');
       for (let i = 0; i < jobs.length; i++) {
         assert.equal(opened[i]!.job, jobs[i], `order at ${i}`);
         if (plains[i] === null) assert.equal(opened[i]!.plain, null, `forged #${i}`);
