@@ -13,6 +13,8 @@ import { randomBytes } from 'node:crypto';
 import { clampPrivateKey, publicKey } from '../../src/crypto/x25519.js';
 import { encodeKey } from '../../src/crypto/util.js';
 import { formatAgo, formatBytes, parseSetArgs } from '../../src/cli/show.js';
+import { skipUnlessPresent } from '../harness/interop.js';
+import { waitFor } from '../harness/wait.js';
 
 const CLI = resolve('dist/src/cli/main.js');
 const isRoot = process.getuid?.() === 0;
@@ -103,7 +105,7 @@ describe('wgts show / set against a running wgts', { timeout: 30_000 }, () => {
   });
 
   for (const asNobody of [false, true]) {
-    it(`shows and changes an interface${asNobody ? ' run by an unprivileged user (per-user socket directory)' : ''}`, { skip: asNobody && !isRoot ? 'needs root to switch to uid 65534' : false }, async () => {
+    it(`shows and changes an interface${asNobody ? ' run by an unprivileged user (per-user socket directory)' : ''}`, { skip: skipUnlessPresent(asNobody && !isRoot && 'needs root to switch to uid 65534') }, async () => {
       const me = key();
       const peer = key();
       const name = `wgtss${process.pid % 10000}${asNobody ? 'n' : 'r'}`;
@@ -123,7 +125,10 @@ describe('wgts show / set against a running wgts', { timeout: 30_000 }, () => {
       const u = createSocket('udp4');
       for (let i = 0; i < 3; i++) await new Promise<void>((r) => u.send(Uint8Array.of(0xff, 1, 2, 3, 4), port, '127.0.0.1', () => r()));
       u.close();
-      await new Promise((r) => setTimeout(r, 200));
+      await waitFor(() => {
+        const r = run(['show', name, '--json'], asNobody);
+        return r.status === 0 && (JSON.parse(r.stdout) as { drops: Record<string, number> }).drops['unknown-type'] === 3;
+      }, 10_000, 'wgts to count the 3 garbage datagrams');
 
       const human = run(['show', name], asNobody);
       assert.equal(human.status, 0, human.stderr);

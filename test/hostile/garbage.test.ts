@@ -11,8 +11,9 @@
  * of replayed initiations, answers only with 64-byte cookie replies to those
  * (never more bytes than it got); it never crashes or logs an exception, its
  * endpoint for the peer is not hijacked, and the real session still works.
- * The device's drop counters are not visible outside the process yet, so
- * drops are not counted here (wgts show should display them).
+ * Each phase ends once wgts has accounted for every datagram sent, as a
+ * counted drop (its `stats=1` counters) or an answer received, rather than
+ * after a fixed pause.
  */
 import { after, describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -22,20 +23,22 @@ import { hash, mac } from '../../src/crypto/blake2s.js';
 import { LABEL_MAC1 } from '../../src/transport/constants.js';
 import { cleanupAll } from '../harness/registry.js';
 import { sleep, waitFor } from '../harness/wait.js';
+import { uapiClient } from '../../src/uapi/client.js';
 import { HOST, LegitPeer, newKeys, Wgts } from './helpers.js';
 
 class Attacker {
   readonly got: Buffer[] = [];
   sentBytes = 0;
   sent = 0;
-  private constructor(private readonly sock: Socket, private readonly port: number) {
+  private constructor(private readonly sock: Socket, private readonly port: number, private readonly dropped: () => Promise<number>) {
     sock.on('message', (m) => this.got.push(m));
   }
 
-  static open(port: number): Promise<Attacker> {
+  /** `dropped` reads wgts's total of counted drops. */
+  static open(port: number, dropped: () => Promise<number>): Promise<Attacker> {
     return new Promise((resolve) => {
       const s = createSocket('udp4');
-      s.bind(0, HOST, () => resolve(new Attacker(s, port)));
+      s.bind(0, HOST, () => resolve(new Attacker(s, port, dropped)));
     });
   }
 
@@ -47,11 +50,14 @@ class Attacker {
     }
   }
 
-  /** Send, wait for stragglers, and return what came back for this batch. */
-  async phase(list: Uint8Array[], settleMs = 250): Promise<Buffer[]> {
+  /** Send, wait until each datagram is a counted drop or drew an answer, and return the answers. */
+  async phase(list: Uint8Array[]): Promise<Buffer[]> {
     const from = this.got.length;
+    const dropped0 = await this.dropped();
     await this.send(list);
-    await sleep(settleMs);
+    await waitFor(async () => (await this.dropped()) - dropped0 + (this.got.length - from) >= list.length, 10_000, `wgts to drop or answer all ${list.length} datagrams`);
+    // Answers are sent as the datagram is handled: one more turn lets any still in flight arrive.
+    await new Promise((r) => setImmediate(r));
     return this.got.slice(from);
   }
 
@@ -89,7 +95,11 @@ describe('hostile: garbage into a running wgts', { timeout: 40_000 }, () => {
     const legitKeys = newKeys();
     const wgts = await Wgts.start(wgtsKeys, legitKeys, 'g');
     const legit = new LegitPeer(legitKeys, wgtsKeys.pub, wgts.port);
-    const attacker = await Attacker.open(wgts.port);
+    const dropped = async (): Promise<number> => {
+      const text = await uapiClient(wgts.socketPath, 'stats=1\n\n', { timeoutMs: 3000 });
+      return [...text.matchAll(/^drop\.[^=]+=(\d+)$/gm)].reduce((n, m) => n + Number(m[1]), 0);
+    };
+    const attacker = await Attacker.open(wgts.port, dropped);
     try {
       // A real session, and its datagrams to replay.
       await legit.start();
@@ -151,7 +161,7 @@ describe('hostile: garbage into a running wgts', { timeout: 40_000 }, () => {
       // Under load: a burst of replayed (valid-mac1) initiations gets cookie replies only.
       const burst = Array.from({ length: 200 }, () => init);
       const before = attacker.sentBytes;
-      const back = await attacker.phase(burst, 400);
+      const back = await attacker.phase(burst);
       const sentBytes = attacker.sentBytes - before;
       const senderIndex = new DataView(init.buffer, init.byteOffset).getUint32(4, true);
       assert.ok(back.length > 0, 'under load, wgts demands cookies');
