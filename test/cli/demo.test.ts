@@ -18,8 +18,11 @@ describe('wgts demo', { timeout: 30_000 }, () => {
     assert.match(r.stdout, /3\/3 replies/);
   });
 
-  it('keeps running with a URL that works by hand, and stops on SIGINT', async () => {
+  it('keeps running with a URL that works by hand, and stops on SIGINT', async (t) => {
     const child = spawn(process.execPath, [CLI, 'demo'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    t.after(() => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    });
     let out = '';
     child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
     const url = await new Promise<string>((res, rej) => {

@@ -1,6 +1,6 @@
-// Small async helpers for the interop harness: sleep, polling with a clear
-// timeout message, and picking a free UDP port on a local address.
-import { createSocket } from 'node:dgram';
+// Small async helpers for the interop harness: sleep, and polling with a
+// clear timeout message. (No "free port" probe: a probed port may be taken
+// before it is bound again; bind port 0 and read the port instead.)
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -43,16 +43,4 @@ export async function waitFor<T>(
     if (Date.now() >= deadline) throw new WaitTimeoutError(what, timeoutMs, last);
     await sleep(Math.min(interval, Math.max(1, deadline - Date.now())));
   }
-}
-
-/** A UDP port that was free on `address` a moment ago (bind to 0, read, close). */
-export function freeUdpPort(address = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const sock = createSocket(address.includes(':') ? 'udp6' : 'udp4');
-    sock.once('error', reject);
-    sock.bind(0, address, () => {
-      const { port } = sock.address();
-      sock.close(() => resolve(port));
-    });
-  });
 }

@@ -6,7 +6,7 @@
 // several clients, Source = client, PROXY v1/v2, IPv6 on both sides, a
 // refused target (reset, one log line per burst), SIGHUP reload during a
 // long download, and `wgts show` counters.
-import { it } from 'node:test';
+import { before, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { closeSync, openSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -112,7 +112,8 @@ interopSuite('forwarder: client -> vps (wgts [Forward], userspace) -> home (wire
     return u;
   }
 
-  it('sets up client, vps and home; wireguard-go and the servers in home; wgts [Forward] in vps', { timeout: 30_000 }, async () => {
+  // Fixture: client, vps and home; wireguard-go and the servers in home; wgts [Forward] in vps.
+  before(async () => {
     const t0 = Date.now();
     t = await createTopology();
     served = tempDir(0o755, 'served');
@@ -149,7 +150,7 @@ interopSuite('forwarder: client -> vps (wgts [Forward], userspace) -> home (wire
     const route = await t.vps.exec(['ip', 'route', 'get', A.homeTun4]);
     assert.notEqual(route.code, 0, `vps kernel has no route to ${A.homeTun4}: ${route.stdout}`);
     timings.push(`setup ${Date.now() - t0} ms`);
-  });
+  }, { timeout: 30_000 });
 
   it('the page arrives through the vps veth address; home sees the vps tunnel address (Source = tunnel)', { timeout: 20_000 }, async () => {
     const r = await curl(t.client, pub(8080, '/index.html?source-tunnel'), ['--max-time', '10']);

@@ -6,7 +6,7 @@
  * built addon these skip loudly, and fail under WGTS_INTEROP=required (CI
  * builds it with `npm ci`).
  */
-import { describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { NativeUdpSocket, addressOf, nativeUdp, type NativeUdpAddon } from '../../src/node/native-udp.js';
@@ -31,8 +31,17 @@ function collect(s: NativeUdpSocket): Got[] {
   return got;
 }
 
+/** Sockets opened by the running test; whatever it left open (a failed assertion) is closed after it. */
+const opened: NativeUdpSocket[] = [];
+afterEach(async () => {
+  const left = opened.splice(0).filter((s) => s.fd >= 0);
+  await Promise.all(left.map((s) => new Promise<void>((r) => s.close(r))));
+});
+
 function open(o: ConstructorParameters<typeof NativeUdpSocket>[1]): NativeUdpSocket {
-  return new NativeUdpSocket(addon as NativeUdpAddon, { rcvbuf: 4 << 20, sndbuf: 4 << 20, ...o });
+  const s = new NativeUdpSocket(addon as NativeUdpAddon, { rcvbuf: 4 << 20, sndbuf: 4 << 20, ...o });
+  opened.push(s);
+  return s;
 }
 
 const closeAll = (...ss: NativeUdpSocket[]) => Promise.all(ss.map((s) => new Promise<void>((r) => s.close(r))));
@@ -177,11 +186,12 @@ describe('native UDP sockets', { skip }, () => {
 
 describe('UdpBind, native and dgram', () => {
   for (const native of [true, false]) {
-    it(`${native ? 'native' : 'dgram'}: datagrams both ways on a dual-stack bind, sources as plain addresses`, { skip: native ? skip : false }, async () => {
+    it(`${native ? 'native' : 'dgram'}: datagrams both ways on a dual-stack bind, sources as plain addresses`, { skip: native ? skip : false }, async (t) => {
       const gotA: Array<[string, string, number]> = [];
       const gotB: Array<[string, string, number]> = [];
       const a = new UdpBind((d, from) => gotA.push([Buffer.from(d).toString(), from.address, from.port]), () => {}, () => {}, { native });
       const b = new UdpBind((d, from) => gotB.push([Buffer.from(d).toString(), from.address, from.port]), () => {}, () => {}, { native });
+      t.after(() => Promise.all([a.close(), b.close()]));
       await a.open(0);
       await b.open(0, '127.0.0.1');
       assert.match(a.kind, native ? /^native/ : /^dgram$/);
@@ -199,10 +209,11 @@ describe('UdpBind, native and dgram', () => {
     });
   }
 
-  it('native: datagrams the kernel refuses reach onDrop (the driver counts them as send errors), not the log', { skip }, async () => {
+  it('native: datagrams the kernel refuses reach onDrop (the driver counts them as send errors), not the log', { skip }, async (t) => {
     const drops: Array<[string, number]> = [];
     const errors: Error[] = [];
     const a = new UdpBind(() => {}, (e) => errors.push(e), () => {}, { onDrop: (code, n) => drops.push([code, n]) });
+    t.after(() => a.close());
     await a.open(0, '127.0.0.1');
     a.send(Buffer.from('x'), { address: '::1', port: 9 });
     a.send(Buffer.from('y'), { address: '::1', port: 9 });
