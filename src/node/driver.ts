@@ -75,6 +75,17 @@ export function defaultCryptoWorkers(): number {
   return 0;
 }
 
+/**
+ * Test-only knob: WGTS_TEST_UNDER_LOAD_THRESHOLD=N sets the handshakes per
+ * second above which the device demands cookies (0: always under load), so
+ * interop tests can see a real peer complete the cookie round trip. Not a
+ * config key and not documented for users.
+ */
+function testUnderLoadThreshold(): { underLoadThreshold?: number } {
+  const env = process.env['WGTS_TEST_UNDER_LOAD_THRESHOLD'];
+  return env !== undefined && /^\d+$/.test(env) ? { underLoadThreshold: Number(env) } : {};
+}
+
 const now = (): number => performance.now();
 /**
  * Randomness for the core, drawn from a pool refilled 4 KiB at a time: one
@@ -128,6 +139,7 @@ export class Driver {
       wallClock: () => Date.now(),
       mtu: cfg.iface.mtu ?? 1420,
       ...(cfg.iface.maxStagedPackets !== undefined ? { maxStagedPackets: cfg.iface.maxStagedPackets } : {}),
+      ...testUnderLoadThreshold(),
     });
     this.tun = opts.tun ?? null;
     if (this.tun) {

@@ -88,6 +88,8 @@ export interface InteropSuiteOptions {
   timeout?: number;
   /** Binaries needed beyond ip, wireguard-go, wg. */
   needs?: readonly string[];
+  /** A further prerequisite the suite probed itself (e.g. kernelGuestStatus()). */
+  also?: InteropStatus;
 }
 
 /**
@@ -106,7 +108,8 @@ export function interopSuite(
 ): void {
   const opts = typeof optsOrFn === 'function' ? {} : optsOrFn;
   const fn = typeof optsOrFn === 'function' ? optsOrFn : maybeFn!;
-  const status = canRunInterop(opts.needs ?? []);
+  const base = canRunInterop(opts.needs ?? []);
+  const status = base.ok && opts.also ? opts.also : base;
   if (!status.ok) {
     const why = status.why;
     if (interopMode() === 'required') {

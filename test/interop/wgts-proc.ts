@@ -48,12 +48,12 @@ export class WgtsProc {
     return { dir, file };
   }
 
-  static async start(ns: Netns, conf: WgtsConf | string, opts: { name?: string; args?: string[]; mode?: '--userspace' | '--tun' } = {}): Promise<WgtsProc> {
+  static async start(ns: Netns, conf: WgtsConf | string, opts: { name?: string; args?: string[]; mode?: '--userspace' | '--tun'; env?: Record<string, string> } = {}): Promise<WgtsProc> {
     const { dir, file } = WgtsProc.writeConf(typeof conf === 'string' ? conf : renderConf(conf));
     const name = opts.name ?? uniqueWgtsName();
     const socketPath = `/var/run/wireguard/${name}.sock`;
     trackPath(socketPath);
-    const proc = ns.spawn([process.execPath, CLI, 'up', file, opts.mode ?? '--userspace', '--interface', name, '--log-level', 'debug', ...(opts.args ?? [])], { label: `wgts ${name}` });
+    const proc = ns.spawn([process.execPath, CLI, 'up', file, opts.mode ?? '--userspace', '--interface', name, '--log-level', 'debug', ...(opts.args ?? [])], { label: `wgts ${name}`, ...(opts.env ? { env: opts.env } : {}) });
     await waitFor(() => {
       proc.assertRunning();
       return existsSync(socketPath) && proc.output().includes('UAPI socket');
