@@ -8,16 +8,17 @@
  * run and through the same relay: the kernel path (wireguard-go + nftables
  * DNAT on the VPS, kernel TCP end to end).
  *
- *   for each path: relay(rtt, loss) in the wan netns, then runs r = 1..N,
- *     arms kernel, forward, both (reversed on every other run, so sides
- *     switch rarely), each: client -> home, then home -> client (iperf3 -R)
+ *   for each path, runs r = 1..N, arms kernel, forward, both (reversed on
+ *     every other run, so sides switch rarely): relay(rtt, loss, seed r) in
+ *     the wan netns, sides switched in place, a probe through the path, then
+ *     client -> home and home -> client (iperf3 -R), one-off server each
  *   -> one row per path x topology x direction: mean figure, mean kernel
  *      figure, ratio, every run's figures and per-run ratios beneath, the
  *      issue's target as met / MISSED (reported, never asserted)
  *
  * Selection: WGTS_BENCH_PATHS=20ms1,20ms1-bbr,40ms0.1,40ms0,100ms0.5 (default
  * all), WGTS_BENCH_TOPO=forward,both, WGTS_BENCH_RUNS (default 2),
- * WGTS_BENCH_SECONDS per iperf3 run (default 5). The bbr arm sets
+ * WGTS_BENCH_SECONDS per iperf3 run (default 4). The bbr arm sets
  * `Congestion = bbr` in wgts's [Interface]; while the config refuses the key
  * it is SKIPPED with the parser's message.
  */
@@ -30,7 +31,7 @@ import {
   createPathsTopology, describeRelay, homeWgtsConf, startHomeKernel, startHomeWgts, startPathRelay, startProbeServer, startVpsKernel,
   startVpsWgts, vpsWgtsConf, waitForPath, P, PORT_PROBE, type PathsTopology, type Side,
 } from '../test/interop/paths-topology.js';
-import type { RelayStats } from '../test/harness/udp-relay.js';
+import type { DirectionStats, RelayStats } from '../test/harness/udp-relay.js';
 
 export const about = 'iperf3 over delay/loss paths (relay on the outer UDP): wgts [Forward] (+[Expose]) vs the kernel path';
 export const needsRoot = true;
@@ -76,7 +77,7 @@ function selection(): { paths: PathDef[]; topos: Topo[]; runs: number; seconds: 
   const bad = topoNames.filter((t) => t !== 'forward' && t !== 'both');
   if (bad.length > 0) return `WGTS_BENCH_TOPO: unknown topology ${bad.join(', ')} (known: forward, both)`;
   const runs = Number(process.env['WGTS_BENCH_RUNS'] ?? 2);
-  const seconds = Number(process.env['WGTS_BENCH_SECONDS'] ?? 5);
+  const seconds = Number(process.env['WGTS_BENCH_SECONDS'] ?? 4);
   if (!(Number.isInteger(runs) && runs >= 1) || !(seconds >= 1)) return 'WGTS_BENCH_RUNS must be an integer >= 1 and WGTS_BENCH_SECONDS >= 1';
   return { paths, topos: topoNames as Topo[], runs, seconds };
 }
@@ -123,6 +124,21 @@ class Sides {
   }
 }
 
+/** One iperf3 run with a one-off server at home: one the last run left busy (its end lost on the path) cannot refuse this one. */
+async function measure(t: PathsTopology, dir: Dir, seconds: number): Promise<number> {
+  const server = t.home.spawn(['iperf3', '-s', '-1', '--forceflush', '-p', String(PORT_IPERF)], { label: 'iperf3 -s -1' });
+  server.stopping = true; // -1: it exits by itself after the test, as expected
+  try {
+    await waitFor(() => {
+      server.assertRunning();
+      return server.output().includes('Server listening');
+    }, 5000, 'iperf3 -s to listen');
+    return await iperf(t, dir, seconds);
+  } finally {
+    await server.stop(1000);
+  }
+}
+
 async function iperf(t: PathsTopology, dir: Dir, seconds: number): Promise<number> {
   const r = await t.client.exec(
     ['iperf3', '-c', P.vpsPub4, '-p', String(PORT_IPERF), '-t', String(seconds), '-J', ...(dir === 'from-home' ? ['-R'] : [])],
@@ -138,6 +154,13 @@ async function iperf(t: PathsTopology, dir: Dir, seconds: number): Promise<numbe
   const bps = j.end?.sum_received?.bits_per_second;
   if (bps === undefined) throw new Error('iperf3: no sum_received in its JSON');
   return bps;
+}
+
+/** Counters between two readings of the same relay. */
+function relayDelta(now: RelayStats, before: RelayStats): RelayStats {
+  const sub = (a: DirectionStats, b: DirectionStats) =>
+    Object.fromEntries(Object.entries(a).map(([k, v]) => [k, k === 'maxQueue' || k === 'waiting' ? v : v - b[k as keyof DirectionStats]])) as unknown as DirectionStats;
+  return { aToB: sub(now.aToB, before.aToB), bToA: sub(now.bToA, before.bToA) };
 }
 
 const mbit = (bps: number) => (bps / 1e6).toFixed(1);
@@ -203,29 +226,40 @@ export async function run(): Promise<Row[]> {
       const arms: Arm[] = ['kernel', ...sel.topos];
       for (let run = 1; run <= sel.runs; run++) {
         for (const arm of run % 2 === 1 ? arms : [...arms].reverse()) {
-          for (const dir of ['to-home', 'from-home'] as const) {
-            // A fresh relay per measurement: its counters are this run's, its seed the same for every arm of a run.
-            const relay = await startPathRelay(t, path, seed + run);
-            const sample: Sample = { path: path.name, arm, dir, run, bps: 0 };
-            // A one-off iperf3 server per measurement: one the last run left busy (its end lost on the path) cannot refuse this one.
-            const server = t.home.spawn(['iperf3', '-s', '-1', '--forceflush', '-p', String(PORT_IPERF)], { label: 'iperf3 -s -1' });
-            server.stopping = true; // -1: it exits by itself after the test, as expected
-            try {
-              await waitFor(() => {
-                server.assertRunning();
-                return server.output().includes('Server listening');
-              }, 5000, 'iperf3 -s to listen');
-              await sides.set(arm, path.congestion);
-              await waitForPath(t);
-              sample.bps = await iperf(t, dir, sel.seconds);
-            } catch (err) {
-              sample.error = (err as Error).message.split('\n')[0]!;
-            }
-            await server.stop(1000);
-            sample.relay = await relay.stop();
-            samples.push(sample);
-            process.stderr.write(`paths ${path.name} run ${run} ${arm} ${dir}: ${sample.error ? 'FAILED ' + sample.error : mbit(sample.bps) + ' Mbit/s'} (${describeRelay(sample.relay)})\n`);
+          // One relay per arm and run, seeded alike for every arm of a run; counters are read after each direction.
+          const t0 = performance.now();
+          const relay = await startPathRelay(t, path, seed + run);
+          let ready: string | null = null;
+          try {
+            await sides.set(arm, path.congestion);
+            await waitForPath(t);
+          } catch (err) {
+            ready = (err as Error).message.split('\n')[0]!;
           }
+          const tReady = performance.now();
+          let last = await relay.stats();
+          for (const dir of ['to-home', 'from-home'] as const) {
+            const sample: Sample = { path: path.name, arm, dir, run, bps: 0 };
+            const tRun = performance.now();
+            if (ready !== null) sample.error = ready;
+            else {
+              try {
+                sample.bps = await measure(t, dir, sel.seconds);
+              } catch (err) {
+                sample.error = (err as Error).message.split('\n')[0]!;
+              }
+            }
+            const now = await relay.stats();
+            sample.relay = relayDelta(now, last);
+            last = now;
+            samples.push(sample);
+            process.stderr.write(
+              `paths ${path.name} run ${run} ${arm} ${dir}: ${sample.error ? 'FAILED ' + sample.error : mbit(sample.bps) + ' Mbit/s'} ` +
+              `(${describeRelay(sample.relay)}; ${((performance.now() - tRun) / 1000).toFixed(1)} s` +
+              `${dir === 'to-home' ? `, set-up ${((tReady - t0) / 1000).toFixed(1)} s` : ''})\n`,
+            );
+          }
+          await relay.stop();
         }
       }
       for (const topo of sel.topos) for (const dir of ['to-home', 'from-home'] as const) rows.push(rowsFor(path, topo, dir, samples));

@@ -385,8 +385,17 @@ export interface RelayChild {
   proc: Proc;
   portA: number;
   portB: number;
+  /** The counters so far (SIGUSR2: the child prints them and keeps running). */
+  stats(timeoutMs?: number): Promise<RelayStats>;
   /** SIGTERM the child and return its final counters. */
   stop(): Promise<RelayStats>;
+}
+
+function statsLines(out: string): RelayStats[] {
+  return out
+    .split('\n')
+    .filter((l) => l.startsWith(RELAY_STATS_PREFIX))
+    .map((l) => JSON.parse(l.slice(RELAY_STATS_PREFIX.length)) as RelayStats);
 }
 
 /** Run the relay as a child process inside `ns` (node running this file). */
@@ -406,14 +415,20 @@ export async function spawnRelay(ns: Netns, opts: RelayOptions, timeoutMs = 5000
     proc,
     portA: ready.portA,
     portB: ready.portB,
+    async stats(ms = 5000) {
+      const before = statsLines(proc.output()).length;
+      proc.signal('SIGUSR2');
+      return waitFor(() => {
+        proc.assertRunning('udp-relay');
+        const all = statsLines(proc.output());
+        return all.length > before ? all[all.length - 1]! : null;
+      }, ms, `udp-relay in ${ns.name} to print its counters`);
+    },
     async stop() {
       await proc.stop(2000);
-      const line = proc
-        .output()
-        .split('\n')
-        .find((l) => l.startsWith(RELAY_STATS_PREFIX));
-      if (!line) throw new Error(`udp-relay exited without stats:\n${proc.output()}`);
-      return JSON.parse(line.slice(RELAY_STATS_PREFIX.length)) as RelayStats;
+      const all = statsLines(proc.output());
+      if (all.length === 0) throw new Error(`udp-relay exited without stats:\n${proc.output()}`);
+      return all[all.length - 1]!;
     },
   };
 }
@@ -427,6 +442,7 @@ async function childMain(arg: string | undefined): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  process.on('SIGUSR2', () => process.stdout.write(RELAY_STATS_PREFIX + JSON.stringify(relay.stats) + '\n'));
   process.stdout.write(RELAY_READY_PREFIX + JSON.stringify({ portA: relay.portA, portB: relay.portB, io: relay.io }) + '\n');
 }
 

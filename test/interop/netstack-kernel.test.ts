@@ -17,6 +17,7 @@ import {
 import { spawnRelay, type RelayChild } from '../harness/udp-relay.js';
 import { renderConf } from './wgts-proc.js';
 import { chunks } from './stack-peer.js';
+import { PY_DIGEST_SINK } from './digest-sink.js';
 
 const OUTER = { w4: '198.18.2.1/24', g4: '198.18.2.2/24' };
 const INNER = { w4: '198.19.2.1', g4: '198.19.2.2', w6: 'fd77:7767:7473:22::1', g6: 'fd77:7767:7473:22::2' };
@@ -31,20 +32,6 @@ function shaOf(total: number): string {
   for (const c of chunks(total)) h.update(c);
   return h.digest('hex');
 }
-
-const PY_SINK = `
-import socket, hashlib, sys
-s = socket.create_server((sys.argv[1], int(sys.argv[2])), family=socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET)
-print('LISTENING', flush=True)
-while True:
-    c, _ = s.accept()
-    h = hashlib.sha256(); n = 0
-    while True:
-        d = c.recv(1 << 16)
-        if not d: break
-        h.update(d); n += len(d)
-    c.sendall(f"{h.hexdigest()} {n}\\n".encode()); c.close()
-`;
 
 const PY_CLIENT = `
 import socket, hashlib, sys
@@ -121,7 +108,7 @@ interopSuite('userspace TCP/IP stack <-> Linux kernel TCP (through wireguard-go)
     await wg.addAddress(`${INNER.g6}/64`);
     await wg.up();
     // Kernel-side servers: a digest sink, and python's http.server over a file of known content.
-    sink = g.spawn(['python3', '-c', PY_SINK, '::', '9000'], { label: 'py-sink' });
+    sink = g.spawn(['python3', '-c', PY_DIGEST_SINK, '::', '9000'], { label: 'py-sink' });
     writeFileSync(join(dir, 'big.bin'), Buffer.concat([...chunks(BIG)]));
     http = g.spawn(['python3', '-m', 'http.server', '--bind', '::', '--directory', dir, '8000'], { label: 'http.server' });
     await waitFor(() => sink.output().includes('LISTENING'), 5000, 'python sink');
