@@ -45,23 +45,29 @@ const LEGIT_RATE = Number(process.env['WGTS_FLOOD_RATE'] ?? LEGIT_RATE_DEFAULT);
  * enough for its socket queue to fill.
  */
 const HANDSHAKE_BOUND_MS = 20_000;
+/** Source addresses of the spread flood: more than the 8,192 entries any of wgts's tables holds. */
+const SPREAD_SOURCES = 10_000;
+/** The legitimate handshake under the spread flood: its initiation's cookie, then the retry 5 s later. */
+const SPREAD_BOUND_MS = 10_000;
 /** wgts starts near 55 MB; cookie replies keep no per-packet state. */
 const RSS_GROWTH_BOUND_MB = 100;
 
 interface FloodStats {
   sentGarbage: number; sentValidMac1: number; sendErrors: number; bytesSent: number; bytesReceived: number;
   replies: number; cookieReplies: number; cookieVerified: number; cookieBad: number; cookieUnknownIndex: number;
-  otherReplies: number; ms: number;
+  otherReplies: number; ms: number; sources: number;
 }
 
 class Flooder {
   readonly proc: Proc;
-  constructor(port: number, pub: Uint8Array, maxMs: number, rate: number) {
-    this.proc = new Proc([process.execPath, FLOODER, String(port), encodeKey(pub), String(maxMs), '4', String(rate)], { label: 'flooder' });
+  /** `sources` > 4: that many sockets, each on its own loopback address (flooder.ts "spread"). */
+  constructor(port: number, pub: Uint8Array, maxMs: number, rate: number, readonly sources = 4) {
+    const spread = sources > 4 ? ['spread'] : [];
+    this.proc = new Proc([process.execPath, FLOODER, String(port), encodeKey(pub), String(maxMs), String(sources), String(rate), ...spread], { label: 'flooder' });
   }
 
   ready(): Promise<unknown> {
-    return waitFor(() => { this.proc.assertRunning(); return this.proc.output().includes('flooder: ready'); }, 5000, 'flooder to start');
+    return waitFor(() => { this.proc.assertRunning(); return this.proc.output().includes('flooder: ready'); }, 5000 + this.sources, 'flooder to start');
   }
 
   async finish(): Promise<FloodStats> {
@@ -70,7 +76,7 @@ class Flooder {
     await this.proc.exited;
     const line = this.proc.output().split('\n').find((l) => l.startsWith('{'));
     assert.ok(line, `flooder report missing: ${this.proc.output()}`);
-    return JSON.parse(line) as FloodStats;
+    return { ...JSON.parse(line) as FloodStats, sources: this.sources };
   }
 }
 
@@ -88,7 +94,7 @@ function assertCookieMode(f: FloodStats): void {
 
 function describeFlood(t: TestContext, f: FloodStats, stats: Map<string, number>): void {
   const sent = f.sentGarbage + f.sentValidMac1;
-  t.diagnostic(`flood: ${sent} initiations in ${(f.ms / 1000).toFixed(1)} s = ${((sent / f.ms) * 1000).toFixed(0)} packets/s from 4 source ports (half garbage, half valid mac1)`);
+  t.diagnostic(`flood: ${sent} initiations in ${(f.ms / 1000).toFixed(1)} s = ${((sent / f.ms) * 1000).toFixed(0)} packets/s from ${f.sources > 4 ? `${f.sources} source addresses (all valid mac1)` : `${f.sources} source ports (half garbage, half valid mac1)`}`);
   // wgts counts every garbage datagram it reads as drop.bad-mac1: the share it read of what was sent.
   const read = (100 * (stats.get('drop.bad-mac1') ?? 0)) / Math.max(1, f.sentGarbage);
   t.diagnostic(`wgts read ${read.toFixed(0)}% of the garbage (drop.bad-mac1) and sent ${f.cookieReplies} verified cookie replies that reached the flooder (${((f.cookieReplies / f.ms) * 1000).toFixed(0)}/s, ${((100 * f.cookieReplies) / Math.max(1, f.sentValidMac1)).toFixed(0)}% of the valid-mac1 initiations); ${f.bytesReceived} bytes back for ${f.bytesSent} sent`);
@@ -191,6 +197,39 @@ describe('hostile: handshake flood against wgts up', { timeout: 150_000 }, () =>
       const rx0 = Number((await wgts.get()).find(([k]) => k === 'rx_bytes')?.[1] ?? -1);
       legit.sendData(100);
       await waitFor(async () => Number((await wgts.get()).find(([k]) => k === 'rx_bytes')?.[1]) > rx0, 3000, 'wgts to receive data on the session');
+    } finally {
+      rss.stop();
+      legit.close();
+      if (flooder.proc.running) await flooder.proc.stop(1000);
+      const code = await wgts.stop();
+      assert.equal(code, 0, `wgts exits cleanly on SIGTERM\n${wgts.proc.output().slice(-2000)}`);
+    }
+  });
+
+  it(`from ${SPREAD_SOURCES} source addresses, more than any table holds: the legitimate peer's handshake completes within ${SPREAD_BOUND_MS / 1000} s`, async (t) => {
+    const keys = { wgts: newKeys(), legit: newKeys() };
+    const wgts = await Wgts.start(keys.wgts, keys.legit, 's');
+    const rss = new RssSampler(wgts.pid);
+    const legit = new LegitPeer(keys.legit, keys.wgts.pub, wgts.port);
+    const flooder = new Flooder(wgts.port, keys.wgts.pub, SPREAD_BOUND_MS + 8000, LEGIT_RATE || 30_000, SPREAD_SOURCES);
+    try {
+      await legit.start();
+      await flooder.ready();
+      await sleep(1500); // every source has sent (3 packets/s each at 30,000/s) and cookie mode is on
+      const t0 = performance.now();
+      legit.sendData();
+      const done = await waitFor(() => legit.firstEvent('handshake-complete'), SPREAD_BOUND_MS,
+        'the legitimate handshake under a flood from more sources than any table holds', { intervalMs: 20 });
+      const stillFlooding = flooder.proc.running;
+      const f = await flooder.finish();
+      const mem = rss.stop();
+      describeFlood(t, f, await wgts.stats());
+      t.diagnostic(`legitimate handshake: ${(done.at - t0).toFixed(0)} ms under the flood from ${SPREAD_SOURCES} addresses; the peer got ${legit.received.get(3) ?? 0} cookie reply`);
+      t.diagnostic(`wgts RSS ${mem.startMb.toFixed(1)} MB at start, peak ${mem.peakMb.toFixed(1)} MB`);
+      assertCookieMode(f);
+      assert.ok(stillFlooding, 'the handshake completed while the flood ran');
+      assert.ok((legit.received.get(3) ?? 0) >= 1, 'the legitimate peer got its cookie reply');
+      assert.ok(mem.peakMb - mem.startMb < RSS_GROWTH_BOUND_MB, `RSS grew ${(mem.peakMb - mem.startMb).toFixed(1)} MB`);
     } finally {
       rss.stop();
       legit.close();

@@ -4,7 +4,10 @@
  * SIGUSR2 or its time limit, then prints a JSON summary on stdout.
  *
  *   args: port, the target's public key (base64), max ms, source sockets,
- *   packets/s (0 = as fast as it can)
+ *   packets/s (0 = as fast as it can), and "spread" to bind each socket on
+ *   its own loopback address (127.10.0.0 upwards: all of 127/8 is local, so
+ *   this is a flood from that many hosts without spoofing or privileges) and
+ *   send only valid-mac1 initiations, the kind that costs a table entry
  *   each packet: 148-byte type 1; even ones random garbage (bad mac1), odd
  *   ones with a valid mac1 for the target's public key (anyone can compute
  *   it) and random content -> the target must drop the first kind and, under
@@ -26,6 +29,7 @@ const maxMs = Number(maxMsArg ?? 10_000);
 const nSockets = Number(socketsArg ?? 4);
 /** Packets per second; 0 = as fast as this process can send. */
 const rate = Number(rateArg ?? 0);
+const spread = process.argv[7] === 'spread';
 if (!Number.isInteger(port) || pub.length !== 32) {
   process.stderr.write('usage: flooder PORT PUBKEY_BASE64 [MAX_MS] [SOCKETS] [RATE]\n');
   process.exit(2);
@@ -127,9 +131,9 @@ function pump(): void {
   const budget = rate > 0 ? Math.min(256, Math.floor((elapsed / 1000) * rate) - (stats.sentGarbage + stats.sentValidMac1)) : 256;
   if (budget <= 0) { setTimeout(pump, 1); return; }
   while (inFlight < MAX_IN_FLIGHT && n < budget) {
-    const valid = (counter & 1) === 1;
+    const valid = spread || (counter & 1) === 1;
     const m = buildPacket(valid);
-    const s = sockets[counter % sockets.length]!;
+    const s = sockets[(counter >>> 1) % sockets.length]!; // both kinds from every socket
     inFlight++;
     n++;
     s.send(m, port, HOST, (err) => {
@@ -162,7 +166,7 @@ for (let i = 0; i < nSockets; i++) {
   const s = createSocket('udp4');
   s.on('message', onReply);
   s.on('error', () => { stats.sendErrors++; });
-  s.bind(0, HOST, () => {
+  s.bind(0, spread ? `127.${10 + (i >> 16)}.${(i >> 8) & 255}.${i & 255}` : HOST, () => {
     if (++bound === nSockets) {
       process.stderr.write('flooder: ready\n');
       pump();
