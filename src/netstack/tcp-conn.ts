@@ -235,10 +235,17 @@ export class TcpConn {
     return Math.max(0, seqDiff(this.advRight, this.rcvNxt));
   }
 
-  /** RFC 9293 3.10.7.4 first check: is any of the segment inside the receive window? */
+  /**
+   * RFC 9293 3.10.7.4 first check: is any of the segment inside the receive
+   * window? An empty segment may also sit exactly on the right edge, as
+   * Linux's tcp_sequence() allows: a peer whose window we filled sends its
+   * ACKs with SEQ = SND.NXT = our RCV.NXT+RCV.WND, and refusing them leaves
+   * two senders, each with a full window of out-of-order data, retransmitting
+   * into each other's refused ACKs until they time out.
+   */
   private acceptable(seq: number, len: number): boolean {
     const wnd = this.rcvWnd;
-    if (len === 0) return wnd === 0 ? seq === this.rcvNxt : seqGe(seq, this.rcvNxt) && seqLt(seq, this.advRight);
+    if (len === 0) return wnd === 0 ? seq === this.rcvNxt : seqGe(seq, this.rcvNxt) && seqLe(seq, this.advRight);
     if (wnd === 0) return false;
     const last = seqAdd(seq, len - 1);
     return (seqGe(seq, this.rcvNxt) && seqLt(seq, this.advRight)) || (seqGe(last, this.rcvNxt) && seqLt(last, this.advRight));

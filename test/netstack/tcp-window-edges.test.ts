@@ -2,7 +2,8 @@
  * The receive window's edges (RFC 9293 3.10.7.4, first check), one stack
  * against hand-built segments (helpers.rawTcp). A segment is acceptable when
  * RCV.NXT =< SEG.SEQ < RCV.NXT+RCV.WND (or its last byte is): so SEQ =
- * RCV.NXT-1 and SEQ = RCV.NXT+RCV.WND are just outside, empty or not. Such a
+ * RCV.NXT-1 and SEQ = RCV.NXT+RCV.WND are just outside, empty or not, except
+ * that an empty segment may sit on the right edge itself (Linux). Such a
  * segment is counted as out-of-window and answered with an ACK; its ACK field
  * is not processed (SND.UNA stays), and nothing of it is queued. Data that
  * starts inside the window is trimmed at its right edge.
@@ -95,9 +96,15 @@ test('an empty segment at RCV.NXT-1 is out of window; its ACK is not processed',
   await refused(f, f.conn.rcvNxt - 1);
 });
 
-test('an empty segment at RCV.NXT+RCV.WND is out of window; its ACK is not processed', async () => {
+test('an empty segment at RCV.NXT+RCV.WND is accepted as on Linux (tcp_sequence); one past it is not', async () => {
+  // A peer whose window we filled ACKs with SEQ = SND.NXT on our right edge; refusing those deadlocks two full windows.
   const f = await fixture();
-  await refused(f, f.conn.rcvNxt + f.advertised);
+  await refused(f, f.conn.rcvNxt + f.advertised + 1);
+  const drops = f.drops();
+  f.seg(f.conn.rcvNxt + f.advertised, f.conn.snd.nxt);
+  f.out();
+  assert.equal(f.drops(), drops);
+  assert.equal(f.conn.snd.una, f.conn.snd.nxt);
 });
 
 test('one byte at RCV.NXT-1 is out of window; nothing queued, its ACK not processed', async () => {
