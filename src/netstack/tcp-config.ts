@@ -3,6 +3,7 @@
  * the Node-style errors a connection fails with.
  */
 import { type RtoConfig, DEFAULT_RTO } from './tcp-rto.js';
+import type { WindowCongestionName } from './cc/index.js';
 
 export interface TcpConfig {
   /** Receive buffer per connection (bytes the peer may send ahead of the reader). */
@@ -39,6 +40,8 @@ export interface TcpConfig {
   sack: boolean;
   /** Offer and accept timestamps (RFC 7323): an RTT sample on every ACK, and PAWS. Linux: tcp_timestamps = 1. */
   timestamps: boolean;
+  /** Congestion controller of every connection (Linux's default is CUBIC). */
+  congestion: WindowCongestionName;
 }
 
 export const DEFAULT_TCP: TcpConfig = {
@@ -61,6 +64,7 @@ export const DEFAULT_TCP: TcpConfig = {
   maxOooChunks: 4096,
   sack: true,
   timestamps: true,
+  congestion: 'cubic',
 };
 
 const ERRNO: Record<string, number> = { ECONNREFUSED: -111, ECONNRESET: -104, ETIMEDOUT: -110, EHOSTUNREACH: -113, EPIPE: -32, EADDRNOTAVAIL: -99, EADDRINUSE: -98 };

@@ -16,7 +16,7 @@ import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax, seqMin } from './t
 import { ByteQueue } from './tcp-buffer.js';
 import { RtoEstimator } from './tcp-rto.js';
 import type { AckEvent, CongestionControl } from './cc/types.js';
-import { NewReno } from './cc/newreno.js';
+import { createCongestion } from './cc/index.js';
 import { Scoreboard } from './tcp-sack.js';
 import { tcpError } from './tcp-config.js';
 
@@ -95,7 +95,7 @@ export class Sender {
 
   /** The congestion controller for the current send MSS. */
   private makeCc(): CongestionControl {
-    return new NewReno(this.mss);
+    return createCongestion(this.c.cfg.congestion, this.mss);
   }
 
   init(iss: number): void {

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Sim, establish } from './link.js';
 import { decodeTcp, F_SYN, type TcpInfo } from './helpers.js';
-import type { TcpError } from '../../src/netstack/tcp-config.js';
+import type { TcpConfig, TcpError } from '../../src/netstack/tcp-config.js';
 import { DEFAULT_RTO } from '../../src/netstack/tcp-rto.js';
 
 interface Ev {
@@ -103,8 +103,8 @@ test("Karn's rule: no RTT sample from a retransmitted segment, and the backed-of
  * Sends `n` full segments in one flight with `drop` (segment indexes) lost
  * on their first transmission. Returns the trace from the write on.
  */
-async function flight(n: number, drop: number[], sack: boolean): Promise<{ sim: Sim; ev: Ev[]; t0: number; mss: number; base: number }> {
-  const tcp = { sack };
+async function flight(n: number, drop: number[], sack: boolean, congestion: TcpConfig['congestion'] = 'cubic'): Promise<{ sim: Sim; ev: Ev[]; t0: number; mss: number; base: number }> {
+  const tcp = { sack, congestion };
   const sim = new Sim({ tcp }, { tcp }, { delay: 5 });
   const { client, server } = await establish(sim);
   server.resume();
@@ -156,7 +156,7 @@ test('fast retransmit (NewReno, no SACK): the third duplicate ACK retransmits at
 });
 
 test('NewReno ssthresh and window after recovery follow RFC 5681 / RFC 6582', async () => {
-  const r = await flight(10, [2], false);
+  const r = await flight(10, [2], false, 'newreno');
   const cc = r.sim.a.tcp.connections().next().value!.snd.cc;
   // Segments 2..9 were outstanding at the third duplicate ACK: ssthresh = max(FlightSize/2, 2 SMSS) = 4 SMSS.
   assert.equal(cc.ssthresh, 4 * r.mss);

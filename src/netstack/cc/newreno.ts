@@ -11,11 +11,7 @@
  *   onRto -> cwnd = 1 SMSS          undo -> the saved cwnd/ssthresh back
  */
 import type { AckEvent, CongestionControl } from './types.js';
-
-/** RFC 6928: min(10*MSS, max(2*MSS, 14600)). */
-export function initialWindow(mss: number): number {
-  return Math.min(10 * mss, Math.max(2 * mss, 14600));
-}
+import { initialWindow } from './window.js';
 
 export class NewReno implements CongestionControl {
   readonly name = 'newreno' as const;
