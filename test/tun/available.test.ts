@@ -5,6 +5,7 @@
  * setSocketMark for real.
  */
 import { it } from 'node:test';
+import { skipUnlessPresent } from '../harness/interop.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -22,7 +23,7 @@ it('CAP_NET_ADMIN is bit 12 of CapEff', () => {
 const INDEX = fileURLToPath(new URL('../../src/tun/index.js', import.meta.url));
 const asRoot = process.getuid?.() === 0 && tunAvailable().ok;
 
-it('without CAP_NET_ADMIN: tunAvailable, openTun and setSocketMark each say why', { skip: asRoot ? false : 'needs root (to drop to uid 65534) and the built addon' }, () => {
+it('without CAP_NET_ADMIN: tunAvailable, openTun and setSocketMark each say why', { skip: skipUnlessPresent(!asRoot && 'needs root (to drop to uid 65534) and the built addon') }, () => {
   const script = `
     const m = await import(${JSON.stringify(INDEX)});
     const dgram = await import('node:dgram');

@@ -6,6 +6,7 @@
  * (cmd_up, set_mtu_up, set_dns, add_route, add_default, del_if, cmd_down).
  */
 import { describe, it } from 'node:test';
+import { skipUnlessPresent } from '../harness/interop.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync, readFileSync } from 'node:fs';
@@ -421,7 +422,7 @@ AllowedIPs = 10.9.0.0/24
 });
 
 describe('wg-quick steps: route order', () => {
-  it('matches `sort -nr -k 2 -t /` under LC_ALL=C (GNU sort as the oracle)', { skip: spawnSync('sort', ['--version']).status !== 0 ? 'no sort' : false }, () => {
+  it('matches `sort -nr -k 2 -t /` under LC_ALL=C (GNU sort as the oracle)', { skip: skipUnlessPresent(spawnSync('sort', ['--version']).status !== 0 && '`sort` (GNU coreutils) not found') }, () => {
     const prefixes = [
       '10.0.0.2/32', '10.0.0.3/32', '192.168.50.0/24', 'fd00:a::2/128', '0.0.0.0/0', '::/0', '10.0.0.0/8',
       '172.16.0.0/12', '10.1.0.0/16', 'fd00::/8', '2001:db8::/32', '1.2.3.4/32', '100.64.0.0/10', 'fd00:a::/64',
