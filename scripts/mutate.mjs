@@ -1,0 +1,67 @@
+// Mutation testing of the core with StrykerJS, one folder per run:
+//   npm run mutate -- noise            (crypto | noise | transport | netstack | tcp)
+// Not part of `npm test` or CI: run it before a release, or after changing a
+// folder's tests. The suites are on node:test, so Stryker's command runner
+// runs the folder's compiled test files once per mutant. Mutants are placed in
+// the compiled JavaScript (dist/src/FOLDER), built once here, so no mutant
+// needs a TypeScript build; the report names dist/*.js lines, which map 1:1
+// to statements of src/*.ts. Incremental: a rerun only tests mutants whose
+// code or tests changed (reports/mutation/FOLDER-incremental.json).
+//
+//   tsc ──> Stryker (sandbox copy, mutants switched by env) ──> node --test dist/test/FOLDER ──> score, reports/mutation/FOLDER.html
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Which compiled sources to mutate and which compiled test files judge them. */
+const SCOPES = {
+  crypto: { mutate: ['dist/src/crypto/**/*.js'], tests: ['dist/test/crypto'] },
+  noise: { mutate: ['dist/src/noise/**/*.js'], tests: ['dist/test/noise'] },
+  transport: { mutate: ['dist/src/transport/**/*.js'], tests: ['dist/test/transport'] },
+  netstack: { mutate: ['dist/src/netstack/**/*.js'], tests: ['dist/test/netstack'] },
+  // The TCP files alone: the biggest part of netstack, judged by the same tests.
+  tcp: { mutate: ['dist/src/netstack/tcp*.js'], tests: ['dist/test/netstack'] },
+};
+
+const scope = process.argv[2];
+if (!scope || !(scope in SCOPES)) {
+  console.error(`usage: npm run mutate -- <${Object.keys(SCOPES).join(' | ')}>`);
+  process.exit(2);
+}
+const { mutate, tests } = SCOPES[scope];
+
+const build = spawnSync('npx', ['tsc', '-p', '.'], { stdio: 'inherit' });
+if (build.status !== 0) process.exit(build.status ?? 1);
+
+const testFiles = tests.flatMap((dir) => readdirSync(dir).filter((f) => f.endsWith('.test.js')).map((f) => join(dir, f))).sort();
+
+const { Stryker } = await import('@stryker-mutator/core');
+const stryker = new Stryker({
+  testRunner: 'command',
+  // One node:test process for the folder; a failing test exits non-zero and kills the mutant.
+  commandRunner: { command: `node --test --test-concurrency=1 --test-reporter=dot ${testFiles.join(' ')}` },
+  coverageAnalysis: 'off', // the command runner cannot report per-test coverage
+  mutate,
+  // The sandbox needs the compiled code, the native addon and package.json; not the rest.
+  ignorePatterns: ['/bench', '/docs', '/src', '/reports', '/.stryker-tmp', '*.map'],
+  incremental: true,
+  incrementalFile: `reports/mutation/${scope}-incremental.json`,
+  reporters: ['clear-text', 'progress', 'html', 'json'],
+  htmlReporter: { fileName: `reports/mutation/${scope}.html` },
+  jsonReporter: { fileName: `reports/mutation/${scope}.json` },
+  clearTextReporter: { allowColor: false, logTests: false, reportScoreTable: true, reportMutants: true },
+  // Two cores, shared: one test process at a time.
+  concurrency: Number(process.env.WGTS_MUTATE_CONCURRENCY ?? 1),
+  timeoutMS: 30_000,
+  timeoutFactor: 2,
+  tempDirName: '.stryker-tmp',
+  cleanTempDir: true,
+});
+const results = await stryker.runMutationTest();
+
+const count = (s) => results.filter((r) => r.status === s).length;
+const killed = count('Killed') + count('Timeout');
+const survived = count('Survived') + count('NoCoverage');
+const valid = killed + survived;
+const score = valid === 0 ? 0 : (100 * killed) / valid;
+console.log(`\nmutation score for ${scope}: ${score.toFixed(1)} % (${killed} killed or timed out, ${survived} survived, of ${valid}; ${count('CompileError') + count('RuntimeError')} invalid, ${count('Ignored')} ignored)`);
