@@ -6,8 +6,8 @@
  *              on this host (the home side, without TUN).
  * Both default the host side to kernel sockets (KernelNet).
  */
-import { KernelNet } from './kernel-net.js';
-import type { TunnelNet } from './net.js';
+import { KernelNet } from '../host/kernel-net.js';
+import type { TunnelNet } from '../host/net.js';
 import { RuleSet, type RuleSetOptions } from './rule-set.js';
 
 export interface ForwarderOptions extends RuleSetOptions {

@@ -2,8 +2,8 @@
 export { Forwarder, Exposer, type ForwarderOptions } from './forwarder.js';
 export { RuleSet, type RuleSetOptions, type ApplyResult } from './rule-set.js';
 export type { UnitStats, NatLog } from './relay.js';
-export type { TunnelNet, NetSocket, NetListener, NetUdpSocket } from './net.js';
-export { KernelNet, type KernelNetOptions } from './kernel-net.js';
+export type { TunnelNet, NetSocket, NetListener, NetUdpSocket } from '../host/net.js';
+export { KernelNet, type KernelNetOptions } from '../host/kernel-net.js';
 export { StackNet } from './stack-net.js';
 export { encodeProxyV1, encodeProxyV2, encodeProxyHeader, PROXY_V2_SIGNATURE, type ProxyEndpoints } from './proxy-protocol.js';
 export { parseShortForm, checkShortFormRules, shortFormUsage, type ShortFormResult } from './short-form.js';

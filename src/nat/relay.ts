@@ -3,7 +3,7 @@
  * the per-unit statistics, and small socket helpers.
  */
 import type { BurstLog } from './burst-log.js';
-import type { NetSocket, TunnelNet } from './net.js';
+import type { NetSocket, TunnelNet } from '../host/net.js';
 import { headText, type NatRule, type NatUnit } from './rule.js';
 
 export interface NatLog {

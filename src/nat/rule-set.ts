@@ -11,7 +11,7 @@
  * forgets drained units.
  */
 import { BurstLog } from './burst-log.js';
-import type { TunnelNet } from './net.js';
+import type { TunnelNet } from '../host/net.js';
 import { errorCode, unitLabel, type NatLog, type RelayContext, type UnitStats } from './relay.js';
 import { units, type NatKind, type NatRule, type NatUnit } from './rule.js';
 import { TcpRelay } from './tcp-relay.js';

@@ -5,7 +5,7 @@
  * itself when they have output.
  */
 import type { Stack } from '../netstack/stack.js';
-import type { NetListener, NetSocket, NetUdpSocket, TunnelNet } from './net.js';
+import type { NetListener, NetSocket, NetUdpSocket, TunnelNet } from '../host/net.js';
 
 export class StackNet implements TunnelNet {
   readonly label = 'the tunnel (userspace stack)';

@@ -15,7 +15,7 @@
  * connecting after the connect timeout.
  */
 import { encodeProxyHeader } from './proxy-protocol.js';
-import type { NetListener, NetSocket } from './net.js';
+import type { NetListener, NetSocket } from '../host/net.js';
 import { bindRange, bump, errorCode, newStats, resetSocket, unitLabel, type RelayContext, type UnitStats } from './relay.js';
 import { familyOf, formatHostPorts, unmapV4, type NatUnit } from './rule.js';
 

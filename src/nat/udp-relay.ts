@@ -17,7 +17,7 @@
  * exceed MaxSessions + min(64, MaxSessions). Sessions idle for UdpTimeout
  * (both directions refresh it) are closed by sweep().
  */
-import type { NetUdpSocket } from './net.js';
+import type { NetUdpSocket } from '../host/net.js';
 import { bindRange, bump, errorCode, newStats, unitLabel, type RelayContext, type UnitStats } from './relay.js';
 import { familyOf, unmapV4, type NatUnit } from './rule.js';
 

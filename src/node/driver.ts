@@ -20,13 +20,13 @@ import { endpointKey } from '../transport/peer.js';
 import { parseIp } from '../transport/ip.js';
 import { Stack } from '../netstack/stack.js';
 import type { WgConfig, PeerConfig } from '../config/types.js';
-import { UdpBind } from './udp.js';
+import { UdpBind } from '../host/udp-bind.js';
 import type { TunDevice } from '../tun/device.js';
-import { setSocketMark } from '../tun/mark.js';
+import { setSocketMark } from '../host/mark.js';
 import { Logger } from './log.js';
 import { CryptoPool } from './crypto-pool.js';
-import { flushAll } from './native-udp.js';
-import type { MarkableSocket } from '../tun/mark.js';
+import { flushAll } from '../host/native-udp.js';
+import type { MarkableSocket } from '../host/mark.js';
 
 /** Re-resolve a hostname endpoint when the peer's last handshake is older than this (as wg's reresolve-dns). */
 const RERESOLVE_AFTER = 135_000;

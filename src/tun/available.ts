@@ -5,7 +5,7 @@
  * its error says why.
  */
 import { closeSync, openSync, readFileSync } from 'node:fs';
-import { loadAddon } from './addon.js';
+import { loadAddon } from '../host/addon.js';
 
 const CAP_NET_ADMIN = 12;
 

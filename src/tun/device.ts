@@ -13,7 +13,7 @@
 import { constants as osConstants } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { validInterfaceName } from '../uapi/paths.js';
-import { requireAddon, type NativeHandle, type NativeTun } from './addon.js';
+import { requireAddon, type NativeHandle, type NativeTun } from '../host/addon.js';
 
 export interface TunStats {
   rxPackets: number;

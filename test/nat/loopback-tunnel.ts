@@ -11,8 +11,8 @@
  * - every call and every socket it makes is recorded, so tests can see
  *   what the relay asked for and how much it kept buffered.
  */
-import { KernelNet } from '../../src/nat/kernel-net.js';
-import type { NetListener, NetSocket, NetUdpSocket } from '../../src/nat/net.js';
+import { KernelNet } from '../../src/host/kernel-net.js';
+import type { NetListener, NetSocket, NetUdpSocket } from '../../src/host/net.js';
 
 type ConnectOpts = { host: string; port: number; localAddress?: string; localPort?: number };
 type UdpOpts = { family: 4 | 6; address?: string; port?: number };

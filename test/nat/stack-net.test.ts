@@ -13,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { Stack } from '../../src/netstack/stack.js';
 import { Exposer, Forwarder } from '../../src/nat/forwarder.js';
 import { StackNet } from '../../src/nat/stack-net.js';
-import type { NetSocket } from '../../src/nat/net.js';
+import type { NetSocket } from '../../src/host/net.js';
 import { dial, drain, outcome, portOf, rule, sendRandom, statsOf, tcpServer, waitFor } from './helpers.js';
 
 /** Two stacks joined by an in-memory wire, pumped on setImmediate while either has output or a deadline; stopped after the test. */

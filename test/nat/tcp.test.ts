@@ -223,7 +223,7 @@ test('Source = client: the tunnel-side connection carries the client address and
 
 test('Source = client is refused on a tunnel that cannot use foreign addresses', async (t) => {
   const { Forwarder } = await import('../../src/nat/forwarder.js');
-  const { KernelNet } = await import('../../src/nat/kernel-net.js');
+  const { KernelNet } = await import('../../src/host/kernel-net.js');
   const fw = new Forwarder({ tunnel: new KernelNet('plain kernel sockets') });
   const res = await fw.applyRules([rule({ target: { host: '127.0.0.1', port: 9 }, source: 'client' })]);
   assert.equal(res.added.length, 0);

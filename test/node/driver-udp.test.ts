@@ -13,7 +13,7 @@ import { clampPrivateKey, publicKey } from '../../src/crypto/x25519.js';
 import { encodeKey } from '../../src/crypto/util.js';
 import { Driver } from '../../src/node/driver.js';
 import { Logger } from '../../src/node/log.js';
-import { nativeUdp } from '../../src/node/native-udp.js';
+import { nativeUdp } from '../../src/host/native-udp.js';
 import { waitFor } from '../harness/wait.js';
 import { skipUnlessPresent } from '../harness/interop.js';
 

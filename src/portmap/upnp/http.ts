@@ -8,7 +8,7 @@
  *   bytes -> parseHttpRequest (incomplete | error status | request)
  *   -> handler(req, remote) -> formatHttpResponse -> write, end
  */
-import type { NetSocket } from '../../nat/net.js';
+import type { NetSocket } from '../../host/net.js';
 
 export interface HttpRequest {
   method: string;

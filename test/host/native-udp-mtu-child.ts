@@ -4,7 +4,7 @@
  * prints what arrived as one JSON line.
  */
 import { createHash } from 'node:crypto';
-import { NativeUdpSocket, nativeUdp } from '../../src/node/native-udp.js';
+import { NativeUdpSocket, nativeUdp } from '../../src/host/native-udp.js';
 
 const addon = nativeUdp();
 if (!addon) {

@@ -13,9 +13,9 @@
 import type { Socket } from 'node:dgram';
 import { isIPv4 } from 'node:net';
 import type { Endpoint } from '../transport/peer.js';
-import { bindDgram, literalLookup } from '../nat/kernel-net.js';
+import { bindDgram, literalLookup } from './dgram.js';
 import { NativeUdpSocket, nativeUdp, type NativeUdpAddon } from './native-udp.js';
-import type { MarkableSocket } from '../tun/mark.js';
+import type { MarkableSocket } from './mark.js';
 
 export type Receiver = (data: Uint8Array, from: Endpoint) => void;
 

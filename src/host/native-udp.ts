@@ -17,8 +17,8 @@
  * 'error' per flush. WGTS_NATIVE_UDP=0, or no addon, means node:dgram.
  */
 import { EventEmitter } from 'node:events';
-import { loadAddon } from '../tun/addon.js';
-import type { NetUdpSocket } from '../nat/net.js';
+import { loadAddon } from './addon.js';
+import type { NetUdpSocket } from './net.js';
 
 /** The addon's UDP surface. */
 export interface NativeUdpAddon {

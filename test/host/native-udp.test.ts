@@ -1,5 +1,5 @@
 /**
- * The addon's batched UDP sockets (native/udp.c through src/node/native-udp.ts)
+ * The addon's batched UDP sockets (native/udp.c through src/host/native-udp.ts)
  * on loopback: datagram boundaries, order and sources survive sendmmsg, UDP
  * GSO runs and GRO-coalesced reads; IPv6 and dual-stack; refusals are counted,
  * not thrown; close. Also UdpBind with and without the addon. Without the
@@ -9,9 +9,9 @@
 import { afterEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { NativeUdpSocket, addressOf, nativeUdp, type NativeUdpAddon } from '../../src/node/native-udp.js';
-import { UdpBind } from '../../src/node/udp.js';
-import { loadAddon } from '../../src/tun/addon.js';
+import { NativeUdpSocket, addressOf, nativeUdp, type NativeUdpAddon } from '../../src/host/native-udp.js';
+import { UdpBind } from '../../src/host/udp-bind.js';
+import { loadAddon } from '../../src/host/addon.js';
 import { hasIpv6Loopback, interopMode, skipOrFail } from '../harness/interop.js';
 import { waitFor } from '../harness/wait.js';
 

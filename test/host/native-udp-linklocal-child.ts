@@ -4,7 +4,7 @@
  * prints that source. `send ADDR PORT`: sends "ping" to ADDR (with its
  * %scope) and prints the reply and where it came from, as JSON.
  */
-import { NativeUdpSocket, nativeUdp } from '../../src/node/native-udp.js';
+import { NativeUdpSocket, nativeUdp } from '../../src/host/native-udp.js';
 
 const addon = nativeUdp();
 if (!addon) throw new Error('native UDP unavailable');

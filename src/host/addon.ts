@@ -1,7 +1,7 @@
 /**
  * Loads the optional native addon (native/tun.c and native/udp.c, built by
  * native/build.mjs at install time). Everything TUN-, SO_MARK- and batched
- * UDP-related (src/node/native-udp.ts) goes through here; when
+ * UDP-related (native-udp.ts) goes through here; when
  * the addon is missing, `loadAddon()` says why instead of throwing, so
  * userspace mode never depends on it.
  */
@@ -26,7 +26,7 @@ export interface NativeHandle { readonly name: string }
 
 export type AddonResult = { ok: true; addon: NativeTun; path: string } | { ok: false; why: string };
 
-/** native/ relative to this file, from dist/src/tun/ (compiled) or src/tun/ (sources). */
+/** native/ relative to this file, from dist/src/host/ (compiled) or src/host/ (sources). */
 const ROOTS = ['../../../native/', '../../native/'].map((r) => fileURLToPath(new URL(r, import.meta.url)));
 
 let cached: AddonResult | null = null;

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { interopMode, which } from '../harness/interop.js';
 import { Netns, vethPair } from '../harness/netns.js';
 import { waitFor } from '../harness/wait.js';
-import { nativeUdp } from '../../src/node/native-udp.js';
+import { nativeUdp } from '../../src/host/native-udp.js';
 
 const why = !nativeUdp()
   ? 'native UDP unavailable (addon not built, or WGTS_NATIVE_UDP=0)'

@@ -5,9 +5,9 @@
  * Nagle is off on both sides of a relay, as a relay adds no batching need.
  */
 import { connect, createServer, type Socket } from 'node:net';
-import type { BindOptions, Socket as DgramSocket } from 'node:dgram';
 import type { NetListener, NetSocket, NetUdpSocket, TunnelNet } from './net.js';
-import { NativeUdpSocket, nativeUdp } from '../node/native-udp.js';
+import { NativeUdpSocket, nativeUdp } from './native-udp.js';
+import { bindDgram, literalLookup } from './dgram.js';
 
 export interface KernelNetOptions {
   /**
@@ -19,29 +19,6 @@ export interface KernelNetOptions {
   transparent?: boolean;
   /** Called for errors on a listening socket after it is up (e.g. EMFILE on accept). */
   onListenError?: (e: Error) => void;
-}
-
-/**
- * dgram's name lookup for addresses that are already IP literals: answer at
- * once (the default defers every send through dns.lookup and a nextTick).
- */
-export function literalLookup(address: string, family: unknown, cb: (err: Error | null, address: string, family: number) => void): void {
-  cb(null, address, typeof family === 'number' ? family : address.includes(':') ? 6 : 4);
-}
-
-/** Bind a dgram socket: resolves with it once bound; on a bind error closes it and rejects. */
-export function bindDgram(s: DgramSocket, opts: BindOptions): Promise<DgramSocket> {
-  return new Promise((resolve, reject) => {
-    const fail = (e: Error): void => {
-      s.close();
-      reject(e);
-    };
-    s.once('error', fail);
-    s.bind(opts, () => {
-      s.off('error', fail);
-      resolve(s);
-    });
-  });
 }
 
 /** Forwarded UDP bursts overflow the default ~208 KiB buffers; the kernel caps this at rmem_max/wmem_max. */

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { interopMode, which } from '../harness/interop.js';
 import { Netns } from '../harness/netns.js';
-import { nativeUdp } from '../../src/node/native-udp.js';
+import { nativeUdp } from '../../src/host/native-udp.js';
 
 const why = !nativeUdp()
   ? 'native UDP unavailable (addon not built, or WGTS_NATIVE_UDP=0)'
