@@ -21,7 +21,7 @@ import { parseProtocols } from '../config/forward.js';
 import { formatIssue } from '../config/issues.js';
 import { INTERFACE_NAME, parseConfig } from '../config/parse.js';
 import type { Cidr, Endpoint, WgConfig } from '../config/types.js';
-import { parseIp } from '../transport/ip.js';
+import { parseIp } from '../ip/text.js';
 
 export type Random = (n: number) => Uint8Array;
 

@@ -12,7 +12,7 @@ import { socketDirs } from '../uapi/paths.js';
 import type { UapiDeviceView, UapiPeerOp, UapiSetRequest } from '../uapi/types.js';
 import { publicKey } from '../crypto/x25519.js';
 import { decodeKey, encodeKey } from '../crypto/util.js';
-import { parseCidr, formatIp } from '../transport/ip.js';
+import { parseCidr, formatIp } from '../ip/text.js';
 
 /** Every interface with a socket in one of our directories: name -> path (first directory wins). */
 export async function findInterfaces(): Promise<Map<string, string>> {

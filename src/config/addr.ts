@@ -5,7 +5,7 @@
  * (wg(8) Endpoint syntax, kept unresolved) and DNS names.
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import { formatIp, parseIp } from '../transport/ip.js';
+import { formatIp, parseIp } from '../ip/text.js';
 import type { Cidr, Endpoint } from './types.js';
 
 export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };

@@ -21,7 +21,7 @@
  * (the userspace stack's transparent mode); otherwise the relay refuses the
  * rule when it is applied.
  */
-import { parseIp } from '../transport/ip.js';
+import { parseIp } from '../ip/text.js';
 import { canonicalIp } from './addr.js';
 import { type Issues, show } from './issues.js';
 import type { KeyParsed, KeySpec, SectionInput, SectionSpec } from './schema.js';

@@ -12,7 +12,7 @@
  */
 import type { PermRule, PortMapPolicy, PortMapService } from '../portmap/types.js';
 import type { NatRule } from '../nat/rule.js';
-import { parseIp } from '../transport/ip.js';
+import { parseIp } from '../ip/text.js';
 import { canonicalIp, formatCidr, isHostname, parseCidr } from './addr.js';
 import { type Issues, show } from './issues.js';
 import type { KeyParsed, KeySpec, SectionInput, SectionSpec } from './schema.js';

@@ -19,6 +19,7 @@
 import { EventEmitter } from 'node:events';
 import { loadAddon } from './addon.js';
 import type { NetUdpSocket } from './net.js';
+import { formatIp } from '../ip/text.js';
 
 /** The addon's UDP surface. */
 export interface NativeUdpAddon {
@@ -86,23 +87,8 @@ function queueFlush(s: NativeUdpSocket): void {
 export function addressOf(meta: Uint8Array, at: number): string {
   if (meta[at] === 4) return `${meta[at + 4]}.${meta[at + 5]}.${meta[at + 6]}.${meta[at + 7]}`;
   const scope = (meta[at + 20]! | (meta[at + 21]! << 8) | (meta[at + 22]! << 16) | (meta[at + 23]! << 24)) >>> 0;
-  return scope === 0 ? ipv6Text(meta, at) : `${ipv6Text(meta, at)}%${scope}`;
-}
-
-function ipv6Text(meta: Uint8Array, at: number): string {
-  const parts: string[] = [];
-  for (let i = 0; i < 16; i += 2) parts.push(((meta[at + 4 + i]! << 8) | meta[at + 5 + i]!).toString(16));
-  // The shortest form: the longest run of zero groups becomes '::' (RFC 5952).
-  let best = -1, bestLen = 1;
-  for (let i = 0; i < 8;) {
-    if (parts[i] !== '0') { i++; continue; }
-    let j = i;
-    while (j < 8 && parts[j] === '0') j++;
-    if (j - i > bestLen) { best = i; bestLen = j - i; }
-    i = j;
-  }
-  if (best < 0) return parts.join(':');
-  return `${parts.slice(0, best).join(':')}::${parts.slice(best + bestLen).join(':')}`;
+  const text = formatIp(meta.subarray(at + 4, at + 20), { compatibleDotted: false });
+  return scope === 0 ? text : `${text}%${scope}`;
 }
 
 export class NativeUdpSocket extends EventEmitter implements NetUdpSocket {

@@ -12,7 +12,7 @@
  *                     family/transport byte, length, addresses, ports;
  *                     AF_UNSPEC with no address when unknown
  */
-import { formatIp, parseIp } from '../transport/ip.js';
+import { formatIp, parseIp } from '../ip/text.js';
 import { unmapV4 } from './rule.js';
 
 export interface ProxyEndpoints {

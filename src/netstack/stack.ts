@@ -23,7 +23,7 @@ import type { Host } from './host.js';
 import { type Datagram, type Family, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, sameAddress, addressKey } from './ip.js';
 import { parseIpv4, fragmentIpv4 } from './ipv4.js';
 import { parseIpv6, fragmentIpv6, walkExtensions } from './ipv6.js';
-import { parseIp } from '../transport/ip.js';
+import { parseIp } from '../ip/text.js';
 import { inputIcmpv4, inputIcmpv6, sendIcmpError, type IcmpError } from './icmp.js';
 import { Reassembler, type ReassemblyLimits, DEFAULT_REASSEMBLY_LIMITS } from './reassembly.js';
 import { Udp } from './udp.js';

@@ -18,7 +18,7 @@ import { OooQueue } from './tcp-sack.js';
 import { Timestamps } from './tcp-timestamps.js';
 import type { TcpListener } from './tcp.js';
 import { Sender } from './tcp-sender.js';
-import { formatIp } from '../transport/ip.js';
+import { formatIp } from '../ip/text.js';
 
 export type TcpState =
   | 'SYN-SENT'

@@ -11,7 +11,7 @@
 import { Duplex } from 'node:stream';
 import type { ConnSocket, TcpConn } from './tcp-conn.js';
 import type { TcpError } from './tcp-config.js';
-import { formatIp } from '../transport/ip.js';
+import { formatIp } from '../ip/text.js';
 
 export class TcpSocket extends Duplex implements ConnSocket {
   readonly remoteAddress: string;

@@ -27,7 +27,7 @@ import { TcpSocket } from './tcp-socket.js';
 import { DeadlineHeap } from './deadline-heap.js';
 import { type TcpConfig, DEFAULT_TCP, tcpError } from './tcp-config.js';
 import { mac } from '../crypto/blake2s.js';
-import { parseIp } from '../transport/ip.js';
+import { parseIp } from '../ip/text.js';
 
 const EPHEMERAL_LOW = 49152;
 const EPHEMERAL_HIGH = 65535;

@@ -21,7 +21,7 @@ import type { Host } from './host.js';
 import { type Datagram, newPacket, sealPacket, transportChecksum, addressKey, isGroupAddress, isUnspecified, PROTO_UDP } from './ip.js';
 import { sum, finish, pseudoHeaderSum } from './checksum.js';
 import { sendPortUnreachable } from './icmp.js';
-import { parseIp, formatIp } from '../transport/ip.js';
+import { parseIp, formatIp } from '../ip/text.js';
 
 export interface RemoteInfo {
   address: string;

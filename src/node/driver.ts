@@ -17,7 +17,7 @@ import { isIP } from 'node:net';
 import { Device, sealPending, type Datagram, type Output, type DeviceEvent, type PendingOpen } from '../transport/device.js';
 import type { Peer, Endpoint } from '../transport/peer.js';
 import { endpointKey } from '../transport/peer.js';
-import { parseIp } from '../transport/ip.js';
+import { parseIp } from '../ip/text.js';
 import { Stack } from '../netstack/stack.js';
 import type { WgConfig, PeerConfig } from '../config/types.js';
 import { UdpBind } from '../host/udp-bind.js';

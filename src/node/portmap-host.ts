@@ -18,7 +18,7 @@
 import { networkInterfaces } from 'node:os';
 import { createHash } from 'node:crypto';
 import { DEFAULTS, units, type NatRule, type NetSocket, type NetUdpSocket, type TunnelNet } from '../nat/index.js';
-import { parseIp } from '../transport/ip.js';
+import { parseIp } from '../ip/text.js';
 import { encodeKey } from '../crypto/util.js';
 import { LeaseTable } from '../portmap/leases.js';
 import { handleNatPmp } from '../portmap/natpmp.js';

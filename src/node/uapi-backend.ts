@@ -5,7 +5,7 @@
  * whose rebind is asynchronous in Node and reported in the log.
  */
 import type { UapiBackend, UapiDeviceView, UapiSetRequest } from '../uapi/types.js';
-import { formatIp, parseCidr } from '../transport/ip.js';
+import { formatIp, parseIp } from '../ip/text.js';
 import type { Driver } from './driver.js';
 
 export function driverBackend(
@@ -67,8 +67,8 @@ export function driverBackend(
         if (op.endpoint !== undefined) driver.forgetHostname(peer);
         if (op.replaceAllowedIps) dev.allowedIps.removeValue(peer);
         for (const a of op.addAllowedIps) {
-          const c = parseCidr(`${a.ip}/${a.cidr}`);
-          if (c) dev.allowedIps.insert(c.ip, c.cidr, peer);
+          const ip = parseIp(a.ip);
+          if (ip) dev.allowedIps.insert(ip, a.cidr, peer);
         }
         if (op.persistentKeepalive !== undefined) driver.handle(dev.setPersistentKeepalive(peer, op.persistentKeepalive, t));
       }

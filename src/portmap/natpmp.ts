@@ -14,7 +14,7 @@
  * Replies are at most 16 bytes, except the unsupported-opcode echo, which is
  * never longer than the request. Never throws: anything unexpected drops.
  */
-import { parseIp } from '../transport/ip.js';
+import { parseIp } from '../ip/text.js';
 import { canonicalAddress } from './policy.js';
 import type { MapError, MapProtocol, PortMapContext } from './types.js';
 

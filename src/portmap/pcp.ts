@@ -24,7 +24,7 @@
  * throws: anything unexpected drops. No reply is longer than its request,
  * except UNSUPP_VERSION (24 bytes).
  */
-import { parseIp } from '../transport/ip.js';
+import { parseIp } from '../ip/text.js';
 import { epochSeconds, type PortMapReply } from './natpmp.js';
 import { canonicalAddress } from './policy.js';
 import type { Lease, MapProtocol, PortMapContext } from './types.js';

@@ -13,7 +13,7 @@
  * nothing refuse. Port 0 is never permitted. IPv4-mapped IPv6 text
  * (::ffff:a.b.c.d) is matched as the IPv4 address it carries.
  */
-import { formatIp, parseIp } from '../transport/ip.js';
+import { formatIp, parseIp } from '../ip/text.js';
 import type { PermRule, PortMapPolicy } from './types.js';
 
 /** The RFC 6886 section 3.3 recommended lifetime, used as the default cap. */

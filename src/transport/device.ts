@@ -34,7 +34,6 @@ import {
 import { CookieChecker } from '../noise/cookie.js';
 import { messageType } from '../noise/messages.js';
 import { AllowedIPs } from './allowedips.js';
-import { packetDestination, packetSource } from './ip.js';
 import {
   HANDSHAKE_INITIATION_RATE, KEEPALIVE_TIMEOUT, MAX_STAGED_PACKETS, MAX_TIMER_HANDSHAKES, MESSAGE_COOKIE_REPLY,
   MESSAGE_INITIATION, MESSAGE_TRANSPORT, REJECT_AFTER_TIME,
@@ -42,7 +41,7 @@ import {
   UNDER_LOAD_AFTER_TIME, UNDER_LOAD_HANDSHAKES,
 } from './constants.js';
 import { Keypair } from './keypair.js';
-import { innerPacketLength, openPayload, paddedLength, sealFrame, writeTransportHeader } from './packet.js';
+import { innerPacketLength, openPayload, packetDestination, packetSource, paddedLength, sealFrame, writeTransportHeader } from './packet.js';
 import { Peer, sameEndpoint, type Endpoint } from './peer.js';
 import { RateLimiter } from './ratelimiter.js';
 import * as T from './timers.js';

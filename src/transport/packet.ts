@@ -2,7 +2,8 @@
  * Transport (type 4) message layout, whitepaper 5.4.6:
  *   type u8 = 4 | reserved 3 | receiver u32 LE | counter u64 LE | AEAD(padded inner packet)
  * framing, sealing and opening it (the WebAssembly AEAD, else node:crypto),
- * and the inner IP header fields needed to trim padding.
+ * and the inner IP header fields needed to trim padding and to route by
+ * source/destination address (cryptokey routing, whitepaper section 3).
  */
 import { open, sealInto, TAG_LEN } from '../crypto/aead.js';
 import { wasmOpen, wasmSealInto } from '../crypto/chachapoly-wasm.js';
@@ -64,4 +65,39 @@ export function innerPacketLength(buf: Uint8Array): number {
     return total;
   }
   return -1;
+}
+
+/**
+ * Byte offset of the source address of an IP packet and its length (4/16),
+ * or 0 when the packet is too short for its header, has a version other than
+ * 4 or 6, or an IPv4 header length (IHL) below 5 or past the packet's end.
+ * The IPv4 total-length field is left to the caller (which trims padding).
+ */
+function addrOffset(p: Uint8Array): number {
+  if (p.length < 1) return 0;
+  const v = p[0]! >> 4;
+  if (v === 4) {
+    if (p.length < 20) return 0;
+    const ihl = (p[0]! & 0x0f) * 4;
+    if (ihl < 20 || ihl > p.length) return 0;
+    return 12;
+  }
+  if (v === 6) return p.length < 40 ? 0 : 8;
+  return 0;
+}
+
+/** The source address of a raw IP packet as a view into it (no copy), or null. */
+export function packetSource(packet: Uint8Array): Uint8Array | null {
+  const at = addrOffset(packet);
+  if (at === 0) return null;
+  const len = at === 12 ? 4 : 16;
+  return packet.subarray(at, at + len);
+}
+
+/** The destination address of a raw IP packet as a view into it (no copy), or null. */
+export function packetDestination(packet: Uint8Array): Uint8Array | null {
+  const at = addrOffset(packet);
+  if (at === 0) return null;
+  const len = at === 12 ? 4 : 16;
+  return packet.subarray(at + len, at + 2 * len);
 }

@@ -7,7 +7,7 @@
 import { newPeerView, type UapiDeviceView, type UapiPeerView, type UapiSetRequest } from './types.js';
 import { UAPI_EPROTO } from './errno.js';
 import { formatEndpoint, formatPrefix } from './get.js';
-import { formatAddr, parseAddrPort, parsePrefix, parseUintDec } from './ip.js';
+import { formatAddr, parseAddrPort, parsePrefix, parseUintDec } from './netip.js';
 import { keyFromHex, keyToHex, ZERO_KEY_HEX } from './hexkey.js';
 
 export type ParseGetResult = { ok: true; view: UapiDeviceView } | { ok: false; errno: number; reason: string };

@@ -5,7 +5,7 @@
  * Device lines are omitted when zero/unset; every peer gets all its lines.
  */
 import type { UapiDeviceView, UapiEndpoint, UapiPeerView, UapiPrefix } from './types.js';
-import { formatAddr, maskAddr, parseAddr } from './ip.js';
+import { formatAddr, maskAddr, parseAddr } from './netip.js';
 import { keyToHex, ZERO_KEY_HEX } from './hexkey.js';
 
 /** Non-negative integer in plain decimal (never exponent notation). */

@@ -9,7 +9,7 @@
  */
 import type { UapiPeerOp, UapiPrefix, UapiSetRequest } from './types.js';
 import { UAPI_EINVAL, UAPI_EPROTO } from './errno.js';
-import { formatAddr, maskAddr, parseAddrPort, parsePrefix, parseUintDec } from './ip.js';
+import { formatAddr, maskAddr, parseAddrPort, parsePrefix, parseUintDec } from './netip.js';
 import { keyFromHex } from './hexkey.js';
 
 export interface SetError {

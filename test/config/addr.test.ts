@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { canonicalIp, isHostname, parseCidr, parseEndpoint } from '../../src/config/addr.js';
 import { rng } from './helpers.js';
-import { formatIp, parseIp } from '../../src/transport/ip.js';
+import { formatIp, parseIp } from '../../src/ip/text.js';
 
 /** Reference: the URL parser's IPv6 serialization. */
 function urlV6(text: string): string {

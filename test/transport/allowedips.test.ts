@@ -7,7 +7,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { AllowedIPs, type AllowedIPsOptions } from '../../src/transport/allowedips.js';
-import { formatIp, maskPrefix, packetDestination, packetSource, parseCidr, parseIp } from '../../src/transport/ip.js';
+import { formatIp, maskPrefix, parseCidr, parseIp } from '../../src/ip/text.js';
+import { packetDestination, packetSource } from '../../src/transport/packet.js';
 
 // ---- helpers ----
 

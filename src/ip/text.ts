@@ -1,8 +1,12 @@
 /**
- * Small IP address helpers: text <-> bytes (RFC 791 dotted quad, RFC 4291
- * section 2.2 IPv6 text forms, RFC 5952 canonical output), CIDR strings, and
- * reading the source/destination of a raw IPv4 (RFC 791) or IPv6 (RFC 8200)
- * packet for cryptokey routing (whitepaper section 3).
+ * The one IP text codec: text <-> bytes (RFC 791 dotted quad, RFC 4291
+ * section 2.2 IPv6 text forms with an optional %zone, RFC 5952 canonical
+ * output) and CIDR strings. Every folder that reads or writes an address as
+ * text comes here (the config, the UAPI's Go netip grammar, the netstack,
+ * the forwarder, the batched UDP socket's sources).
+ *
+ *   "fe80::1%eth0" -> parseIpZone -> { ip: 16 bytes, zone: 'eth0' }
+ *   "10.0.0.1"     -> parseIp     -> 4 bytes -> formatIp -> "10.0.0.1"
  *
  * Addresses are Uint8Arrays of 4 or 16 bytes in network order. Parsing never
  * throws: malformed text gives null.
@@ -107,6 +111,33 @@ export function parseIp(s: string): Uint8Array | null {
   return parseV4(s, out, 0) ? out : null;
 }
 
+/** A zone may not hold control characters or spaces (it could smuggle line breaks into text protocols). */
+function validZone(zone: string): boolean {
+  if (zone.length === 0) return false;
+  for (let i = 0; i < zone.length; i++) {
+    const c = zone.charCodeAt(i);
+    if (c <= 0x20 || c === 0x7f) return false;
+  }
+  return true;
+}
+
+/**
+ * As parseIp, and an IPv6 address may carry a scope zone after '%'
+ * (RFC 4007 section 11: "fe80::1%eth0"); zone is '' when there is none.
+ */
+export function parseIpZone(s: string): { ip: Uint8Array; zone: string } | null {
+  const pct = s.indexOf('%');
+  if (pct < 0) {
+    const ip = parseIp(s);
+    return ip === null ? null : { ip, zone: '' };
+  }
+  const zone = s.slice(pct + 1);
+  const head = s.slice(0, pct);
+  if (!head.includes(':') || !validZone(zone)) return null;
+  const ip = parseV6(head);
+  return ip === null ? null : { ip, zone };
+}
+
 function dotted(b: Uint8Array, at: number): string {
   return `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;
 }
@@ -184,39 +215,4 @@ export function maskPrefix(ip: Uint8Array, cidr: number): Uint8Array {
     else if (keep < 8) out[i]! &= (0xff << (8 - keep)) & 0xff;
   }
   return out;
-}
-
-/**
- * Byte offset of the source address of an IP packet and its length (4/16),
- * or 0 when the packet is too short for its header, has a version other than
- * 4 or 6, or an IPv4 header length (IHL) below 5 or past the packet's end.
- * The IPv4 total-length field is left to the caller (which trims padding).
- */
-function addrOffset(p: Uint8Array): number {
-  if (p.length < 1) return 0;
-  const v = p[0]! >> 4;
-  if (v === 4) {
-    if (p.length < 20) return 0;
-    const ihl = (p[0]! & 0x0f) * 4;
-    if (ihl < 20 || ihl > p.length) return 0;
-    return 12;
-  }
-  if (v === 6) return p.length < 40 ? 0 : 8;
-  return 0;
-}
-
-/** The source address of a raw IP packet as a view into it (no copy), or null. */
-export function packetSource(packet: Uint8Array): Uint8Array | null {
-  const at = addrOffset(packet);
-  if (at === 0) return null;
-  const len = at === 12 ? 4 : 16;
-  return packet.subarray(at, at + len);
-}
-
-/** The destination address of a raw IP packet as a view into it (no copy), or null. */
-export function packetDestination(packet: Uint8Array): Uint8Array | null {
-  const at = addrOffset(packet);
-  if (at === 0) return null;
-  const len = at === 12 ? 4 : 16;
-  return packet.subarray(at + len, at + 2 * len);
 }

@@ -3,7 +3,7 @@
 // section 4 (canonical IPv6 text). Expected strings follow those documents.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { formatAddr, maskAddr, parseAddr, parseAddrPort, parsePrefix, parseUintDec } from '../../src/uapi/ip.js';
+import { formatAddr, maskAddr, parseAddr, parseAddrPort, parsePrefix, parseUintDec } from '../../src/uapi/netip.js';
 
 function canon(s: string): string | null {
   const a = parseAddr(s);
