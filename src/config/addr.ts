@@ -81,33 +81,54 @@ function parsePort(p: string): number | undefined {
   return n >= 1 && n <= 65535 ? n : undefined;
 }
 
-/** wg(8) Endpoint: `host:port`, `[ipv6]:port` (zone id allowed), host unresolved. */
-export function parseEndpoint(text: string): Parsed<Endpoint> {
-  let host: string;
-  let portText: string;
+/** The messages that differ between the users of splitHostPort. */
+export interface HostPortHints {
+  noPort: string;
+  noHost: string;
+  unbracketedV6: string;
+}
+
+/**
+ * `host:port` or `[ipv6]:port` split at the port's colon, brackets removed;
+ * neither half is checked beyond that. Endpoint and the [Forward]/[Expose]
+ * Listen and Target values share it.
+ */
+export function splitHostPort(text: string, hints: HostPortHints): Parsed<{ host: string; port: string; bracketed: boolean }> {
   if (text.startsWith('[')) {
     const close = text.indexOf(']');
     if (close < 0) return fail('missing "]" after the IPv6 address; use [addr]:port');
     if (text[close + 1] !== ':') return fail('missing ":port" after "]"; use [addr]:port');
-    host = text.slice(1, close);
-    portText = text.slice(close + 2);
+    return ok({ host: text.slice(1, close), port: text.slice(close + 2), bracketed: true });
+  }
+  const colon = text.lastIndexOf(':');
+  if (colon < 0) return fail(hints.noPort);
+  const host = text.slice(0, colon);
+  if (host.includes(':')) return fail(hints.unbracketedV6);
+  if (host === '') return fail(hints.noHost);
+  return ok({ host, port: text.slice(colon + 1), bracketed: false });
+}
+
+const ENDPOINT_HINTS: HostPortHints = {
+  noPort: 'missing port; use host:port, 1.2.3.4:port or [ipv6]:port',
+  noHost: 'missing host before ":"',
+  unbracketedV6: 'an IPv6 endpoint needs brackets: [addr]:port',
+};
+
+/** wg(8) Endpoint: `host:port`, `[ipv6]:port` (zone id allowed), host unresolved. */
+export function parseEndpoint(text: string): Parsed<Endpoint> {
+  const split = splitHostPort(text, ENDPOINT_HINTS);
+  if (!split.ok) return split;
+  let host = split.value.host;
+  if (split.value.bracketed) {
     if (!isIPv6(host)) return fail('the address inside [...] must be an IPv6 address');
     const zone = host.indexOf('%');
     host = zone >= 0 ? formatAddress(bytesOf(host.slice(0, zone))) + host.slice(zone) : formatAddress(bytesOf(host));
-  } else {
-    const colon = text.lastIndexOf(':');
-    if (colon < 0) return fail('missing port; use host:port, 1.2.3.4:port or [ipv6]:port');
-    host = text.slice(0, colon);
-    portText = text.slice(colon + 1);
-    if (host.includes(':')) return fail('an IPv6 endpoint needs brackets: [addr]:port');
-    if (host === '') return fail('missing host before ":"');
-    if (/^[0-9.]+$/.test(host)) {
-      if (!isIPv4(host)) return fail('host is not a valid IPv4 address');
-    } else if (!isHostname(host)) {
-      return fail('host is neither an IP address nor a valid DNS name');
-    }
+  } else if (/^[0-9.]+$/.test(host)) {
+    if (!isIPv4(host)) return fail('host is not a valid IPv4 address');
+  } else if (!isHostname(host)) {
+    return fail('host is neither an IP address nor a valid DNS name');
   }
-  const port = parsePort(portText);
+  const port = parsePort(split.value.port);
   if (port === undefined) return fail('port must be an integer 1-65535');
   return ok({ host, port });
 }

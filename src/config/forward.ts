@@ -22,7 +22,7 @@
  * rule when it is applied.
  */
 import { parseIp } from '../ip/text.js';
-import { canonicalIp } from './addr.js';
+import { canonicalIp, splitHostPort } from './addr.js';
 import { type Issues, show } from './issues.js';
 import type { KeyParsed, KeySpec, SectionInput, SectionSpec } from './schema.js';
 import { closest } from './suggest.js';
@@ -95,28 +95,20 @@ function parsePortPart(s: string): KeyParsed<{ first: number; count: number }> {
  * finishes the message for a host that is not an IP literal.
  */
 export function parsePortSpan(v: string, hostHint: string): KeyParsed<PortSpan> {
-  let hostText: string;
-  let portText: string;
-  if (v.startsWith('[')) {
-    const close = v.indexOf(']');
-    if (close < 0) return fail('missing "]" after the IPv6 address; use [addr]:port');
-    if (v[close + 1] !== ':') return fail('missing ":port" after "]"; use [addr]:port');
-    hostText = v.slice(1, close);
-    portText = v.slice(close + 2);
+  const split = splitHostPort(v, {
+    noPort: `missing port; use ADDRESS:PORT or [IPv6]:PORT (${hostHint})`,
+    noHost: `missing address before ":" (${hostHint})`,
+    unbracketedV6: 'an IPv6 address needs brackets: [addr]:port',
+  });
+  if (!split.ok) return split;
+  const hostText = split.value.host;
+  if (split.value.bracketed) {
     if (hostText.includes('%')) return fail('IPv6 zone ids (%...) are not supported here');
     if (!canonicalIp(hostText) || !hostText.includes(':')) return fail('the address inside [...] must be an IPv6 address');
-  } else {
-    const colon = v.lastIndexOf(':');
-    if (colon < 0) return fail(`missing port; use ADDRESS:PORT or [IPv6]:PORT (${hostHint})`);
-    hostText = v.slice(0, colon);
-    portText = v.slice(colon + 1);
-    if (hostText.includes(':')) return fail('an IPv6 address needs brackets: [addr]:port');
-    if (hostText === '') return fail(`missing address before ":" (${hostHint})`);
-    if (!canonicalIp(hostText)) {
-      return fail(/^[0-9.]+$/.test(hostText) ? 'not a valid IPv4 address' : `${show(hostText)} is not an IP address (${hostHint})`);
-    }
+  } else if (!canonicalIp(hostText)) {
+    return fail(/^[0-9.]+$/.test(hostText) ? 'not a valid IPv4 address' : `${show(hostText)} is not an IP address (${hostHint})`);
   }
-  const p = parsePortPart(portText);
+  const p = parsePortPart(split.value.port);
   if (!p.ok) return p;
   return ok({ hp: { host: canonicalIp(hostText)!.ip, port: p.value.first }, ports: p.value.count });
 }
