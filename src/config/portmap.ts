@@ -11,6 +11,7 @@
  *   ports free of [Expose] listeners).
  */
 import type { PermRule, PortMapPolicy, PortMapService } from '../portmap/types.js';
+import { defaultPolicy } from '../portmap/policy.js';
 import type { NatRule } from '../nat/rule.js';
 import { parseIp } from '../ip/text.js';
 import { canonicalIp, formatCidr, isHostname, parseCidr } from './addr.js';
@@ -25,13 +26,8 @@ export const SERVICES: readonly PortMapService[] = ['natpmp', 'pcp', 'upnp'];
 /** NAT-PMP and PCP both answer on UDP 5351 (RFC 6886 section 3, RFC 6887 section 19.1). */
 export const NATPMP_PCP_PORT = 5351;
 
-/** The values of absent keys (the same as src/portmap/policy.ts defaultPolicy()). */
-export const PORTMAP_DEFAULTS = {
-  listenAddress: '0.0.0.0',
-  maxLifetime: 7200,
-  maxMappingsPerPeer: 32,
-  upnpHttpPort: 5000,
-} as const;
+/** The values of absent keys: the port-mapping layer's own defaults (never mutated). */
+export const PORTMAP_DEFAULTS: Readonly<PortMapPolicy> = Object.freeze(defaultPolicy());
 
 export const LIMITS = {
   maxLifetime: [1, 604800],
@@ -134,7 +130,7 @@ export function buildPolicy(input: SectionInput): PortMapPolicy {
     .map((f) => ({ ...f.value, line: f.line }))
     .sort((a, b) => a.line - b.line);
   return {
-    services: input.one<Record<PortMapService, boolean>>('Protocols')?.value ?? { natpmp: true, pcp: true, upnp: true },
+    services: input.one<Record<PortMapService, boolean>>('Protocols')?.value ?? { ...PORTMAP_DEFAULTS.services },
     externalAddress: input.one<string>('ExternalAddress')?.value,
     listenAddress: input.one<string>('ListenAddress')?.value ?? PORTMAP_DEFAULTS.listenAddress,
     rules,
