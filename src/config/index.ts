@@ -9,3 +9,4 @@ export { SectionInput, type SectionSpec, type KeySpec, type KeyParsed, type Fiel
 // Building blocks for extension sections.
 export { intRange, parseBool, parseKey, parseKeepalive, splitList } from './values.js';
 export { canonicalIp, formatCidr, formatEndpoint, isHostname, parseCidr, parseEndpoint } from './addr.js';
+export { parseShortForm, checkShortFormRules, shortFormUsage, type ShortFormResult } from './short-form.js';

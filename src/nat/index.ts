@@ -6,5 +6,4 @@ export type { TunnelNet, NetSocket, NetListener, NetUdpSocket } from '../host/ne
 export { KernelNet, type KernelNetOptions } from '../host/kernel-net.js';
 export { StackNet } from './stack-net.js';
 export { encodeProxyV1, encodeProxyV2, encodeProxyHeader, PROXY_V2_SIGNATURE, type ProxyEndpoints } from './proxy-protocol.js';
-export { parseShortForm, checkShortFormRules, shortFormUsage, type ShortFormResult } from './short-form.js';
 export { DEFAULTS, LIMITS, shortFormText, units, type NatRule, type NatUnit, type NatKind, type NatProtocol } from './rule.js';

@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { formatIssue, parseConfig, serializeConfig, type WgConfig } from '../../src/config/index.js';
-import { checkShortFormRules, parseShortForm } from '../../src/nat/short-form.js';
+import { checkShortFormRules, parseShortForm } from '../../src/config/short-form.js';
 import { shortFormText, units, type NatRule } from '../../src/nat/rule.js';
 import { KEYS } from '../config/helpers.js';
 

@@ -9,17 +9,17 @@
  * PROTO is tcp, udp or tcp,udp (also tcp+udp); LISTEN and TARGET are
  * written as in the config file; options are the section's other keys
  * (any case). Each piece goes through the section's own key parser and
- * rule builder (src/config/forward.ts), so a short-form rule equals the
+ * rule builder (forward.ts), so a short-form rule equals the
  * rule of the same section and errors read the same, prefixed with the
- * argument instead of file:line. shortFormText() (rule.ts) prints a rule
+ * argument instead of file:line. shortFormText() (src/nat/rule.ts) prints a rule
  * back in this form with every option spelled out.
  */
-import { buildRule, checkRules, keysFor, type CheckedRule, type RuleReport } from '../config/forward.js';
-import { show } from '../config/issues.js';
-import { keyId, SectionInput, type Field } from '../config/schema.js';
-import { closest } from '../config/suggest.js';
-import type { WgConfig } from '../config/types.js';
-import { formatHostPorts, headText, type NatKind, type NatRule } from './rule.js';
+import { buildRule, checkRules, keysFor, type CheckedRule, type RuleReport } from './forward.js';
+import { show } from './issues.js';
+import { keyId, SectionInput, type Field } from './schema.js';
+import { closest } from './suggest.js';
+import type { WgConfig } from './types.js';
+import { formatHostPorts, headText, type NatKind, type NatRule } from '../nat/rule.js';
 
 export type ShortFormResult = { ok: true; rule: NatRule; warnings: string[] } | { ok: false; errors: string[]; warnings: string[] };
 
