@@ -21,7 +21,7 @@ import { clampPrivateKey, publicKey } from '../src/crypto/x25519.js';
 import { hash, KeyedMac, mac } from '../src/crypto/blake2s.js';
 import { hchacha20 } from '../src/crypto/chacha20-core.js';
 import { xseal } from '../src/crypto/xaead.js';
-import { LABEL_MAC1 } from '../src/transport/constants.js';
+import { LABEL_MAC1 } from '../src/noise/constants.js';
 import { measure, type Row } from './harness.js';
 
 const ROUNDS = 3;

@@ -16,7 +16,7 @@
 import { hash, KeyedMac, mac, MAC_LEN } from '../crypto/blake2s.js';
 import { xopen, xseal } from '../crypto/xaead.js';
 import { equalConstantTime } from '../crypto/util.js';
-import { COOKIE_REFRESH_TIME, LABEL_COOKIE, LABEL_MAC1, MESSAGE_INITIATION, MESSAGE_RESPONSE } from '../transport/constants.js';
+import { COOKIE_REFRESH_TIME, LABEL_COOKIE, LABEL_MAC1, MESSAGE_INITIATION, MESSAGE_RESPONSE } from './constants.js';
 import { COOKIE_NONCE_LEN, messageType, parseCookieReply, readU32LE, serializeCookieReply } from './messages.js';
 
 const enc = new TextEncoder();

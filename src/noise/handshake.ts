@@ -21,7 +21,7 @@ import { hash, kdf1, kdf2, kdf3 } from '../crypto/blake2s.js';
 import { openSmall, sealSmall } from '../crypto/chachapoly-small.js';
 import { wasmOpen, wasmSealInto } from '../crypto/chachapoly-wasm.js';
 import { PrivateKey, PublicKey, clampPrivateKey } from '../crypto/x25519.js';
-import { CONSTRUCTION, IDENTIFIER } from '../transport/constants.js';
+import { CONSTRUCTION, IDENTIFIER } from './constants.js';
 import { parseInitiation, parseResponse, serializeInitiation, serializeResponse, TAG_LEN, TIMESTAMP_LEN } from './messages.js';
 
 export interface LocalIdentity {

@@ -19,7 +19,7 @@ import {
   MESSAGE_TRANSPORT,
   RESPONSE_SIZE,
   TRANSPORT_MIN_SIZE,
-} from '../transport/constants.js';
+} from './constants.js';
 
 export const KEY_LEN = 32;
 export const TAG_LEN = 16;

@@ -1,8 +1,9 @@
 /**
- * Constants of the WireGuard protocol.
- * Spec constants come from the whitepaper, section 6.1 and 5.4; implementation
- * constants follow wireguard-go and the Linux module and are kept apart below.
- * All times are milliseconds (the core's clock unit).
+ * Timer and limit constants of the WireGuard transport. Spec constants come
+ * from the whitepaper, section 6.1; implementation constants follow
+ * wireguard-go and the Linux module and are kept apart below. The handshake's
+ * names, labels and the wire format live with the handshake
+ * (src/noise/constants.ts). All times are milliseconds (the core's clock unit).
  */
 
 // ---- Spec constants (whitepaper 6.1) ----
@@ -15,25 +16,6 @@ export const REKEY_TIMEOUT = 5_000;
 export const KEEPALIVE_TIMEOUT = 10_000;
 /** Initiator re-keys on receive when the current keypair is this old (REJECT - KEEPALIVE - REKEY_TIMEOUT). */
 export const REKEY_ON_RECEIVE_AFTER = REJECT_AFTER_TIME - KEEPALIVE_TIMEOUT - REKEY_TIMEOUT; // 165 s
-export const COOKIE_REFRESH_TIME = 120_000;
-
-// ---- Spec constants (whitepaper 5.4) ----
-export const CONSTRUCTION = 'Noise_IKpsk2_25519_ChaChaPoly_BLAKE2s';
-export const IDENTIFIER = 'WireGuard v1 zx2c4 Jason@zx2c4.com';
-export const LABEL_MAC1 = 'mac1----';
-export const LABEL_COOKIE = 'cookie--';
-
-// ---- Wire format ----
-export const MESSAGE_INITIATION = 1;
-export const MESSAGE_RESPONSE = 2;
-export const MESSAGE_COOKIE_REPLY = 3;
-export const MESSAGE_TRANSPORT = 4;
-export const INITIATION_SIZE = 148;
-export const RESPONSE_SIZE = 92;
-export const COOKIE_REPLY_SIZE = 64;
-export const TRANSPORT_HEADER_SIZE = 16;
-export const TRANSPORT_MIN_SIZE = 32; // header + empty payload + tag (keepalive)
-export const PADDING_MULTIPLE = 16;
 
 // ---- Implementation constants (wireguard-go / Linux) ----
 /** Random jitter added to each handshake retransmission. */

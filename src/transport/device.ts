@@ -35,11 +35,12 @@ import { CookieChecker } from '../noise/cookie.js';
 import { messageType } from '../noise/messages.js';
 import { AllowedIPs } from './allowedips.js';
 import {
-  HANDSHAKE_INITIATION_RATE, KEEPALIVE_TIMEOUT, MAX_STAGED_PACKETS, MAX_TIMER_HANDSHAKES, MESSAGE_COOKIE_REPLY,
-  MESSAGE_INITIATION, MESSAGE_TRANSPORT, REJECT_AFTER_TIME,
-  REKEY_AFTER_TIME, SEND_REJECT_AFTER_MESSAGES, SEND_REKEY_AFTER_MESSAGES, REKEY_ON_RECEIVE_AFTER, REKEY_TIMEOUT, TRANSPORT_HEADER_SIZE,
+  HANDSHAKE_INITIATION_RATE, KEEPALIVE_TIMEOUT, MAX_STAGED_PACKETS, MAX_TIMER_HANDSHAKES,
+  REJECT_AFTER_TIME,
+  REKEY_AFTER_TIME, SEND_REJECT_AFTER_MESSAGES, SEND_REKEY_AFTER_MESSAGES, REKEY_ON_RECEIVE_AFTER, REKEY_TIMEOUT,
   UNDER_LOAD_AFTER_TIME, UNDER_LOAD_HANDSHAKES,
 } from './constants.js';
+import { MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_TRANSPORT, TRANSPORT_HEADER_SIZE } from '../noise/constants.js';
 import { Keypair } from './keypair.js';
 import { innerPacketLength, openPayload, packetDestination, packetSource, paddedLength, sealFrame, writeTransportHeader } from './packet.js';
 import { Peer, sameEndpoint, type Endpoint } from './peer.js';

@@ -7,7 +7,7 @@
  */
 import { open, sealInto, TAG_LEN } from '../crypto/aead.js';
 import { wasmOpen, wasmSealInto } from '../crypto/chachapoly-wasm.js';
-import { MESSAGE_TRANSPORT, PADDING_MULTIPLE, TRANSPORT_HEADER_SIZE } from './constants.js';
+import { MESSAGE_TRANSPORT, PADDING_MULTIPLE, TRANSPORT_HEADER_SIZE } from '../noise/constants.js';
 
 export function writeTransportHeader(out: Uint8Array, receiver: number, counter: number): void {
   const dv = new DataView(out.buffer, out.byteOffset, TRANSPORT_HEADER_SIZE);

@@ -20,7 +20,7 @@ import { createSocket, type Socket } from 'node:dgram';
 import { randomFillSync } from 'node:crypto';
 import { hash, mac } from '../../src/crypto/blake2s.js';
 import { xopen } from '../../src/crypto/xaead.js';
-import { LABEL_COOKIE, LABEL_MAC1 } from '../../src/transport/constants.js';
+import { LABEL_COOKIE, LABEL_MAC1 } from '../../src/noise/constants.js';
 
 const [portArg, pubArg, maxMsArg, socketsArg, rateArg] = process.argv.slice(2);
 const port = Number(portArg);

@@ -20,7 +20,7 @@ import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
 import { hash, mac } from '../../src/crypto/blake2s.js';
-import { LABEL_MAC1 } from '../../src/transport/constants.js';
+import { LABEL_MAC1 } from '../../src/noise/constants.js';
 import { cleanupAll } from '../harness/registry.js';
 import { sleep, waitFor } from '../harness/wait.js';
 import { uapiClient } from '../../src/uapi/client.js';

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { hash, kdf1, kdf2, kdf3 } from '../../src/crypto/blake2s.js';
 import { open, seal } from '../../src/crypto/aead.js';
 import { tai64n } from '../../src/crypto/tai64n.js';
-import { CONSTRUCTION, IDENTIFIER } from '../../src/transport/constants.js';
+import { CONSTRUCTION, IDENTIFIER } from '../../src/noise/constants.js';
 import {
   consumeInitiation,
   consumeResponse,

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { open } from '../../src/crypto/aead.js';
 import { sealPending, type Datagram, type PendingOpen } from '../../src/transport/device.js';
-import { MESSAGE_TRANSPORT } from '../../src/transport/constants.js';
+import { MESSAGE_TRANSPORT } from '../../src/noise/constants.js';
 import { Pair, ipv4Packet, A_ADDR } from './pair.js';
 
 function established(): Pair {
