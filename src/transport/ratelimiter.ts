@@ -13,7 +13,7 @@
  * eviction can only hand an old source a fresh bucket, which it would get
  * after a second of silence anyway. Idle entries are swept by `now`.
  */
-import { parseIp } from './ip.js';
+import { parseIp } from '../ip/text.js';
 
 const PACKETS_PER_SECOND = 20;
 const BURST = 5;

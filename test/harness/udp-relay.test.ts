@@ -8,7 +8,7 @@ import { describe, it, before, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { createPrng, UdpRelay, type Impairment } from './udp-relay.js';
-import { nativeUdp } from '../../src/node/native-udp.js';
+import { nativeUdp } from '../../src/host/native-udp.js';
 import { waitFor } from './wait.js';
 
 interface Endpoint {

@@ -29,8 +29,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Netns } from './netns.js';
 import type { Proc } from './exec.js';
 import { waitFor } from './wait.js';
-import { flushAll, nativeUdp, NativeUdpSocket } from '../../src/node/native-udp.js';
-import type { NetUdpSocket } from '../../src/nat/net.js';
+import { flushAll, nativeUdp, NativeUdpSocket } from '../../src/host/native-udp.js';
+import type { NetUdpSocket } from '../../src/host/net.js';
 
 /** Deterministic PRNG: a Weyl sequence through a 32-bit avalanche mix. Returns [0, 1). */
 export function createPrng(seed: number): () => number {
