@@ -4,10 +4,14 @@
  * stats), rendered as text exposition format 0.0.4 (renderMetrics) or judged
  * for /healthz (health: some peer handshook within 180 s, REJECT_AFTER_TIME
  * of the whitepaper §6.1). Only public keys appear; no key material is read.
+ * Hostile clients are bounded: a cap on connections in all and per client
+ * address (a scraper needs one), headers within HEADERS_TIMEOUT_MS (checked
+ * every CHECK_INTERVAL_MS, so a slowloris or a silent connection is cut
+ * off), headers of at most MAX_HEADER_BYTES (else 431), idle sockets closed.
  * Format: https://prometheus.io/docs/instrumenting/exposition_formats/
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { encodeKey } from '../crypto/util.js';
 import { REJECT_AFTER_TIME } from '../transport/constants.js';
 import type { UnitStats } from '../nat/index.js';
@@ -156,8 +160,22 @@ export function health(s: MetricsSnapshot): { ok: boolean; message: string } {
 export interface MetricsServer {
   /** The bound address (port filled in when 0 was asked for). */
   readonly address: { host: string; port: number };
+  /** Client connections open now. */
+  connections(): number;
   close(): Promise<void>;
 }
+
+/** Connections held at once, in all and per client address. */
+const MAX_CONNECTIONS = 64;
+const MAX_PER_ADDRESS = 8;
+/** The request line and headers must arrive within this; the whole request within REQUEST_TIMEOUT_MS. */
+const HEADERS_TIMEOUT_MS = 5_000;
+const REQUEST_TIMEOUT_MS = 10_000;
+/** How often node:http looks for connections past those timeouts. */
+const CHECK_INTERVAL_MS = 500;
+/** A socket with no traffic for this long is closed (kept-alive scrapers included). */
+const IDLE_TIMEOUT_MS = 15_000;
+const MAX_HEADER_BYTES = 8192;
 
 function reply(res: ServerResponse, status: number, type: string, body: string, head: boolean): void {
   res.writeHead(status, { 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
@@ -199,9 +217,26 @@ function handle(req: IncomingMessage, res: ServerResponse, source: () => Metrics
  */
 export async function startMetricsServer(listen: { host: string; port: number }, source: () => MetricsSnapshot): Promise<MetricsServer> {
   const { createServer } = await import('node:http');
-  const server = createServer((req, res) => handle(req, res, source));
-  server.requestTimeout = 10_000;
-  server.headersTimeout = 5_000;
+  const server = createServer({
+    connectionsCheckingInterval: CHECK_INTERVAL_MS, headersTimeout: HEADERS_TIMEOUT_MS,
+    requestTimeout: REQUEST_TIMEOUT_MS, maxHeaderSize: MAX_HEADER_BYTES,
+  }, (req, res) => handle(req, res, source));
+  server.maxConnections = MAX_CONNECTIONS;
+  server.timeout = IDLE_TIMEOUT_MS;
+  const open = new Set<Socket>();
+  const perAddress = new Map<string, number>();
+  server.on('connection', (sock: Socket) => {
+    const from = sock.remoteAddress ?? '';
+    const n = perAddress.get(from) ?? 0;
+    if (n >= MAX_PER_ADDRESS) { sock.destroy(); return; }
+    perAddress.set(from, n + 1);
+    open.add(sock);
+    sock.once('close', () => {
+      open.delete(sock);
+      const left = (perAddress.get(from) ?? 1) - 1;
+      if (left > 0) perAddress.set(from, left); else perAddress.delete(from);
+    });
+  });
   return new Promise((resolve, reject) => {
     const onError = (e: Error): void => reject(e);
     server.once('error', onError);
@@ -210,6 +245,7 @@ export async function startMetricsServer(listen: { host: string; port: number },
       const a = server.address() as AddressInfo;
       resolve({
         address: { host: a.address, port: a.port },
+        connections: () => open.size,
         close: () => new Promise<void>((done) => {
           server.close(() => done());
           server.closeAllConnections();
