@@ -61,6 +61,8 @@ export interface TcpStats {
   retransmits: number;
   fastRetransmits: number;
   timeouts: number;
+  /** Tail loss probes sent (RFC 8985 section 7). */
+  tailLossProbes: number;
   resetsSent: number;
   resetsReceived: number;
   challengeAcks: number;
@@ -579,7 +581,7 @@ export class TcpConn {
   // ---------------------------------------------------------------- timers
 
   deadline(): number {
-    let d = Math.min(this.snd.rtxAt, this.snd.persistAt, this.delackAt, this.fw2At);
+    let d = Math.min(this.snd.rtxAt, this.snd.persistAt, this.snd.rackAt, this.snd.tlpAt, this.delackAt, this.fw2At);
     if (this.keepAlive && (this.state === 'ESTABLISHED' || this.state === 'CLOSE-WAIT')) {
       d = Math.min(d, this.keepBase + this.keepIdle + this.keepProbes * this.cfg.keepInterval);
     }
@@ -589,6 +591,8 @@ export class TcpConn {
   onTimers(now: number): void {
     if (this.snd.rtxAt <= now) this.snd.onRtoTimer(now);
     if (this.state === 'CLOSED') return this.flush(now);
+    if (this.snd.rackAt <= now) this.snd.onRackTimer(now);
+    if (this.snd.tlpAt <= now) this.snd.onTlpTimer(now);
     if (this.snd.persistAt <= now) this.snd.onPersistTimer(now);
     if (this.delackAt <= now) {
       this.delackAt = Infinity;

@@ -7,7 +7,7 @@
  * silly window avoidance and Nagle (RFC 9293 3.8.6.2.1).
  *
  *   onAck(seg) -> window update, newAck() or dupAck() -> cwnd and recovery
- *   output(now) -> newDataLoop() or sackLoop() -> sendRange() -> emit()
+ *   output(now) -> newDataLoop() or recoveryLoop() -> sendRange() -> emit()
  *   timers: onRtoTimer() (go back N from SND.UNA), onPersistTimer()
  */
 import type { TcpConn } from './tcp-conn.js';
@@ -18,6 +18,8 @@ import { RtoEstimator } from './tcp-rto.js';
 import type { AckEvent, CongestionControl } from './cc/types.js';
 import { createCongestion } from './cc/index.js';
 import { Scoreboard } from './tcp-sack.js';
+import { SentLog, Rack, type SentRecord } from './tcp-rack.js';
+import { Prr } from './tcp-prr.js';
 import { tcpError } from './tcp-config.js';
 
 /** Smallest send MSS accepted from a peer (Linux tcp_min_snd_mss). */
@@ -25,6 +27,8 @@ const MIN_MSS = 48;
 /** SACK blocks per segment: 2 NOP + 2 + 4 x 8 = 36 bytes (RFC 2018 section 3); 3 beside the 12 bytes of timestamps. */
 const MAX_SACK_BLOCKS = 4;
 const MAX_SACK_BLOCKS_TS = 3;
+/** RFC 8985 7.2 WCDelAckT: the worst-case delayed ACK a probe of a single segment waits out. */
+const WC_DEL_ACK = 200;
 
 export type Recovery = 'none' | 'newreno' | 'sack';
 
@@ -71,6 +75,19 @@ export class Sender {
   dupAcks = 0;
   private partialSeen = false;
   readonly board = new Scoreboard();
+  /** One record per segment in flight, RACK (RFC 8985) and PRR (RFC 6937) state. */
+  readonly log = new SentLog();
+  readonly rack = new Rack();
+  readonly prr = new Prr();
+  private prrEntering = false;
+  /** RACK reorder timer and tail loss probe timer deadlines. */
+  rackAt = Infinity;
+  tlpAt = Infinity;
+  /** SND.MAX when the outstanding probe left (TLP.end_seq), or null; whether it was a retransmission. */
+  tlpEnd: number | null = null;
+  private tlpRetrans = false;
+  /** New data left or was acknowledged since the probe timer was last set. */
+  private tlpRearm = false;
 
   rtxAt = Infinity;
   persistAt = Infinity;
@@ -109,6 +126,7 @@ export class Sender {
     this.highRxt = iss;
     this.wl2 = iss;
     this.roundEnd = iss;
+    this.rack.reset(iss);
   }
 
   /** Options of the peer's SYN or SYN-ACK (RFC 9293 3.7.1, RFC 7323 2.2 and 3.2, RFC 2018 section 2). */
@@ -214,9 +232,14 @@ export class Sender {
     if (seqGt(ack, this.una)) {
       this.newAck(ack, seg, now);
     } else {
-      const sacked = this.sackOk && seg.sack.length > 0 ? this.board.add(seg.sack, this.una, this.max) : 0;
       const pure = seg.data.length === 0 && (seg.flags & (SYN | FIN)) === 0;
-      if (ack === this.una && pure && seqGt(this.nxt, this.una) && (this.wnd === prevWnd || sacked > 0)) this.dupAck(now);
+      const dup = ack === this.una && pure && seqGt(this.nxt, this.una);
+      if (this.sackOk) {
+        const priorPipe = this.pipe();
+        const delivered = this.sackInput(seg, now);
+        if (dup && (this.wnd === prevWnd || delivered > 0)) this.dupAcks++;
+        if (delivered > 0) this.afterDelivery(seg, now, delivered, undefined, priorPipe, this.recovery !== 'none');
+      } else if (dup && this.wnd === prevWnd) this.dupAck(now);
     }
     return true;
   }
@@ -225,6 +248,7 @@ export class Sender {
     const c = this.c;
     const acked = seqDiff(ack, this.una);
     const flightBefore = seqDiff(this.max, this.una);
+    const priorPipe = this.sackOk ? this.pipe() : flightBefore;
     const dataAcked = Math.min(acked, this.buf.length);
     this.buf.consume(dataAcked);
     this.bufSeq = seqAdd(this.bufSeq, dataAcked);
@@ -233,6 +257,7 @@ export class Sender {
     if (seqLt(this.highRxt, ack)) this.highRxt = ack;
     this.retries = 0;
     this.persistBackoff = 0;
+    this.tlpRearm = true;
     // With timestamps every ACK of new data is a sample (RFC 7323 4.1); without, one timed
     // segment per round trip, with Karn's rule (rtActive is cleared when it is retransmitted).
     let rtt = c.ts.rtt(seg, now);
@@ -241,20 +266,22 @@ export class Sender {
       this.rtActive = false;
     }
     if (rtt !== undefined) this.rttSample(rtt, flightBefore);
-    const sackedBefore = this.board.sacked;
-    this.board.advance(ack);
-    if (this.sackOk && seg.sack.length > 0) this.board.add(seg.sack, this.una, this.max);
-    // Bytes delivered by this ACK: cumulatively acknowledged and not SACKed before, plus newly SACKed.
-    const delivered = acked + this.board.sacked - sackedBefore;
     const inRecovery = this.recovery !== 'none';
+    let delivered: number;
+    if (this.sackOk) {
+      delivered = acked + this.sackInput(seg, now);
+    } else {
+      this.board.advance(ack);
+      delivered = acked;
+    }
+    if (this.tlpEnd !== null && seqGe(ack, this.tlpEnd)) this.tlpAcked(now);
     let restartTimer = true;
     switch (this.recovery) {
       case 'newreno':
         if (seqGe(ack, this.recover)) {
           // Full acknowledgment (RFC 6582 3.2 step 3).
           this.cc.cwnd = Math.min(this.cc.ssthresh, Math.max(seqDiff(this.max, this.una), this.mss) + this.mss);
-          this.endRecovery();
-          this.cc.onRecoveryExit(now);
+          this.endRecovery(now);
         } else {
           // Partial acknowledgment: retransmit the next hole, deflate (RFC 6582 3.2 step 4).
           this.sendRange(this.una, seqAdd(this.una, this.mss), now, false);
@@ -264,16 +291,12 @@ export class Sender {
         }
         break;
       case 'sack':
-        if (seqGe(ack, this.recover)) {
-          this.endRecovery();
-          this.cc.onRecoveryExit(now);
-        }
-        break;
+        break; // afterDelivery() runs PRR and ends recovery
       case 'none':
         this.dupAcks = 0;
         break;
     }
-    this.cc.onAck(this.ackEvent(now, delivered, rtt, flightBefore, inRecovery));
+    this.afterDelivery(seg, now, delivered, rtt, this.sackOk ? priorPipe : flightBefore, inRecovery);
     if (restartTimer || this.rtxAt === Infinity) {
       this.rtxAt = seqGt(this.nxt, this.una) || this.recovery !== 'none' ? now + this.rto.rto : Infinity;
     }
@@ -282,6 +305,58 @@ export class Sender {
       c.onFinAcked(now);
     }
     if (this.bufferHasRoom()) c.bufferDrained();
+  }
+
+  /**
+   * The SACK side of an ACK: the scoreboard and the send records take the
+   * cumulative ACK and the blocks, RACK learns from every newly delivered
+   * segment and marks what it now knows lost. Returns the bytes newly SACKed.
+   */
+  private sackInput(seg: Segment, now: number): number {
+    const tsEcr = this.c.ts.ok ? seg.tsEcr : null;
+    const learn = (r: SentRecord): void => this.rack.update(r, now, this.minRtt, tsEcr);
+    const before = this.board.sacked;
+    this.board.advance(this.una);
+    const advanced = before - this.board.sacked;
+    this.log.ackTo(this.una, learn);
+    if (seg.sack.length > 0) {
+      this.board.add(seg.sack, this.una, this.max);
+      for (const b of seg.sack) {
+        if (seqGt(b.end, this.una) && seqLe(b.end, this.max)) this.log.sack(seqMax(b.start, this.una), b.end, (s, e) => this.board.unsacked(s, e) === 0, learn);
+      }
+    }
+    this.detectLoss(now);
+    return this.board.sacked - before + advanced;
+  }
+
+  /** RACK loss detection (RFC 8985 6.2 step 5); starts recovery when it marks a loss, or arms the reorder timer. */
+  private detectLoss(now: number): void {
+    const reo = this.rack.reoWnd(this.recovery !== 'none', Math.floor(this.log.sackedBytes / this.mss), this.minRtt, this.rto.srtt);
+    const { marked, timeout } = this.rack.detectLoss(this.log, now, reo);
+    this.rackAt = timeout > 0 ? now + timeout : Infinity;
+    if (marked && this.recovery === 'none' && seqGe(this.una, this.recover)) this.enterRecovery('sack', now);
+  }
+
+  /**
+   * After an ACK delivered data: PRR sets the window while recovering
+   * (RFC 6937), recovery ends at the recovery point, and the controller
+   * hears about it. `priorPipe` is the pipe before the ACK.
+   */
+  private afterDelivery(seg: Segment, now: number, delivered: number, rtt: number | undefined, priorPipe: number, inRecovery: boolean): void {
+    if (this.recovery === 'sack') {
+      if (seqGe(this.una, this.recover)) {
+        if (this.cc.usesPrr) this.cc.cwnd = Math.max(this.cc.ssthresh, this.mss); // RFC 6937: cwnd = ssthresh at the end
+        this.endRecovery(now);
+      } else if (this.cc.usesPrr) {
+        const pipe = this.pipe();
+        let sndcnt = this.prr.onAck(delivered, pipe, this.cc.ssthresh, this.mss);
+        if (this.prrEntering) sndcnt = Math.max(sndcnt, this.mss); // the fast retransmit goes out regardless
+        this.prrEntering = false;
+        this.cc.cwnd = pipe + sndcnt;
+      }
+    }
+    void seg;
+    this.cc.onAck(this.ackEvent(now, delivered, rtt, priorPipe, inRecovery));
   }
 
   /** What the controller learns from an ACK that delivered `delivered` bytes. */
@@ -294,7 +369,7 @@ export class Sender {
       rtt,
       minRtt: this.minRtt,
       srtt: this.rto.srtt,
-      inflight: seqDiff(this.max, this.una),
+      inflight: this.sackOk ? this.pipe() : seqDiff(this.max, this.una),
       priorInflight,
       cwndLimited: priorInflight >= this.cc.cwnd / 2,
       inRecovery,
@@ -314,49 +389,68 @@ export class Sender {
     if (r < this.minRtt) this.minRtt = r;
   }
 
-  private endRecovery(): void {
+  /** Bytes in flight (RFC 6675 pipe from the send records). */
+  pipe(): number {
+    return this.log.inflight(seqDiff(this.max, this.una));
+  }
+
+  private endRecovery(now: number | null): void {
+    const was = this.recovery;
     this.recovery = 'none';
     this.dupAcks = 0;
     this.partialSeen = false;
+    if (now !== null && was !== 'none') {
+      this.cc.onRecoveryExit(now);
+      this.rack.onRecoveryExit();
+    }
   }
 
+  /** A duplicate ACK from a peer without SACK (RFC 5681 / RFC 6582). */
   private dupAck(now: number): void {
     this.dupAcks++;
     switch (this.recovery) {
       case 'none':
         if (!seqGe(this.una, this.recover)) return; // still below the last recovery point (RFC 6582 section 4.1)
-        if (this.sackOk) {
-          if (this.dupAcks >= 3 || this.board.lossBoundary(this.una, this.mss) !== this.una) this.enterRecovery('sack', now);
-        } else if (this.dupAcks === 3) {
-          this.enterRecovery('newreno', now);
-        }
+        if (this.dupAcks === 3) this.enterRecovery('newreno', now);
         break;
       case 'newreno':
         this.cc.cwnd += this.mss; // window inflation (RFC 6582 3.2 step 3 of RFC 5681)
         break;
       case 'sack':
-        break; // output() consults the scoreboard
+        break;
     }
   }
 
   private enterRecovery(kind: Recovery, now: number): void {
     const c = this.c;
     c.owner.stats.fastRetransmits++;
-    this.cc.onCongestionEvent(now, seqDiff(this.max, this.una));
+    const flight = seqDiff(this.max, this.una);
+    this.cc.onCongestionEvent(now, flight);
     this.recover = this.max;
     this.recovery = kind;
     this.highRxt = this.una;
     this.partialSeen = false;
+    this.tlpEnd = null;
+    this.tlpAt = Infinity;
     if (kind === 'newreno') {
       this.sendRange(this.una, seqAdd(this.una, this.mss), now, false);
       this.cc.cwnd = this.cc.ssthresh + 3 * this.mss;
     } else {
-      this.cc.cwnd = this.cc.ssthresh;
-      // RFC 6675 step 4.3: retransmit the first lost segment regardless of pipe.
-      const h = this.board.hole(this.una, this.max);
-      if (h !== null) this.highRxt = seqAdd(h.start, this.sendRange(h.start, h.end, now, false));
+      // RFC 6937: RecoverFS is the pipe when recovery starts; PRR then clocks out retransmissions.
+      this.prr.enter(flight);
+      this.prrEntering = true;
+      if (this.cc.usesPrr) this.cc.cwnd = this.pipe() + this.mss;
     }
     if (this.rtxAt === Infinity) this.rtxAt = now + this.rto.rto;
+  }
+
+  /** The ACK covered the tail loss probe (RFC 8985 7.4): a retransmitted probe that repaired a loss still halves the window. */
+  private tlpAcked(now: number): void {
+    if (this.tlpRetrans && this.recovery === 'none') {
+      this.cc.onCongestionEvent(now, seqDiff(this.max, this.una));
+      if (this.cc.usesPrr) this.cc.cwnd = Math.max(this.cc.ssthresh, this.mss);
+    }
+    this.tlpEnd = null;
   }
 
   // ----------------------------------------------------------- sending
@@ -366,7 +460,7 @@ export class Sender {
     this.lastNow = now;
     const st = this.c.state;
     if (st !== 'ESTABLISHED' && st !== 'CLOSE-WAIT' && st !== 'FIN-WAIT-1' && st !== 'CLOSING' && st !== 'LAST-ACK') return;
-    if (this.recovery === 'sack') this.sackLoop(now);
+    if (this.recovery === 'sack') this.recoveryLoop(now);
     else this.newDataLoop(now);
     this.armTimers(now);
   }
@@ -391,6 +485,7 @@ export class Sender {
       const avail = this.buf.length - off;
       const finPending = this.finQueued && seqLe(this.nxt, this.finSeq);
       if (avail <= 0 && !finPending) return;
+      if (this.nxt === this.max && this.log.full()) return; // per-segment tracking is bounded
       const inflight = seqDiff(this.nxt, this.una);
       const allowance = this.recovery === 'none' ? Math.min(this.dupAcks, 2) * this.mss : 0; // RFC 3042
       const usable = Math.min(this.cc.cwnd + allowance, this.wnd) - inflight;
@@ -406,46 +501,40 @@ export class Sender {
       const end = seqAdd(this.nxt, len + (finPending && len === Math.max(avail, 0) ? 1 : 0));
       const sent = this.sendRange(this.nxt, end, now, true);
       if (sent === 0) return;
-      this.nxt = seqAdd(this.nxt, sent);
-      if (seqGt(this.nxt, this.max)) this.max = this.nxt;
+      this.advanceNxt(sent);
     }
   }
 
-  /** RFC 6675 section 5 step (C): send while cwnd - pipe >= 1 SMSS, choosing with NextSeg(). */
-  private sackLoop(now: number): void {
+  private advanceNxt(n: number): void {
+    this.nxt = seqAdd(this.nxt, n);
+    if (seqGt(this.nxt, this.max)) {
+      this.max = this.nxt;
+      this.tlpRearm = true;
+    }
+  }
+
+  /**
+   * SACK recovery (RFC 6675 section 5 step C with RACK's loss marks): while
+   * the window (PRR's cwnd) exceeds the pipe, retransmit the first lost
+   * segment, else send new data within the peer's window.
+   */
+  private recoveryLoop(now: number): void {
     for (let guard = 0; guard < 100_000; guard++) {
-      const lost = this.board.lossBoundary(this.una, this.mss);
-      const pipe = this.board.unsacked(seqMax(lost, this.una), this.max) + this.board.unsacked(this.una, seqMin(this.highRxt, this.max));
-      if (this.cc.cwnd - pipe < this.mss) return;
-      const from = seqMax(this.highRxt, this.una);
-      // Rule 1: the first lost, un-SACKed range above HighRxt.
-      let h = this.board.hole(from, seqMin(lost, this.max));
-      if (h !== null) {
-        const n = this.sendRange(h.start, h.end, now, false);
-        if (n === 0) return;
-        this.highRxt = seqAdd(h.start, n);
+      const room = this.cc.cwnd - this.pipe();
+      const r = this.log.nextLost();
+      if (r !== null) {
+        if (room < Math.min(this.mss, seqDiff(r.end, r.start))) return;
+        if (this.sendRange(r.start, r.end, now, false) === 0) return;
         continue;
       }
-      // Rule 2: new data, within the peer's window.
+      if (this.log.full()) return;
       const limit = seqMin(this.sendLimit(), seqAdd(this.una, this.wnd));
-      if (seqLt(this.nxt, limit) || (this.finQueued && seqLe(this.nxt, this.finSeq) && this.nxt === seqAdd(this.bufSeq, this.buf.length))) {
-        const end = this.finQueued && this.nxt === seqAdd(this.bufSeq, this.buf.length) ? seqAdd(this.nxt, 1) : limit;
-        const n = this.sendRange(this.nxt, end, now, true);
-        if (n === 0) return;
-        this.nxt = seqAdd(this.nxt, n);
-        if (seqGt(this.nxt, this.max)) this.max = this.nxt;
-        continue;
-      }
-      // Rule 3: an un-SACKed range above HighRxt below the highest SACKed byte.
-      const top = this.board.highest();
-      h = top === null ? null : this.board.hole(from, top);
-      if (h !== null) {
-        const n = this.sendRange(h.start, h.end, now, false);
-        if (n === 0) return;
-        this.highRxt = seqAdd(h.start, n);
-        continue;
-      }
-      return;
+      const finNext = this.finQueued && this.nxt === seqAdd(this.bufSeq, this.buf.length) && seqLe(this.nxt, this.finSeq);
+      if (!seqLt(this.nxt, limit) && !finNext) return;
+      if (room < Math.min(this.mss, Math.max(1, seqDiff(limit, this.nxt)))) return;
+      const n = this.sendRange(this.nxt, finNext ? seqAdd(this.nxt, 1) : limit, now, true);
+      if (n === 0) return;
+      this.advanceNxt(n);
     }
   }
 
@@ -476,8 +565,15 @@ export class Sender {
     }
     const atEnd = off + len === this.buf.length;
     this.emit(seq, len, ACK | (fin ? FIN : 0) | (len > 0 && atEnd ? PSH : 0), blocks);
+    this.log.onSend(seq, seqAdd(seq, used), now, this.c.ts.ok ? this.c.ts.val(now) : 0, this.rateState());
+    if (this.recovery === 'sack') this.prr.sent(used);
     if (rxt && this.rtxAt === Infinity) this.rtxAt = now + this.rto.rto;
     return used;
+  }
+
+  /** Delivery-rate state stamped on each transmission (filled in by the rate sampler). */
+  private rateState(): { delivered: number; deliveredTime: number; firstTxTime: number; appLimited: boolean } {
+    return { delivered: 0, deliveredTime: 0, firstTxTime: 0, appLimited: false };
   }
 
   /** SND.MAX, except past a zero-window probe byte the peer may not have taken. */
@@ -504,12 +600,32 @@ export class Sender {
     if (outstanding) {
       if (this.rtxAt === Infinity) this.rtxAt = now + this.rto.rto;
       this.persistAt = Infinity;
+      if (this.tlpRearm) this.armTlp(now);
+      this.tlpRearm = false;
       return;
     }
     this.rtxAt = Infinity;
+    this.tlpAt = Infinity;
+    this.rackAt = Infinity;
     const pending = this.buf.length - seqDiff(this.nxt, this.bufSeq) > 0 || (this.finQueued && seqLe(this.nxt, this.finSeq));
     if (!pending) this.persistAt = Infinity;
     else if (this.persistAt === Infinity) this.persistAt = now + this.persistTimeout();
+  }
+
+  /**
+   * Tail loss probe timer (RFC 8985 7.2), after new data left or new data
+   * was acknowledged: PTO = 2 SRTT, plus the worst-case delayed ACK when one
+   * segment is in flight, and never later than the RTO. Only with SACK,
+   * outside recovery, one probe at a time.
+   */
+  private armTlp(now: number): void {
+    if (!this.sackOk || this.recovery !== 'none' || this.tlpEnd !== null || !this.rto.hasSample || !seqGe(this.nxt, this.max)) {
+      this.tlpAt = Infinity;
+      return;
+    }
+    let pto = 2 * this.rto.srtt;
+    if (seqDiff(this.max, this.una) <= this.mss) pto += WC_DEL_ACK;
+    this.tlpAt = Math.min(now + Math.max(pto, 1), this.rtxAt);
   }
 
   private persistTimeout(): number {
@@ -544,12 +660,53 @@ export class Sender {
     }
     this.cc.onRto(now, seqDiff(this.max, this.una), this.retries === 1);
     this.recover = this.max;
-    this.endRecovery();
+    this.endRecovery(null);
     this.board.clear(); // RFC 2018 section 8: ignore SACK information after a timeout
+    this.log.rto(); // RFC 8985 6.3: everything outstanding is lost
+    this.tlpEnd = null;
+    this.tlpAt = Infinity;
+    this.rackAt = Infinity;
     this.rto.backoff();
     this.rtActive = false;
     this.nxt = this.una; // go back N; output() resends from SND.UNA under cwnd = 1 SMSS
     this.highRxt = this.una;
+  }
+
+  /** RACK's reorder timer (RFC 8985 6.2 step 5): the reordering window of a segment ran out. */
+  onRackTimer(now: number): void {
+    this.rackAt = Infinity;
+    this.lastNow = now;
+    if (!seqGt(this.max, this.una)) return;
+    this.detectLoss(now);
+  }
+
+  /**
+   * Tail loss probe (RFC 8985 7.3): send one new segment if the windows
+   * allow, else retransmit the last one, so the ACK it draws (with SACK)
+   * lets RACK find the tail loss without waiting for the RTO.
+   */
+  onTlpTimer(now: number): void {
+    this.tlpAt = Infinity;
+    this.lastNow = now;
+    if (this.recovery !== 'none' || this.tlpEnd !== null || !seqGt(this.max, this.una) || this.nxt !== this.max) return;
+    const unsent = seqDiff(this.sendLimit(), this.nxt);
+    let n = 0;
+    if (unsent > 0 && seqLe(seqAdd(this.nxt, Math.min(unsent, this.mss)), seqAdd(this.una, this.wnd)) && !this.log.full()) {
+      n = this.sendRange(this.nxt, this.sendLimit(), now, true);
+      this.advanceNxt(n);
+      this.tlpRetrans = false;
+    }
+    if (n === 0) {
+      const last = this.log.last();
+      if (last === undefined) return;
+      const from = seqMax(seqMax(last.start, seqAdd(last.end, -this.mss)), this.una);
+      if (this.sendRange(from, last.end, now, false) === 0) return;
+      this.tlpRetrans = true;
+    }
+    this.c.owner.stats.tailLossProbes++;
+    this.tlpEnd = this.max;
+    this.tlpRearm = false;
+    this.rtxAt = now + this.rto.rto;
   }
 
   /** Persist timer: probe a zero window with one byte, or override SWS avoidance. */
@@ -600,8 +757,11 @@ export class Sender {
     this.buf.consume(this.buf.length); // its blocks go back to the shared pool
     this.buf = new ByteQueue();
     this.board.clear();
+    this.log.clear();
     this.rtxAt = Infinity;
     this.persistAt = Infinity;
+    this.tlpAt = Infinity;
+    this.rackAt = Infinity;
   }
 
   /** ICMP "packet too big" / "fragmentation needed" (RFC 1191, RFC 8201): shrink the MSS and resend. */

@@ -116,6 +116,7 @@ export class Tcp implements ConnOwner {
     retransmits: 0,
     fastRetransmits: 0,
     timeouts: 0,
+    tailLossProbes: 0,
     resetsSent: 0,
     resetsReceived: 0,
     challengeAcks: 0,

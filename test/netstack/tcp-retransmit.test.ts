@@ -34,7 +34,9 @@ function expectedRto(samples: number[], min = DEFAULT_RTO.min): { srtt: number; 
 }
 
 test('RTO: SRTT + 4 RTTVAR from the SYN sample, doubling on each expiry up to 60 s, ETIMEDOUT after 15 retransmissions', async () => {
-  const sim = new Sim({}, {}, { delay: 400 });
+  // Without SACK there is no tail loss probe (tcp-rack.test.ts), so the RTO alone is on the wire.
+  const tcp = { sack: false };
+  const sim = new Sim({ tcp }, { tcp }, { delay: 400 });
   const { client } = await establish(sim);
   const snd = client.tcb.snd;
   // The SYN was answered after exactly 800 ms: SRTT 800, RTTVAR 400, RTO 800 + 1600.
@@ -61,8 +63,9 @@ test('RTO: SRTT + 4 RTTVAR from the SYN sample, doubling on each expiry up to 60
 });
 
 test("Karn's rule: no RTT sample from a retransmitted segment, and the backed-off RTO stays until a clean sample", async () => {
-  // Without timestamps (RFC 7323 4.1 makes retransmissions measurable, so Karn's rule applies only here).
-  const tcp = { timestamps: false };
+  // Without timestamps (RFC 7323 4.1 makes retransmissions measurable, so Karn's rule applies only
+  // here) and without SACK (no tail loss probe before the RTO).
+  const tcp = { timestamps: false, sack: false };
   const sim = new Sim({ tcp }, { tcp }, { delay: 400 });
   const { client, server } = await establish(sim);
   server.resume();
