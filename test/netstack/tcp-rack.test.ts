@@ -79,7 +79,9 @@ test('RACK: a loss in mid-flight is detected from SACKed later segments and retr
 
 test('PRR: during recovery the bytes sent follow CEIL(prr_delivered * ssthresh / RecoverFS) while pipe > ssthresh', async () => {
   // a -> b through a 1 segment/ms bottleneck so every ACK comes back at its own instant.
-  const sim = new Sim({}, {}, { delay: 5, rate: 1500, queue: 1 << 20 }, { delay: 5 });
+  // NewReno, so ssthresh (PRR's target) is half the flight, known from the wire.
+  const tcp = { congestion: 'newreno' as const };
+  const sim = new Sim({ tcp }, { tcp }, { delay: 5, rate: 1500, queue: 1 << 20 }, { delay: 5 });
   const { client, server } = await establish(sim);
   server.resume();
   const snd = client.tcb.snd;
