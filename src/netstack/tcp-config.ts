@@ -3,7 +3,7 @@
  * the Node-style errors a connection fails with.
  */
 import { type RtoConfig, DEFAULT_RTO } from './tcp-rto.js';
-import type { WindowCongestionName } from './cc/index.js';
+import type { CongestionName } from './cc/types.js';
 
 export interface TcpConfig {
   /** Receive buffer per connection (bytes the peer may send ahead of the reader). */
@@ -41,7 +41,7 @@ export interface TcpConfig {
   /** Offer and accept timestamps (RFC 7323): an RTT sample on every ACK, and PAWS. Linux: tcp_timestamps = 1. */
   timestamps: boolean;
   /** Congestion controller of every connection (Linux's default is CUBIC). */
-  congestion: WindowCongestionName;
+  congestion: CongestionName;
 }
 
 export const DEFAULT_TCP: TcpConfig = {

@@ -16,6 +16,7 @@ import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './tcp-seq.js';
 import { type TcpConfig, type TcpError, tcpError } from './tcp-config.js';
 import { OooQueue } from './tcp-sack.js';
 import { Timestamps } from './tcp-timestamps.js';
+import type { CongestionName } from './cc/types.js';
 import type { TcpListener } from './tcp.js';
 import { Sender } from './tcp-sender.js';
 import { formatIp } from '../ip/text.js';
@@ -104,6 +105,9 @@ export class TcpConn {
   undelivered = 0;
   /** Our MSS as advertised in our SYN. */
   readonly ourMss: number;
+  /** Congestion controller for this connection (TcpConfig.congestion unless connect/listen chose), and its random seed. */
+  congestion: CongestionName;
+  readonly ccSeed: number;
 
   // ACK generation.
   ackNow = false;
@@ -133,7 +137,7 @@ export class TcpConn {
 
   constructor(
     readonly owner: ConnOwner,
-    opts: { v: Family; localIp: Uint8Array; localPort: number; remoteIp: Uint8Array; remotePort: number; key: string; passive: boolean; mtu: number },
+    opts: { v: Family; localIp: Uint8Array; localPort: number; remoteIp: Uint8Array; remotePort: number; key: string; passive: boolean; mtu: number; congestion?: CongestionName | undefined },
   ) {
     const cfg = owner.cfg;
     this.v = opts.v;
@@ -153,6 +157,10 @@ export class TcpConn {
     this.ts = new Timestamps(((r[0]! << 24) | (r[1]! << 16) | (r[2]! << 8) | r[3]!) >>> 0, cfg.timestamps);
     this.noDelay = cfg.noDelay;
     this.keepIdle = cfg.keepIdle;
+    this.congestion = opts.congestion ?? cfg.congestion;
+    // Only BBR draws randomness, so the other controllers leave the random stream as it was.
+    const s = this.congestion === 'bbr' ? owner.host.random(4) : Uint8Array.of(0, 0, 0, 0);
+    this.ccSeed = ((s[0]! << 24) | (s[1]! << 16) | (s[2]! << 8) | s[3]!) >>> 0;
     this.snd = new Sender(this, opts.mtu);
   }
 

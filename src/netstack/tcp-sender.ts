@@ -112,7 +112,7 @@ export class Sender {
 
   /** The congestion controller for the current send MSS. */
   private makeCc(): CongestionControl {
-    return createCongestion(this.c.cfg.congestion, this.mss);
+    return createCongestion(this.c.congestion, this.mss, this.c.ccSeed);
   }
 
   init(iss: number): void {

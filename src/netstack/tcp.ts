@@ -26,6 +26,7 @@ import { TcpConn, type ConnOwner, type TcpStats } from './tcp-conn.js';
 import { TcpSocket } from './tcp-socket.js';
 import { DeadlineHeap } from './deadline-heap.js';
 import { type TcpConfig, DEFAULT_TCP, tcpError } from './tcp-config.js';
+import type { CongestionName } from './cc/types.js';
 import { mac } from '../crypto/blake2s.js';
 import { parseIp } from '../ip/text.js';
 
@@ -37,6 +38,8 @@ export interface ListenOptions {
   address?: string;
   /** Half-open connections kept for this listener (default TcpConfig.backlog). */
   backlog?: number;
+  /** Congestion controller of the accepted connections (default TcpConfig.congestion). */
+  congestion?: CongestionName;
 }
 
 export interface ConnectOptions {
@@ -52,6 +55,8 @@ export interface ConnectOptions {
   noDelay?: boolean;
   keepAlive?: boolean;
   keepAliveInitialDelay?: number;
+  /** Congestion controller of this connection (default TcpConfig.congestion). */
+  congestion?: CongestionName;
 }
 
 export class TcpListener {
@@ -68,6 +73,7 @@ export class TcpListener {
     readonly key: string,
     readonly backlog: number,
     readonly onConnection: (s: TcpSocket) => void,
+    readonly congestion: CongestionName | undefined,
   ) {}
 
   /** Stops accepting; established connections are unaffected. */
@@ -174,7 +180,7 @@ export class Tcp implements ConnOwner {
     }
     const key = listenKey(port, local);
     if (this.listeners.has(key)) throw tcpError('EADDRINUSE', 'listen', opts.address ?? '', port);
-    const l = new TcpListener(this, port, local, key, opts.backlog ?? this.cfg.backlog, onConnection);
+    const l = new TcpListener(this, port, local, key, opts.backlog ?? this.cfg.backlog, onConnection, opts.congestion);
     this.listeners.set(key, l);
     return l;
   }
@@ -215,7 +221,7 @@ export class Tcp implements ConnOwner {
     if (lport === 0) lport = this.ephemeral(local, remote, opts.port);
     else if (this.inUse(local, lport, remote, opts.port)) throw tcpError('EADDRINUSE', 'connect', opts.host, opts.port);
     const key = tupleKey(local, lport, remote, opts.port);
-    const c = new TcpConn(this, { v: remote.length === 4 ? 4 : 6, localIp: local, localPort: lport, remoteIp: remote, remotePort: opts.port, key, passive: false, mtu: this.host.mtu });
+    const c = new TcpConn(this, { v: remote.length === 4 ? 4 : 6, localIp: local, localPort: lport, remoteIp: remote, remotePort: opts.port, key, passive: false, mtu: this.host.mtu, congestion: opts.congestion });
     if (!this.host.isLocal(local)) {
       c.foreign = true;
       this.host.holdAddress(local);
@@ -369,6 +375,7 @@ export class Tcp implements ConnOwner {
       key,
       passive: true,
       mtu: this.host.mtu,
+      congestion: l.congestion,
     });
     c.listener = l;
     l.halfOpen++;

@@ -42,6 +42,10 @@ export interface RoundOptions {
   deliveryRate?: number;
   /** Bytes sent this round (default: the cwnd at the round's start). */
   bytes?: number;
+  /** Segments reported lost in this round, spread evenly over its ACKs (with deliveryRate). */
+  lostSegments?: number;
+  /** Bytes in flight reported on every ACK (default: what is left of this round's bytes). */
+  inflight?: number;
 }
 
 /** One round trip of ACKs for a full window; returns the bytes acknowledged. */
@@ -49,19 +53,21 @@ export function round(cc: CongestionControl, clock: Clock, o: RoundOptions): num
   const bytes = Math.max(o.mss, o.bytes ?? cc.cwnd);
   const n = Math.max(1, Math.floor(bytes / o.mss));
   const start = clock.now;
+  const lostEvery = o.lostSegments ? n / o.lostSegments : Infinity;
   for (let i = 0; i < n; i++) {
     const now = start + (o.rtt * (i + 1)) / n;
+    const lost = Math.floor((i + 1) / lostEvery) > Math.floor(i / lostEvery) ? o.mss : 0;
     const rate: RateSample | null =
       o.deliveryRate === undefined
         ? null
-        : { delivered: o.deliveryRate * o.rtt, interval: o.rtt, deliveryRate: o.deliveryRate, isAppLimited: false, priorDelivered: 0, txInFlight: bytes, lost: 0 };
+        : { delivered: o.deliveryRate * o.rtt, interval: o.rtt, deliveryRate: o.deliveryRate, isAppLimited: false, priorDelivered: 0, txInFlight: bytes, lost };
     cc.onAck(
       ackEvent(now, o.mss, {
         rtt: o.rtt,
         srtt: o.srtt ?? o.rtt,
         minRtt: o.minRtt ?? o.rtt,
-        inflight: (n - i - 1) * o.mss,
-        priorInflight: (n - i) * o.mss,
+        inflight: o.inflight ?? (n - i - 1) * o.mss,
+        priorInflight: o.inflight ?? (n - i) * o.mss,
         cwndLimited: o.cwndLimited ?? true,
         roundStart: i === 0,
         rate,
