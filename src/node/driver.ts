@@ -7,14 +7,20 @@
  *   stack.poll   -> inner packets  -> device.send -> datagrams out
  *   one setTimeout armed for min(device.nextDeadline(), stack.nextDeadline())
  *
+ * Every entry point (a datagram, a TUN packet, the timer, a stack wake-up,
+ * a control-plane change) ends its turn with settle(): emit what the core
+ * returned, pump the stack, hand queued crypto to the workers, arm the
+ * timer, and, outside a received batch, flush the batched UDP socket.
+ * Peer events are told by event-log.ts, hostname endpoints are looked up by
+ * endpoints.ts, randomness comes from random-pool.ts.
+ *
  * With crypto workers (cryptoWorkers > 0) the device defers the AEAD work of
  * transport messages: sealed and opened messages go through the CryptoPool
  * and come back, in order, to sendDatagram and device.openFinished.
  */
-import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import { isIP } from 'node:net';
-import { Device, sealPending, type Datagram, type Output, type DeviceEvent, type PendingOpen } from '../transport/device.js';
+import { Device, sealPending, type Datagram, type Output, type PendingOpen } from '../transport/device.js';
 import type { Peer, Endpoint } from '../transport/peer.js';
 import { endpointKey } from '../transport/peer.js';
 import { parseIp } from '../ip/text.js';
@@ -24,6 +30,9 @@ import { UdpBind } from '../host/udp-bind.js';
 import type { TunDevice } from '../tun/device.js';
 import { setSocketMark } from '../host/mark.js';
 import { Logger } from './log.js';
+import { EventLog, peerName, type PeerEvent } from './event-log.js';
+import { EndpointResolver } from './endpoints.js';
+import { random } from './random-pool.js';
 import { CryptoPool } from './crypto-pool.js';
 import { flushAll } from '../host/native-udp.js';
 import type { MarkableSocket } from '../host/mark.js';
@@ -47,6 +56,8 @@ export interface DriverOptions {
   tun?: TunDevice;
   /** Hostname lookup (default: the system resolver via dns.lookup). */
   resolver?: (host: string) => Promise<string>;
+  /** Peer handshakes and up/down transitions, as the log tells them. */
+  onPeerEvent?: (e: PeerEvent) => void;
   /** When to explain a missing first handshake (ms, default 15 s). */
   firstHandshakeWarnMs?: number;
   /** How often to check for stale hostname endpoints, and how stale counts (ms). Defaults 30 s and 135 s. */
@@ -87,28 +98,6 @@ function testUnderLoadThreshold(): { underLoadThreshold?: number } {
 }
 
 const now = (): number => performance.now();
-/**
- * Randomness for the core, drawn from a pool refilled 4 KiB at a time: one
- * randomBytes call costs about as much as sealing a packet, and the handshake
- * and cookie paths ask for 24-32 bytes per message. Each draw is a fresh copy.
- */
-const POOL_SIZE = 4096;
-let pool = randomBytes(POOL_SIZE);
-let poolAt = 0;
-const random = (n: number): Uint8Array => {
-  if (n > POOL_SIZE) return new Uint8Array(randomBytes(n));
-  if (poolAt + n > POOL_SIZE) { pool = randomBytes(POOL_SIZE); poolAt = 0; }
-  const out = new Uint8Array(n);
-  out.set(pool.subarray(poolAt, poolAt + n));
-  pool.fill(0, poolAt, poolAt + n); // a byte handed out is not kept
-  poolAt += n;
-  return out;
-};
-
-function humanPeer(p: Peer): string {
-  return `peer ${p.label}`;
-}
-
 export class Driver {
   readonly device: Device;
   readonly stack: Stack | null;
@@ -119,11 +108,9 @@ export class Driver {
   readonly bind: UdpBind;
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
-  private resolveTimer: NodeJS.Timeout | null = null;
   private firstHandshakeTimer: NodeJS.Timeout | null = null;
-  /** Hostname endpoints from the config, by peer id, for re-resolution. */
-  private readonly hostEndpoints = new Map<string, { host: string; port: number }>();
-  private readonly up = new Set<string>();
+  private readonly events: EventLog;
+  private readonly endpoints: EndpointResolver;
   private stopped = false;
   /** Datagrams that could not be sent because of a socket error, by code. */
   readonly sendErrors = new Map<string, number>();
@@ -140,6 +127,17 @@ export class Driver {
       mtu: cfg.iface.mtu ?? 1420,
       ...(cfg.iface.maxStagedPackets !== undefined ? { maxStagedPackets: cfg.iface.maxStagedPackets } : {}),
       ...testUnderLoadThreshold(),
+    });
+    this.events = new EventLog(this.log, opts.onPeerEvent);
+    this.endpoints = new EndpointResolver({
+      device: this.device,
+      log: this.log,
+      ...(opts.resolver ? { lookup: opts.resolver } : {}),
+      everyMs: opts.reresolve?.everyMs ?? RERESOLVE_EVERY,
+      afterMs: opts.reresolve?.afterMs ?? RERESOLVE_AFTER,
+      // Packets staged while the old address was dead go out now.
+      onChanged: () => this.settle(this.device.tick(now()), now()),
+      now,
     });
     this.tun = opts.tun ?? null;
     if (this.tun) {
@@ -176,8 +174,8 @@ export class Driver {
     for (const pc of cfg.peers) await this.addConfigPeer(pc);
     for (const p of this.device.listPeers()) {
       this.log.info(p.endpoint
-        ? `${humanPeer(p)}: waiting for the first handshake with ${endpointKey(p.endpoint)}`
-        : `${humanPeer(p)}: no Endpoint; waiting for it to connect`);
+        ? `${peerName(p)}: waiting for the first handshake with ${endpointKey(p.endpoint)}`
+        : `${peerName(p)}: no Endpoint; waiting for it to connect`);
     }
     // Say what is still missing if the first handshake takes long.
     const warnAfter = this.opts.firstHandshakeWarnMs ?? FIRST_HANDSHAKE_WARN;
@@ -185,13 +183,12 @@ export class Driver {
       for (const p of this.device.listPeers()) {
         if (p.lastHandshake !== null) continue;
         this.log.warn(p.endpoint
-          ? `${humanPeer(p)}: no handshake after ${warnAfter / 1000} s with ${endpointKey(p.endpoint)}: is that UDP port reachable, and do both sides have each other's PublicKey (and the same PresharedKey)?`
-          : `${humanPeer(p)}: no handshake after ${warnAfter / 1000} s; it has no Endpoint here, so it must connect to our port ${this.bind.port}`);
+          ? `${peerName(p)}: no handshake after ${warnAfter / 1000} s with ${endpointKey(p.endpoint)}: is that UDP port reachable, and do both sides have each other's PublicKey (and the same PresharedKey)?`
+          : `${peerName(p)}: no handshake after ${warnAfter / 1000} s; it has no Endpoint here, so it must connect to our port ${this.bind.port}`);
       }
     }, warnAfter);
     this.firstHandshakeTimer.unref();
-    this.resolveTimer = setInterval(() => void this.reresolve(), this.opts.reresolve?.everyMs ?? RERESOLVE_EVERY);
-    this.resolveTimer.unref();
+    this.endpoints.start();
     this.schedule();
   }
 
@@ -212,9 +209,7 @@ export class Driver {
         onOpened: (job, plain) => this.opened(job, plain),
         onDrained: () => {
           if (this.stopped) return;
-          this.pumpStack(now());
-          this.pool?.flush();
-          this.schedule();
+          this.settle(null, now());
         },
       });
       this.device.deferCrypto = true;
@@ -228,10 +223,10 @@ export class Driver {
     let endpoint: Endpoint | null = null;
     if (pc.endpoint) {
       if (isIP(pc.endpoint.host)) endpoint = { address: pc.endpoint.host, port: pc.endpoint.port };
-      else endpoint = await this.resolve(pc.endpoint.host, pc.endpoint.port);
+      else endpoint = await this.endpoints.resolve(pc.endpoint.host, pc.endpoint.port);
     }
     const peer = this.applyPeerConfig(pc, endpoint);
-    if (peer && pc.endpoint && !isIP(pc.endpoint.host)) this.hostEndpoints.set(peer.id, pc.endpoint);
+    if (peer && pc.endpoint && !isIP(pc.endpoint.host)) this.endpoints.track(peer, pc.endpoint);
   }
 
   /**
@@ -266,44 +261,30 @@ export class Driver {
     dev.setPrivateKey(cfg.iface.privateKey);
     const wanted = new Set(cfg.peers.map((p) => Buffer.from(p.publicKey).toString('hex')));
     for (const p of dev.listPeers()) {
-      if (!wanted.has(p.id)) { dev.removePeer(p.publicKey); this.log.info(`${humanPeer(p)}: removed`); }
+      if (!wanted.has(p.id)) { dev.removePeer(p.publicKey); this.log.info(`${peerName(p)}: removed`); }
     }
     for (const pc of cfg.peers) {
       const existed = dev.getPeer(pc.publicKey) !== undefined;
       const ep = pc.endpoint && isIP(pc.endpoint.host) ? { address: pc.endpoint.host, port: pc.endpoint.port } : undefined;
       const peer = this.applyPeerConfig(pc, ep);
-      if (peer && !existed) this.log.info(`${humanPeer(peer)}: added`);
+      if (peer && !existed) this.log.info(`${peerName(peer)}: added`);
     }
     this.schedule();
   }
 
-  private async resolve(host: string, port: number): Promise<Endpoint | null> {
-    this.log.info(`resolving endpoint ${host}...`);
+  /**
+   * Move the outer socket to UDP `port` (a UAPI listen_port=). On a bind
+   * error the old port is bound again; both outcomes are logged.
+   */
+  async setListenPort(port: number): Promise<void> {
+    const old = this.bind.port;
     try {
-      // node:dns only for hostname endpoints (it is ~0.9 MB resident).
-      const address = this.opts.resolver ? await this.opts.resolver(host) : (await (await import('node:dns/promises')).lookup(host, { verbatim: true })).address;
-      this.log.info(`resolved ${host} to ${address}`);
-      return { address, port };
+      await this.bind.close();
+      await this.bind.open(port, this.opts.bindAddress);
+      this.log.info(`listen port changed to ${this.bind.port}`);
     } catch (e) {
-      this.log.warn(`cannot resolve endpoint ${host}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; will retry`);
-      return null;
-    }
-  }
-
-  /** The dynamic-DNS case: look hostnames up again for peers that have gone quiet. */
-  private async reresolve(): Promise<void> {
-    for (const [id, ep] of this.hostEndpoints) {
-      const peer = this.device.listPeers().find((p) => p.id === id);
-      if (!peer) { this.hostEndpoints.delete(id); continue; }
-      if (peer.lastHandshake !== null && now() - peer.lastHandshake < (this.opts.reresolve?.afterMs ?? RERESOLVE_AFTER)) continue;
-      const e = await this.resolve(ep.host, ep.port);
-      if (e && (!peer.endpoint || endpointKey(peer.endpoint) !== endpointKey(e))) {
-        peer.endpoint = e;
-        this.log.info(`${humanPeer(peer)}: endpoint re-resolved to ${endpointKey(e)}`);
-        // Packets staged while the old address was dead go out now.
-        this.handle(this.device.tick(now()));
-        this.schedule();
-      }
+      this.log.error(`cannot bind UDP port ${port}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; keeping ${old}`);
+      await this.bind.open(old, this.opts.bindAddress).catch(() => this.log.error('cannot rebind the old port either'));
     }
   }
 
@@ -329,27 +310,24 @@ export class Driver {
 
   /** Forget the configured hostname for a peer (its endpoint was set by hand). */
   forgetHostname(peer: Peer): void {
-    this.hostEndpoints.delete(peer.id);
+    this.endpoints.forget(peer);
   }
 
   private onDatagram(data: Uint8Array, from: Endpoint): void {
     if (this.stopped) return;
     const pool = this.pool;
+    const t = now();
     if (!pool) {
-      this.handle(this.device.receive(data, from, now()));
+      this.settle(this.device.receive(data, from, t), t);
     } else {
-      const t = now();
       const out: Output = { datagrams: [], packets: [], events: [] };
       const job = this.device.receiveDeferred(data, from, t, out);
       if (job) pool.open(job);
-      this.emit(out, t);
-      if (this.stack && out.packets.length) this.pumpStack(t);
-      pool.flush();
+      this.settle(out, t);
     }
-    if (!this.bind.batching) this.schedule();
   }
 
-  /** A transport message back from the crypto workers. */
+  /** A transport message back from the crypto workers; the pool's onDrained settles the turn. */
   private opened(job: PendingOpen, plain: Uint8Array | null): void {
     if (this.stopped) return;
     const t = now();
@@ -360,16 +338,30 @@ export class Driver {
 
   /** Carry out what the core asked for, until nothing is left. */
   handle(out: Output): void {
-    const t = now();
-    this.emit(out, t);
+    this.settle(out, now());
+  }
+
+  /**
+   * The end of every turn: send, log and deliver `out`, pump the stack until
+   * it is quiet, hand queued crypto to the workers, then arm the timer.
+   * Inside a received batch the timer waits for the batch's end
+   * (onBatchEnd). `flushUdp`: hand the batched datagrams to the kernel now
+   * (the timer and stack wake-ups, which no received batch will follow);
+   * otherwise the batch's end or the event-loop turn flushes them.
+   */
+  private settle(out: Output | null, t: number, flushUdp = false): void {
+    if (out) this.emit(out, t);
     if (this.stack) this.pumpStack(t);
     this.pool?.flush();
+    if (this.bind.batching) return;
+    this.schedule();
+    if (flushUdp) flushAll();
   }
 
   /** Send, log and deliver one Output (the stack is pumped by the caller). */
   private emit(out: Output, t: number): void {
     for (const d of out.datagrams) this.transmit(d);
-    for (const e of out.events) this.logEvent(e);
+    for (const e of out.events) this.events.record(e);
     if (out.packets.length === 0) return;
     if (this.opts.onDeliver) for (const p of out.packets) this.opts.onDeliver(p.packet);
     if (this.tun) {
@@ -389,9 +381,8 @@ export class Driver {
 
   /** Send an inner IP packet into the tunnel, as if the host had routed it there. */
   sendInner(packet: Uint8Array): void {
-    const o = this.device.send(packet, now());
-    this.handle(o);
-    this.schedule();
+    const t = now();
+    this.settle(this.device.send(packet, t), t);
   }
 
   private pumpStack(t: number): void {
@@ -402,7 +393,7 @@ export class Driver {
       for (const p of pkts) {
         const o = this.device.send(p, t);
         for (const d of o.datagrams) this.transmit(d);
-        for (const e of o.events) this.logEvent(e);
+        for (const e of o.events) this.events.record(e);
       }
     }
   }
@@ -416,10 +407,7 @@ export class Driver {
     setImmediate(() => {
       this.pumpQueued = false;
       if (this.stopped) return;
-      this.pumpStack(now());
-      this.pool?.flush();
-      this.schedule();
-      flushAll();
+      this.settle(null, now(), true);
     });
   }
 
@@ -433,39 +421,6 @@ export class Driver {
 
   private countSendError(code: string, n = 1): void {
     this.sendErrors.set(code, (this.sendErrors.get(code) ?? 0) + n);
-  }
-
-  private logEvent(e: DeviceEvent): void {
-    switch (e.type) {
-      case 'handshake-initiated':
-        this.log.debug(`${humanPeer(e.peer)}: sending handshake initiation${e.retry ? ' (retry)' : ''}`);
-        break;
-      case 'handshake-complete':
-        this.log.info(`${humanPeer(e.peer)}: handshake complete (${e.role})`);
-        if (!this.up.has(e.peer.id)) {
-          this.up.add(e.peer.id);
-          this.log.info(`${humanPeer(e.peer)}: up`);
-        }
-        break;
-      case 'handshake-gave-up':
-        this.log.info(`${humanPeer(e.peer)}: handshake did not complete after 90 seconds, giving up`);
-        if (this.up.delete(e.peer.id)) this.log.info(`${humanPeer(e.peer)}: down`);
-        break;
-      case 'keys-zeroed':
-        this.log.debug(`${humanPeer(e.peer)}: session keys zeroed after inactivity`);
-        if (this.up.delete(e.peer.id)) this.log.info(`${humanPeer(e.peer)}: down`);
-        break;
-      case 'endpoint-changed':
-        this.log.info(`${humanPeer(e.peer)}: endpoint ${endpointKey(e.endpoint)}`);
-        break;
-      case 'cookie-sent':
-        if (this.log.level === 'debug') this.log.debug(`under load: cookie reply to ${endpointKey(e.to)}`);
-        break;
-      default: {
-        const never: never = e;
-        void never;
-      }
-    }
   }
 
   /**
@@ -489,15 +444,13 @@ export class Driver {
     this.timer = null;
     this.timerAt = Infinity;
     const t = now();
-    this.handle(this.device.tick(t));
-    this.schedule();
-    flushAll();
+    this.settle(this.device.tick(t), t, true);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    if (this.resolveTimer) clearInterval(this.resolveTimer);
+    this.endpoints.stop();
     if (this.firstHandshakeTimer) clearTimeout(this.firstHandshakeTimer);
     if (this.pool) {
       this.device.deferCrypto = false;
