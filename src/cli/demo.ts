@@ -8,19 +8,15 @@
  * until Ctrl-C.
  */
 import { randomBytes } from 'node:crypto';
-import { parseConfig } from '../config/parse.js';
-import type { WgConfig } from '../config/types.js';
-import { clampPrivateKey } from '../crypto/x25519.js';
-import { encodeKey } from '../crypto/util.js';
-import { publicKey } from '../crypto/x25519.js';
-import { Driver } from '../node/driver.js';
-import { Logger, isLogLevel, type LogLevel } from '../node/log.js';
-import { driverBackend } from '../node/uapi-backend.js';
-import { startUapiServer, type UapiServer } from '../uapi/server.js';
-import { checksum } from '../netstack/checksum.js';
 import { createServer as createHttpServer, get as httpGet, type Server } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
-import { NatHost, rulesOf } from '../node/nat-host.js';
+import { parseConfig } from '../config/parse.js';
+import type { WgConfig } from '../config/types.js';
+import { clampPrivateKey, publicKey } from '../crypto/x25519.js';
+import { encodeKey } from '../crypto/util.js';
+import { Logger, isLogLevel, type LogLevel } from '../node/log.js';
+import { checksum } from '../netstack/checksum.js';
+import { Interface } from '../interface/interface.js';
 
 const VPS_ADDR = '10.77.0.1';
 const HOME_ADDR = '10.77.0.2';
@@ -87,14 +83,22 @@ export function fetchText(url: string, timeoutMs = 5000): Promise<{ status: numb
 }
 
 export interface DemoHandle {
-  vps: Driver;
-  home: Driver;
+  vps: Interface;
+  home: Interface;
   /** The public URL on the "vps" that reaches the home web server. */
   url: string;
-  sockets: UapiServer[];
   /** Echo replies awaited by sequence number. */
   replies: Map<number, () => void>;
   stop(): Promise<void>;
+}
+
+/** A demo side: loopback only, and its UAPI socket under a per-process name when that is free. */
+function startSide(cfg: WgConfig, side: string, level: LogLevel, onDeliver?: (p: Uint8Array) => void): Promise<Interface> {
+  // Interface names are at most 15 characters: "demo-home-12345".
+  return Interface.start(cfg, {
+    log: new Logger(side, level), mode: 'userspace', uapi: { name: `demo-${side}-${process.pid % 100000}`, optional: true },
+    driver: { bindAddress: '127.0.0.1', ...(onDeliver ? { onDeliver } : {}) },
+  });
 }
 
 /** Start both peers; resolves once the home side has completed a handshake. */
@@ -105,7 +109,7 @@ export async function startDemo(log: LogLevel = 'warn', preferredPort = 8080): P
   await new Promise<void>((r) => web.listen(0, '127.0.0.1', () => r()));
   const webPort = (web.address() as { port: number }).port;
   const publicPort = await freePort(preferredPort);
-  const vpsCfg = mustParse('demo-vps', `[Interface]
+  const vps = await startSide(mustParse('demo-vps', `[Interface]
 PrivateKey = ${encodeKey(vpsKey)}
 ListenPort = 0
 Address = ${VPS_ADDR}/24
@@ -118,16 +122,15 @@ AllowedIPs = ${HOME_ADDR}/32
 Protocol = tcp
 Listen = 127.0.0.1:${publicPort}
 Target = ${HOME_ADDR}:80
-`);
-  const vps = new Driver({ config: vpsCfg, log: new Logger('vps', log), bindAddress: '127.0.0.1' });
-  await vps.start();
-  const homeCfg = mustParse('demo-home', `[Interface]
+`), 'vps', log);
+  const replies = new Map<number, () => void>();
+  const home = await startSide(mustParse('demo-home', `[Interface]
 PrivateKey = ${encodeKey(homeKey)}
 Address = ${HOME_ADDR}/24
 
 [Peer]
 PublicKey = ${encodeKey(publicKey(vpsKey))}
-Endpoint = 127.0.0.1:${vps.bind.port}
+Endpoint = 127.0.0.1:${vps.driver.bind.port}
 AllowedIPs = ${VPS_ADDR}/32
 PersistentKeepalive = 25
 
@@ -135,35 +138,16 @@ PersistentKeepalive = 25
 Protocol = tcp
 Listen = ${HOME_ADDR}:80
 Target = 127.0.0.1:${webPort}
-`);
-  const replies = new Map<number, () => void>();
-  const home = new Driver({
-    config: homeCfg, log: new Logger('home', log), bindAddress: '127.0.0.1',
-    onDeliver: (p) => { const seq = isEchoReply(p, 0x7767); if (seq !== null) replies.get(seq)?.(); },
+`), 'home', log, (p) => { const seq = isEchoReply(p, 0x7767); if (seq !== null) replies.get(seq)?.(); }).catch(async (e) => {
+    await vps.stop();
+    throw e;
   });
-  await home.start();
-  const nats: NatHost[] = [];
-  for (const [d, cfg, l] of [[vps, vpsCfg, 'vps'], [home, homeCfg, 'home']] as const) {
-    const nat = new NatHost(d, new Logger(l, log));
-    const r = await nat.apply(rulesOf(cfg, { forward: [], expose: [] }));
-    if (r.failed.length) throw new Error(`demo ${l}: ${r.failed.join('; ')}`);
-    nats.push(nat);
-  }
-  const sockets: UapiServer[] = [];
-  for (const [name, d] of [[`wgts-demo-vps`, vps], [`wgts-demo-home`, home]] as const) {
-    try {
-      const nat = nats[d === vps ? 0 : 1]!;
-      sockets.push(await startUapiServer(`${name.slice(0, 10)}${process.pid % 100000}`.slice(0, 15), driverBackend(d, () => {}, () => nat.stats().map((u, i): [string, string] => [`nat.${i}`, JSON.stringify(u)]))));
-    } catch { /* another demo may hold the name; the demo works without it */ }
-  }
   return {
-    vps, home, sockets, replies, url: `http://127.0.0.1:${publicPort}/`,
+    vps, home, replies, url: `http://127.0.0.1:${publicPort}/`,
     async stop() {
-      for (const s of sockets) await s.close();
-      for (const n of nats) await n.close();
-      await new Promise<void>((r) => web.close(() => r()));
       await home.stop();
       await vps.stop();
+      await new Promise<void>((r) => web.close(() => r()));
     },
   };
 }
@@ -178,7 +162,7 @@ export async function demoPing(h: DemoHandle, count: number, timeoutMs = 2000): 
       const timer = setTimeout(() => { replies.delete(seq); resolve(false); }, timeoutMs);
       replies.set(seq, () => { clearTimeout(timer); replies.delete(seq); resolve(true); });
     });
-    h.home.sendInner(echoRequest(HOME_ADDR, VPS_ADDR, 0x7767, seq));
+    h.home.driver.sendInner(echoRequest(HOME_ADDR, VPS_ADDR, 0x7767, seq));
     rtts.push((await got) ? performance.now() - t0 : NaN);
   }
   return rtts;
@@ -201,7 +185,7 @@ export async function runDemo(argv: string[]): Promise<number> {
   }
   console.log('wgts demo: a "vps" and a "home" wgts on loopback, fresh keys, no root');
   const h = await startDemo(level);
-  console.log(`  vps   UDP 127.0.0.1:${h.vps.bind.port}, tunnel ${VPS_ADDR}, [Forward] ${h.url.replace(/^http:\/\/|\/$/g, '')} -> ${HOME_ADDR}:80`);
+  console.log(`  vps   UDP 127.0.0.1:${h.vps.driver.bind.port}, tunnel ${VPS_ADDR}, [Forward] ${h.url.replace(/^http:\/\/|\/$/g, '')} -> ${HOME_ADDR}:80`);
   console.log(`  home  dials the vps (PersistentKeepalive = 25), tunnel ${HOME_ADDR}, [Expose] ${HOME_ADDR}:80 -> a built-in web server on 127.0.0.1`);
   const rtts = await demoPing(h, 3);
   const ok = rtts.filter((r) => !Number.isNaN(r));
@@ -216,7 +200,7 @@ export async function runDemo(argv: string[]): Promise<number> {
     const title = /<h1>([^<]*)<\/h1>/.exec(fetched.body)?.[1] ?? fetched.body.slice(0, 40);
     console.log(`  GET ${h.url} -> ${fetched.status}, "${title}" (${fetched.body.length} bytes, vps port -> tunnel -> home -> 127.0.0.1)`);
   }
-  const peer = h.home.device.listPeers()[0]!;
+  const peer = h.home.driver.device.listPeers()[0]!;
   console.log(`  home sent ${peer.txBytes} and received ${peer.rxBytes} encrypted bytes over UDP`);
   if (!fetched || fetched.status !== 200 || ok.length === 0) {
     console.log('wgts demo: FAILED: the page or the pings did not come back through the tunnel');
@@ -224,9 +208,10 @@ export async function runDemo(argv: string[]): Promise<number> {
     return 1;
   }
   if (once) { await h.stop(); return 0; }
-  if (h.sockets.length) {
+  const sockets = [h.vps.uapiPath, h.home.uapiPath].filter((p): p is string => p !== null);
+  if (sockets.length) {
     console.log('\nLook at it while it runs:');
-    for (const s of h.sockets) console.log(`  npx wgts show ${s.path.replace(/^.*\//, '').replace(/\.sock$/, '')}`);
+    for (const s of sockets) console.log(`  npx wgts show ${s.replace(/^.*\//, '').replace(/\.sock$/, '')}`);
   }
   console.log(`\nTry it by hand:  curl ${h.url}`);
   console.log('Next: write a wg-quick config with a [Forward] section and run `npx wgts up wg0.conf` (see README). Ctrl-C stops the demo.');

@@ -1,27 +1,20 @@
 /**
  * `wgts up FILE.conf`: read a wg-quick config, refuse it whole if anything
- * is wrong, then run the device in the foreground until SIGINT/SIGTERM,
- * serving the UAPI so `wg show NAME` works.
+ * is wrong, then run it as an Interface (src/interface) in the foreground
+ * until SIGINT/SIGTERM; SIGHUP re-reads the file. `wgts down NAME` too.
+ *
+ *   argv -> file -> config (+ --forward/--expose) -> Interface.start
+ *        -> signals: SIGHUP reload, SIGINT/SIGTERM (or a stop-request) stop
  */
 import { loadConfigFile } from '../config/load.js';
 import { formatIssue } from '../config/issues.js';
-import { Driver } from '../node/driver.js';
 import { Logger, isLogLevel, type LogLevel } from '../node/log.js';
-import { driverBackend } from '../node/uapi-backend.js';
-import { startUapiServer, type UapiServer } from '../uapi/server.js';
-import { encodeKey } from '../crypto/util.js';
 import type { WgConfig } from '../config/types.js';
 import type { NatRule } from '../nat/index.js';
 import { parseShortForm, checkShortFormRules } from '../config/short-form.js';
-import { NatHost, rulesOf, type CliRules } from '../node/nat-host.js';
-import type { PortMapHost } from '../node/portmap-host.js';
-import type { PortMapPolicy } from '../portmap/types.js';
-import { driverSnapshot, startMetricsServer, type MetricsServer } from '../node/metrics.js';
-import { formatEndpoint } from '../config/addr.js';
-import {
-  tunAvailable, hasNetAdmin, openTun, WgQuick, StateFile, systemRunner, recoverStale, assertInterfaceAbsent,
-  downInterface, type TunDevice,
-} from '../tun/index.js';
+import type { CliRules } from '../node/nat-host.js';
+import { Interface } from '../interface/interface.js';
+import { StateFile, systemRunner, downInterface } from '../tun/index.js';
 
 export const UP_USAGE = `Usage: wgts up FILE.conf [--tun | --userspace] [--interface NAME] [--log-level error|warn|info|debug]
 
@@ -67,23 +60,6 @@ function parseArgs(argv: string[]): UpArgs | string {
   return { file, level, mode, forward, expose, ...(name !== undefined ? { name } : {}) };
 }
 
-const USERSPACE_ONLY_KEYS = new Set(['DNS', 'Table', 'FwMark', 'PreUp', 'PostUp', 'PreDown', 'PostDown']);
-
-/** Decide the mode: --tun and --userspace force it; otherwise TUN when it can be opened. */
-function chooseMode(requested: UpArgs['mode']): { mode: 'tun' | 'userspace'; why: string } | { error: string } {
-  if (requested === 'userspace') return { mode: 'userspace', why: '--userspace' };
-  const avail = tunAvailable();
-  const admin = hasNetAdmin();
-  if (requested === 'tun') {
-    if (!avail.ok) return { error: `--tun: TUN mode is unavailable: ${avail.why}` };
-    if (admin === false) return { error: '--tun: this process lacks CAP_NET_ADMIN (run as root, or use --userspace)' };
-    return { mode: 'tun', why: '--tun' };
-  }
-  if (!avail.ok) return { mode: 'userspace', why: `TUN unavailable: ${avail.why}` };
-  if (admin === false) return { mode: 'userspace', why: 'no CAP_NET_ADMIN' };
-  return { mode: 'tun', why: 'CAP_NET_ADMIN and /dev/net/tun available' };
-}
-
 export async function runUp(argv: string[]): Promise<number> {
   if (argv.includes('--help') || argv.includes('-h')) { console.log(UP_USAGE); return 0; }
   const args = parseArgs(argv);
@@ -106,179 +82,28 @@ export async function runUp(argv: string[]): Promise<number> {
     return 1;
   }
   for (const w of cli.warnings) log.warn(w);
-  const choice = chooseMode(args.mode);
-  if ('error' in choice) {
-    log.error(choice.error);
-    return 1;
-  }
-  const tunMode = choice.mode === 'tun';
-  for (const w of cfg.warnings) {
-    if (tunMode && w.key !== undefined && USERSPACE_ONLY_KEYS.has(w.key)) continue;
-    log.warn(formatIssue(w));
-  }
-  if (tunMode) {
-    log.info(`TUN mode (${choice.why}): interface ${cfg.interfaceName} with the kernel's IP stack`);
-  } else {
-    log.info(`userspace mode (${choice.why}): no TUN device; the built-in stack answers on ${cfg.iface.addresses.map((a) => `${a.ip}/${a.cidr}`).join(', ') || 'no address'}`);
-  }
-  log.info(`public key ${encodeKey(cfg.iface.publicKey)}`);
-
-  let tun: TunDevice | null = null;
-  let wq: WgQuick | null = null;
-  // wg-quick's steps call back into the driver, which exists only after the TUN is open.
-  let driverRef: Driver | null = null;
-  const wqLog = (line: string) => process.stderr.write(line + '\n');
-  if (tunMode) {
-    const state = StateFile.forInterface(cfg.interfaceName);
-    const runner = systemRunner();
-    try {
-      const rec = await recoverStale({ runner, log: wqLog, state });
-      if (rec.kind === 'running') {
-        log.error(`wgts is already running ${cfg.interfaceName} (pid ${rec.pid}); stop it with: wgts down ${cfg.interfaceName}`);
-        return 1;
-      }
-      await assertInterfaceAbsent(cfg.interfaceName, runner);
-      tun = await openTun(cfg.interfaceName, cfg.iface.mtu !== undefined ? { mtu: cfg.iface.mtu } : {});
-    } catch (e) {
-      log.error(`cannot create interface ${cfg.interfaceName}: ${(e as Error).message}`);
-      return 1;
-    }
-    wq = new WgQuick({
-      name: cfg.interfaceName,
-      iface: cfg.iface,
-      allowedIps: cfg.peers.flatMap((p) => p.allowedIps),
-      runner,
-      log: wqLog,
-      setFwmark: (m) => driverRef?.setFwmark(m),
-      endpoints: () => driverRef?.endpointAddresses() ?? [],
-      state,
-    });
-  }
-
-  const driver = new Driver({ config: cfg, log, ...(tun ? { tun } : {}) });
-  driverRef = driver;
-  if (tunMode && cfg.iface.fwMark) driver.setFwmark(cfg.iface.fwMark); // userspace mode warns instead
-  const startDriver = async (): Promise<void> => {
-    try {
-      await driver.start();
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EADDRINUSE') throw new Error(`UDP port ${cfg.iface.listenPort} is in use: another wgts or wg-quick? Choose another ListenPort in ${args.file}`);
-      if (code === 'EACCES') throw new Error(`not allowed to bind UDP port ${cfg.iface.listenPort}: choose a ListenPort above 1023 or run with privileges`);
-      throw e;
-    }
-  };
-  try {
-    if (wq) {
-      const r = await wq.up(startDriver);
-      driver.device.mtu = r.mtu;
-      if (r.fwmark !== null) driver.setFwmark(r.fwmark);
-    } else {
-      await startDriver();
-    }
-  } catch (e) {
-    log.error(`cannot start: ${(e as Error).message}`);
-    await driver.stop();
-    return 1;
-  }
-
-  const nat = new NatHost(driver, log);
-  const applied = await nat.apply(rulesOf(cfg, cli.rules));
-  if (applied.failed.length) {
-    for (const f of applied.failed) log.error(`cannot start ${f}`);
-    await nat.close();
-    if (wq) await wq.down(tun ?? undefined);
-    await driver.stop();
-    return 1;
-  }
-  for (const r of applied.added) log.info(`started ${r}`);
-
-  let portmap: PortMapHost | null = null;
-  const policy = cfg.extensions['PortMapping']?.[0] as PortMapPolicy | undefined;
-  if (policy) {
-    // Loaded only for a [PortMapping] section: the NAT-PMP/PCP/UPnP code is most of a megabyte resident.
-    const { PortMapHost, PORTMAP_UDP_PORT } = await import('../node/portmap-host.js');
-    try {
-      portmap = new PortMapHost(driver, nat, nat.tunnel, policy, log, cfg.iface);
-      await portmap.start();
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      log.error(`cannot start [PortMapping]: ${code === 'EADDRINUSE' ? `a port it needs (${PORTMAP_UDP_PORT}/udp or UpnpHttpPort ${policy.upnpHttpPort}/tcp) is in use on the tunnel address` : (e as Error).message}`);
-      await portmap?.close();
-      await nat.close();
-      if (wq) await wq.down(tun ?? undefined);
-      await driver.stop();
-      return 1;
-    }
-  }
-
-  let uapi: UapiServer | null = null;
-  let metrics: MetricsServer | null = null;
-  const backend = driverBackend(driver, (port) => {
-    void (async () => {
-      const old = driver.bind.port;
-      try {
-        await driver.bind.close();
-        await driver.bind.open(port);
-        log.info(`listen port changed to ${driver.bind.port}`);
-      } catch (e) {
-        log.error(`cannot bind UDP port ${port}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}; keeping ${old}`);
-        await driver.bind.open(old).catch(() => log.error('cannot rebind the old port either'));
-      }
-    })();
-  }, () => [
-    ...nat.stats().map((u, i): [string, string] => [`nat.${i}`, JSON.stringify(u)]),
-    ...(portmap?.stats() ?? []),
-  ]);
-  let onSocketRemoved = (): void => {};
-  // One listener per signal for the rest of the run: a signal during the rest
-  // of start-up is kept and acted on once the shutdown path exists (the
-  // default action would skip the clean-up). Swapping listeners instead would
-  // lose a signal that libuv caught but had not yet dispatched.
+  // One listener per signal for the whole run: a signal during start-up is
+  // kept and acted on once the interface is up (the default action would
+  // skip the clean-up). Swapping listeners instead would lose a signal that
+  // libuv caught but had not yet dispatched.
   let earlySignal: NodeJS.Signals | null = null;
   let onSignal = (sig: NodeJS.Signals): void => { earlySignal ??= sig; };
   process.on('SIGINT', (sig) => onSignal(sig));
   process.on('SIGTERM', (sig) => onSignal(sig));
-  const shutdown = async (): Promise<void> => {
-    await metrics?.close();
-    await portmap?.close();
-    await nat.close();
-    if (wq) for (const err of await wq.down(tun ?? undefined)) log.warn(`teardown: ${err.message}`);
-    await uapi?.close();
-    await driver.stop();
-  };
+  let iface: Interface;
   try {
-    // As wireguard-go: deleting NAME.sock (what wg-quick down does to a userspace device) stops us.
-    uapi = await startUapiServer(cfg.interfaceName, backend, { onEvent: (m) => log.debug(m), onSocketRemoved: () => onSocketRemoved() });
-    log.info(`UAPI socket ${uapi.path} (use: wgts show ${cfg.interfaceName}${uapi.path.startsWith('/var/run/wireguard/') ? `, or wg show ${cfg.interfaceName}` : ''})`);
+    iface = await Interface.start(cfg, { log, mode: args.mode, rules: cli.rules, source: args.file });
   } catch (e) {
-    log.error(`${(e as Error).message}: is another wgts running as ${cfg.interfaceName}? Use --interface NAME`);
-    await shutdown();
+    for (const line of (e as Error).message.split('\n')) log.error(line);
     return 1;
   }
-  const ml = cfg.iface.metricsListen;
-  if (ml) {
-    try {
-      metrics = await startMetricsServer(ml, () => driverSnapshot(cfg.interfaceName, driver, nat));
-      log.info(`metrics on http://${formatEndpoint(metrics.address)}/metrics (health: /healthz)`);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      const why = code === 'EADDRINUSE' ? `${formatEndpoint(ml)} is in use: choose another MetricsListen`
-        : code === 'EADDRNOTAVAIL' ? `${ml.host} is not an address of this host: fix MetricsListen`
-        : (e as Error).message;
-      log.error(`cannot start the metrics server: ${why}`);
-      await shutdown();
-      return 1;
-    }
-  }
-
   return await new Promise<number>((resolve) => {
     let stopping = false;
-    const stop = (why: string, code = 0) => {
+    const stop = (why: string, code = 0): void => {
       if (stopping) return;
       stopping = true;
       log.info(`${why}: shutting down`);
-      void shutdown().then(() => resolve(code));
+      void iface.stop().then(() => resolve(code));
     };
     onSignal = (sig) => {
       if (!stopping) { stop(sig); return; }
@@ -287,12 +112,10 @@ export async function runUp(argv: string[]): Promise<number> {
       process.exit(1);
     };
     if (earlySignal) stop(earlySignal);
-    onSocketRemoved = () => stop('UAPI socket removed');
+    iface.on('stop-request', (why, code) => stop(why, code));
     process.on('SIGHUP', () => {
-      if (stopping) return;
-      void reload(args, driver, nat, cli.rules, log, portmap);
+      if (!stopping) void reload(args, iface, log);
     });
-    tun?.onError((e) => { if (!stopping) stop(`TUN device error ${e.code ?? e.message}`, 1); });
   });
 }
 
@@ -318,12 +141,8 @@ function parseCliRules(args: UpArgs, cfg: WgConfig): { rules: CliRules; warnings
   return { rules, warnings };
 }
 
-/**
- * SIGHUP: re-read the file; if it is valid, apply peers and forwards that were
- * added, removed or changed. Established sessions and connections of
- * unchanged peers and rules are untouched. A bad file changes nothing.
- */
-async function reload(args: UpArgs, driver: Driver, nat: NatHost, cli: CliRules, log: Logger, portmap: PortMapHost | null): Promise<void> {
+/** SIGHUP: re-read the file; a bad file changes nothing, a good one is applied in place. */
+async function reload(args: UpArgs, iface: Interface, log: Logger): Promise<void> {
   log.info(`SIGHUP: reloading ${args.file}`);
   const parsed = await loadConfigFile(args.file, args.name !== undefined ? { interfaceName: args.name } : {});
   if (!parsed.ok) {
@@ -331,16 +150,7 @@ async function reload(args: UpArgs, driver: Driver, nat: NatHost, cli: CliRules,
     log.error('reload refused: the running configuration is unchanged');
     return;
   }
-  const cfg = parsed.config;
-  driver.reconfigurePeers(cfg);
-  const r = await nat.apply(rulesOf(cfg, cli));
-  for (const x of r.added) log.info(`started ${x}`);
-  for (const x of r.removed) log.info(`stopped ${x} (open connections finish)`);
-  for (const f of r.failed) log.error(`reload: cannot start ${f}`);
-  const policy = cfg.extensions['PortMapping']?.[0] as PortMapPolicy | undefined;
-  if (portmap && policy) portmap.reload(policy);
-  else if (portmap || policy) log.warn(`reload: [PortMapping] was ${policy ? 'added' : 'removed'}; that takes a restart (leases are kept until then)`);
-  log.info('reload done');
+  await iface.reload(parsed.config);
 }
 
 export const DOWN_USAGE = `Usage: wgts down NAME   (stops a wgts running NAME and removes what TUN mode set up, also after a crash)
