@@ -1,5 +1,5 @@
 /**
- * The [Forward] and [Expose] extension sections (issue 5): value parsers,
+ * The [Forward] and [Expose] extension sections (the port forwarder): value parsers,
  * the rule builder, and the checks against the rest of the config.
  *
  *   Key = value -> keysFor(kind) parsers -> buildRule (needs Listen and

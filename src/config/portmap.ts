@@ -1,5 +1,5 @@
 /**
- * The [PortMapping] extension section (issue 8): at most one per file; its
+ * The [PortMapping] extension section (port mapping for peers): at most one per file; its
  * built value is the PortMapPolicy the NAT-PMP (RFC 6886), PCP (RFC 6887)
  * and UPnP IGD front-ends serve under, in WgConfig.extensions['PortMapping'].
  *

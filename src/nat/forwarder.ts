@@ -1,5 +1,5 @@
 /**
- * The two rule sets of issue 5:
+ * The two rule sets of the port forwarder:
  *   Forwarder: [Forward] rules, public listeners on the host -> targets
  *              inside the tunnel (the VPS side).
  *   Exposer:   [Expose] rules, listeners on our tunnel Address -> services

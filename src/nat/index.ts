@@ -1,4 +1,4 @@
-/** The forwarder (issue 5): rules, relays, and the nets they run on. */
+/** The port forwarder ([Forward]/[Expose]): rules, relays, and the nets they run on. */
 export { Forwarder, Exposer, type ForwarderOptions } from './forwarder.js';
 export { RuleSet, type RuleSetOptions, type ApplyResult } from './rule-set.js';
 export type { UnitStats, NatLog } from './relay.js';

@@ -1,5 +1,6 @@
 /**
- * Runs the [PortMapping] service of a running interface (issue 8): the
+ * Runs the [PortMapping] service of a running interface (port mapping for
+ * peers: NAT-PMP, PCP, UPnP IGD): the
  * driver side of the sans-IO front-ends in src/portmap.
  *
  *   tunnel UDP 5351 (our IPv4 Addresses) --byte 0 = 0--> handleNatPmp

@@ -1,6 +1,6 @@
 /**
  * The lease table behind NAT-PMP (RFC 6886), PCP (RFC 6887) and UPnP IGD
- * (issue 8): every live port mapping, keyed by protocol + external port.
+ * (the port-mapping lease table): every live port mapping, keyed by protocol + external port.
  *
  *   front-end request -> map(req, now)
  *     renewal?  NAT-PMP/PCP: same protocol + internal address + port

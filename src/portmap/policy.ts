@@ -1,5 +1,5 @@
 /**
- * The [PortMapping] allow-list (issue 8), in the spirit of miniupnpd's
+ * The [PortMapping] allow-list of the port-mapping service, in the spirit of miniupnpd's
  * `allow|deny EXT-PORTS ADDRESS/CIDR INT-PORTS` lines: a request for
  * internalAddress:internalPort -> externalPort is checked against the rules
  * in order, and the first rule whose three parts all match decides.

@@ -1,5 +1,5 @@
 /**
- * Shared types of the port-mapping service (issue 8): the [PortMapping]
+ * Shared types of the port-mapping service: the [PortMapping]
  * policy the config builds, and the lease store the three protocol
  * front-ends (NAT-PMP, PCP, UPnP IGD) call. Pure data; no I/O.
  *

@@ -1,4 +1,4 @@
-/** UPnP IGD:2 front-end of the port-mapping service (issue 8): SSDP, descriptions, SOAP, HTTP. */
+/** UPnP IGD:2 front-end of the port-mapping service: SSDP, descriptions, SOAP, HTTP. */
 export { handleSsdp, parseSearch, matchTarget, SSDP_MAX_REQUEST, SSDP_MAX_REPLIES, type SsdpOptions } from './ssdp.js';
 export { rootDescription, wanIpConnectionScpd, wanCommonInterfaceConfigScpd, type DescriptionOptions } from './description.js';
 export { handleSoap, parseSoapAction, soapFault, UPNP_ERRORS, type SoapResult } from './soap.js';
