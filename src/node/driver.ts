@@ -27,7 +27,7 @@ import { parseIp } from '../ip/text.js';
 import { Stack } from '../netstack/stack.js';
 import type { WgConfig, PeerConfig } from '../config/types.js';
 import { UdpBind } from '../host/udp-bind.js';
-import type { TunDevice } from '../tun/device.js';
+import type { TunDevice } from '../tun/tun-device.js';
 import { setSocketMark } from '../host/mark.js';
 import { Logger } from './log.js';
 import { EventLog, peerName, type PeerEvent } from './event-log.js';

@@ -6,7 +6,7 @@
  * its TUN vanished with its fd). Unlike wg-quick (`set -e`), a failing step
  * is logged and the rest still runs, so one bad hook cannot leave rules behind.
  */
-import type { TunDevice } from './device.js';
+import type { TunDevice } from './tun-device.js';
 import { removeFirewall } from './firewall.js';
 import type { CommandRunner } from './runner.js';
 import { currentNetns, ownerAlive, type StateFile, type TunState } from './state.js';

@@ -13,7 +13,7 @@
  * itself (wg-quick's `trap del_if`) and rethrows.
  */
 import type { Cidr, InterfaceConfig } from '../config/types.js';
-import type { TunDevice } from './device.js';
+import type { TunDevice } from './tun-device.js';
 import { addDefaultFirewall } from './firewall.js';
 import {
   FIRST_DEFAULT_TABLE, cidrText, endpointForMtu, familyFlag, linkMtu, mtuFromCandidates,
