@@ -27,7 +27,7 @@ import { handlePcp } from '../portmap/pcp.js';
 import { handleSsdp } from '../portmap/upnp/ssdp.js';
 import { serveHttpConnection } from '../portmap/upnp/http.js';
 import { createIgdHandler } from '../portmap/upnp/igd.js';
-import { uuidFromBytes } from '../portmap/upnp/device.js';
+import { uuidFromBytes } from '../portmap/upnp/igd-devices.js';
 import type { Lease, PortMapContext, PortMapPolicy } from '../portmap/types.js';
 import type { Driver } from './driver.js';
 import type { Logger } from './log.js';

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import { formatHttpResponse, parseHttpRequest, serveHttpConnection, type HttpHandler } from '../../src/portmap/upnp/http.js';
 import { createIgdHandler, igdLocation } from '../../src/portmap/upnp/igd.js';
-import { PATHS } from '../../src/portmap/upnp/device.js';
+import { PATHS } from '../../src/portmap/upnp/igd-devices.js';
 import { CIF1, EXTERNAL, IP2, leafValues, makeCtx, mappingArgs, prng, soapBody } from './upnp-helpers.js';
 
 const b = (s: string) => Buffer.from(s, 'latin1');

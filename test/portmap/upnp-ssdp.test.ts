@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { handleSsdp, SSDP_MAX_REPLIES } from '../../src/portmap/upnp/ssdp.js';
-import { deviceUuids } from '../../src/portmap/upnp/device.js';
+import { deviceUuids } from '../../src/portmap/upnp/igd-devices.js';
 import { prng } from './upnp-helpers.js';
 
 const UUID = '3f2c6a1e-9b7d-4c1a-8e55-0123456789ab';

@@ -15,7 +15,7 @@ import {
   WANCIF_SERVICE_TYPE,
   WANIP_SERVICE_TYPE,
   deviceUuids,
-} from './device.js';
+} from './igd-devices.js';
 
 export interface DescriptionOptions {
   /** Root device UUID (with or without "uuid:"). */

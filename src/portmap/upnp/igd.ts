@@ -9,7 +9,7 @@
  *   TCP peer address, ctx(), now()) -> onChange() when leases changed
  */
 import type { PortMapContext } from '../types.js';
-import { DEFAULT_SERVER, PATHS } from './device.js';
+import { DEFAULT_SERVER, PATHS } from './igd-devices.js';
 import { rootDescription, wanCommonInterfaceConfigScpd, wanIpConnectionScpd } from './description.js';
 import type { HttpHandler, HttpResponse } from './http.js';
 import { handleSoap, parseSoapAction, soapFault, type SoapService } from './soap.js';

@@ -12,4 +12,4 @@ export {
   type HttpLimits,
 } from './http.js';
 export { createIgdHandler, igdLocation, type IgdOptions } from './igd.js';
-export { PATHS, IGD_TYPE, WANIP_SERVICE_TYPE, WANCIF_SERVICE_TYPE, deviceUuids, uuidFromBytes, DEFAULT_SERVER } from './device.js';
+export { PATHS, IGD_TYPE, WANIP_SERVICE_TYPE, WANCIF_SERVICE_TYPE, deviceUuids, uuidFromBytes, DEFAULT_SERVER } from './igd-devices.js';

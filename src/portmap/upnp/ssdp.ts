@@ -8,7 +8,7 @@
  *
  *   msg -> parseSearch (request line, headers) -> matchTarget (ST) -> replies
  */
-import { TYPES, URN_DEVICE, URN_SERVICE, DEFAULT_SERVER, deviceUuids, type DeviceUuids } from './device.js';
+import { TYPES, URN_DEVICE, URN_SERVICE, DEFAULT_SERVER, deviceUuids, type DeviceUuids } from './igd-devices.js';
 
 export interface SsdpOptions {
   /** Absolute URL of the root description, e.g. http://10.0.0.1:5000/rootDesc.xml. */
