@@ -1,5 +1,5 @@
 /**
- * TUN mode (Linux): the TUN device (device.ts, via the optional native
+ * TUN mode (Linux): the TUN device (tun-device.ts, via the optional native
  * addon), SO_MARK for the outer UDP socket (../host/mark.ts), and the wg-quick(8)
  * steps around them (wgquick.ts up, teardown.ts down/recovery, state.ts).
  */
