@@ -118,9 +118,10 @@ class Sides {
   }
 
   async stop(): Promise<void> {
-    await this.vps?.side.stop();
-    await this.home?.side.stop();
+    const [vps, home] = [this.vps, this.home];
     this.vps = this.home = null;
+    await vps?.side.stop();
+    await home?.side.stop();
   }
 }
 
@@ -235,6 +236,7 @@ export async function run(): Promise<Row[]> {
             await waitForPath(t);
           } catch (err) {
             ready = (err as Error).message.split('\n')[0]!;
+            await sides.stop().catch(() => undefined); // start both sides afresh for the next arm
           }
           const tReady = performance.now();
           let last = await relay.stats();
