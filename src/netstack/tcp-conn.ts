@@ -11,7 +11,7 @@
  */
 import type { Host } from './host.js';
 import type { Family } from './ip.js';
-import { type Segment, ACK, FIN, RST, SYN, MAX_WSCALE, buildSegment } from './tcp-segment.js';
+import { type Segment, type SackBlock, ACK, FIN, RST, SYN, MAX_WSCALE, buildSegment } from './tcp-segment.js';
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './tcp-seq.js';
 import { type TcpConfig, type TcpError, tcpError } from './tcp-config.js';
 import { OooQueue } from './tcp-sack.js';
@@ -64,6 +64,9 @@ export interface TcpStats {
   timeouts: number;
   /** Tail loss probes sent (RFC 8985 section 7). */
   tailLossProbes: number;
+  /** D-SACKs received (RFC 2883), and reductions undone as spurious (RFC 3708 / RFC 3522). */
+  dsacksReceived: number;
+  spuriousUndos: number;
   resetsSent: number;
   resetsReceived: number;
   challengeAcks: number;
@@ -98,6 +101,8 @@ export class TcpConn {
   readonly ooo: OooQueue;
   /** RFC 7323 timestamps: TS.Recent, Last.ACK.sent, PAWS. */
   readonly ts: Timestamps;
+  /** A duplicate segment to report in the first SACK block of the next ACK (RFC 2883), or null. */
+  dsack: SackBlock | null = null;
   /** Sequence number of a FIN that arrived ahead of a hole. */
   oooFin: number | null = null;
   finReceived = false;
@@ -288,6 +293,8 @@ export class TcpConn {
       if (flags & RST) return this.host.drop('tcp-rst-out-of-window');
       // A zero-window probe still carries a usable ACK and window update.
       if (flags & ACK && seg.seq === this.rcvNxt && this.state !== 'SYN-RECEIVED') this.snd.onAck(seg, now);
+      // Data we already have: say so with a D-SACK (RFC 2883 section 4).
+      if (seg.data.length > 0 && seqLe(seqAdd(seg.seq, seg.data.length), this.rcvNxt)) this.reportDuplicate(seg.seq, seqAdd(seg.seq, seg.data.length));
       this.ackNow = true;
       this.host.drop('tcp-out-of-window');
       return;
@@ -358,6 +365,7 @@ export class TcpConn {
     // Trim what we already have.
     if (seqLt(seq, this.rcvNxt)) {
       const skip = seqDiff(this.rcvNxt, seq);
+      if (data.length > 0) this.reportDuplicate(seq, seqAdd(seq, Math.min(skip, data.length)));
       if (skip >= data.length + (fin ? 1 : 0)) {
         this.ackNow = true;
         return;
@@ -409,10 +417,16 @@ export class TcpConn {
       }
     } else {
       // Out of order: keep it and send a duplicate ACK with SACK (RFC 5681 4.2).
-      if (data.length > 0 && this.ooo.insert(seq, data) < 0) this.host.drop('tcp-ooo-full');
+      const added = data.length > 0 ? this.ooo.insert(seq, data) : 0;
+      if (added < 0) this.host.drop('tcp-ooo-full');
+      else if (added === 0 && data.length > 0) this.reportDuplicate(seq, seqAdd(seq, data.length));
       if (fin) this.oooFin = seqAdd(seq, data.length);
       this.ackNow = true;
     }
+  }
+
+  private reportDuplicate(start: number, end: number): void {
+    if (this.snd.sackOk) this.dsack = { start, end };
   }
 
   private deliver(buf: Buffer): void {
@@ -525,6 +539,7 @@ export class TcpConn {
   /** Called by the sender after any segment carrying an ACK went out. */
   ackSent(): void {
     this.ts.lastAckSent = this.rcvNxt;
+    this.dsack = null;
     this.ackNow = false;
     this.ackPending = false;
     this.segsSinceAck = 0;

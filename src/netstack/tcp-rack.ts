@@ -213,6 +213,17 @@ export class SentLog {
     return null;
   }
 
+  /** A reduction proved spurious: records marked lost and not yet resent are in flight after all. */
+  undoLost(): void {
+    for (let i = this.head; i < this.recs.length; i++) {
+      const r = this.recs[i]!;
+      if (r.lost && !r.retrans && !r.sacked) {
+        r.lost = false;
+        this.lostBytes -= seqDiff(r.end, r.start);
+      }
+    }
+  }
+
   /** After a retransmission timeout: every record not SACKed is lost; SACK state is dropped (RFC 2018 section 8). */
   rto(): void {
     this.sackedBytes = 0;

@@ -20,6 +20,7 @@ import { createCongestion } from './cc/index.js';
 import { Scoreboard } from './tcp-sack.js';
 import { SentLog, Rack, type SentRecord } from './tcp-rack.js';
 import { Prr } from './tcp-prr.js';
+import { tsLt } from './tcp-timestamps.js';
 import { tcpError } from './tcp-config.js';
 
 /** Smallest send MSS accepted from a peer (Linux tcp_min_snd_mss). */
@@ -88,6 +89,17 @@ export class Sender {
   private tlpRetrans = false;
   /** New data left or was acknowledged since the probe timer was last set. */
   private tlpRearm = false;
+  /**
+   * Undo of a spurious reduction (RFC 3708 D-SACK, RFC 3522 Eifel): SND.UNA
+   * when the episode (recovery or RTO) began, or null; retransmissions of it
+   * not yet proven needless by D-SACK; TSval of its first retransmission.
+   */
+  private undoMarker: number | null = null;
+  private undoRetrans = 0;
+  private undoTsval: number | null = null;
+  private undoEifelChecked = false;
+  /** The episode being undone was an RTO (its go-back-N is cancelled). */
+  private undoAfterRto = false;
 
   rtxAt = Infinity;
   persistAt = Infinity;
@@ -275,6 +287,7 @@ export class Sender {
       delivered = acked;
     }
     if (this.tlpEnd !== null && seqGe(ack, this.tlpEnd)) this.tlpAcked(now);
+    this.eifel(seg, now);
     let restartTimer = true;
     switch (this.recovery) {
       case 'newreno':
@@ -315,6 +328,13 @@ export class Sender {
   private sackInput(seg: Segment, now: number): number {
     const tsEcr = this.c.ts.ok ? seg.tsEcr : null;
     const learn = (r: SentRecord): void => this.rack.update(r, now, this.minRtt, tsEcr);
+    // RFC 2883 section 4: a first block below the ACK, or inside the second block, reports a duplicate.
+    const d = seg.sack[0];
+    // Valid only for data we sent, no larger than the largest window (as Linux checks).
+    if (d !== undefined && seqLt(d.start, d.end) && seqLe(d.end, this.max) && seqDiff(d.end, d.start) <= Math.max(this.maxWnd, this.mss)) {
+      const second = seg.sack[1];
+      if (seqLe(d.end, seg.ack) || (second !== undefined && seqGe(d.start, second.start) && seqLe(d.end, second.end))) this.onDsack(d, now);
+    }
     const before = this.board.sacked;
     this.board.advance(this.una);
     const advanced = before - this.board.sacked;
@@ -426,6 +446,7 @@ export class Sender {
     c.owner.stats.fastRetransmits++;
     const flight = seqDiff(this.max, this.una);
     this.cc.onCongestionEvent(now, flight);
+    this.startUndoEpisode(false);
     this.recover = this.max;
     this.recovery = kind;
     this.highRxt = this.una;
@@ -442,6 +463,58 @@ export class Sender {
       if (this.cc.usesPrr) this.cc.cwnd = this.pipe() + this.mss;
     }
     if (this.rtxAt === Infinity) this.rtxAt = now + this.rto.rto;
+  }
+
+  /** A new loss episode (recovery or the first RTO) starts: its retransmissions may later prove spurious. */
+  private startUndoEpisode(rto: boolean): void {
+    this.undoMarker = this.una;
+    this.undoRetrans = 0;
+    this.undoTsval = null;
+    this.undoEifelChecked = false;
+    this.undoAfterRto = rto;
+  }
+
+  /**
+   * A D-SACK (RFC 2883): the peer got something twice. RACK widens its
+   * reordering window; when every retransmission of the current episode has
+   * come back as a duplicate, none was needed (RFC 3708): undo.
+   */
+  private onDsack(b: SackBlock, now: number): void {
+    this.c.owner.stats.dsacksReceived++;
+    this.rack.onDsack(this.nxt, this.una);
+    // Only duplicates of this episode's retransmissions count (at or above its SND.UNA, below its recovery point).
+    if (this.undoMarker === null || seqLt(b.start, this.undoMarker) || seqGt(b.end, this.recover) || this.undoRetrans === 0) return;
+    this.undoRetrans -= Math.max(1, Math.ceil(seqDiff(b.end, b.start) / this.mss));
+    if (this.undoRetrans <= 0) this.undo(now);
+  }
+
+  /**
+   * Eifel detection (RFC 3522): the first ACK past the episode's first
+   * retransmission echoes a TSval older than that retransmission's, so the
+   * original arrived and the retransmission was needless: undo.
+   */
+  private eifel(seg: Segment, now: number): void {
+    if (this.undoMarker === null || this.undoTsval === null || this.undoEifelChecked || seg.tsEcr === null || !this.c.ts.ok) return;
+    if (!seqGt(seg.ack, this.undoMarker)) return;
+    this.undoEifelChecked = true;
+    if (tsLt(seg.tsEcr, this.undoTsval)) this.undo(now);
+  }
+
+  /** The last reduction was spurious: the controller restores its window, recovery (or the RTO's go-back-N) ends. */
+  private undo(now: number): void {
+    this.c.owner.stats.spuriousUndos++;
+    this.undoMarker = null;
+    this.cc.undo(now);
+    if (this.undoAfterRto) {
+      // Nothing was lost after all: stop resending what the peer has (RFC 4015 response).
+      this.log.undoLost();
+      if (seqLt(this.nxt, this.max)) this.nxt = this.max;
+      this.recover = this.una;
+    } else if (this.recovery !== 'none') {
+      this.log.undoLost();
+      this.endRecovery(now);
+      this.recover = this.una;
+    }
   }
 
   /** The ACK covered the tail loss probe (RFC 8985 7.4): a retransmitted probe that repaired a loss still halves the window. */
@@ -474,9 +547,13 @@ export class Sender {
     return blocks === null || blocks.length === 0 ? 0 : 4 + 8 * blocks.length;
   }
 
+  /** The SACK blocks of our next segment: a pending D-SACK first (RFC 2883), then the out-of-order data. */
   private sackBlocks(): SackBlock[] | null {
-    if (!this.sackOk || this.c.ooo.bytes === 0) return null;
-    return this.c.ooo.blocks(this.c.ts.ok ? MAX_SACK_BLOCKS_TS : MAX_SACK_BLOCKS);
+    const d = this.c.dsack;
+    if (!this.sackOk || (this.c.ooo.bytes === 0 && d === null)) return null;
+    const max = this.c.ts.ok ? MAX_SACK_BLOCKS_TS : MAX_SACK_BLOCKS;
+    if (d === null) return this.c.ooo.blocks(max);
+    return this.c.ooo.bytes === 0 ? [d] : [d, ...this.c.ooo.blocks(max - 1)];
   }
 
   private newDataLoop(now: number): void {
@@ -555,6 +632,10 @@ export class Sender {
     const stats = this.c.owner.stats;
     if (rxt) {
       stats.retransmits++;
+      if (this.undoMarker !== null) {
+        this.undoRetrans++;
+        if (this.undoTsval === null && this.c.ts.ok) this.undoTsval = this.c.ts.val(now);
+      }
       // Karn: a retransmitted segment never yields an RTT sample.
       if (this.rtActive && seqLt(seq, this.rtEnd) && seqGt(seqAdd(seq, used), this.rtStart)) this.rtActive = false;
     } else if (time && !this.rtActive) {
@@ -659,6 +740,7 @@ export class Sender {
       return;
     }
     this.cc.onRto(now, seqDiff(this.max, this.una), this.retries === 1);
+    if (this.retries === 1) this.startUndoEpisode(true);
     this.recover = this.max;
     this.endRecovery(null);
     this.board.clear(); // RFC 2018 section 8: ignore SACK information after a timeout

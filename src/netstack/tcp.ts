@@ -123,6 +123,8 @@ export class Tcp implements ConnOwner {
     fastRetransmits: 0,
     timeouts: 0,
     tailLossProbes: 0,
+    dsacksReceived: 0,
+    spuriousUndos: 0,
     resetsSent: 0,
     resetsReceived: 0,
     challengeAcks: 0,
