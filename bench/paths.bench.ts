@@ -19,8 +19,9 @@
  * Selection: WGTS_BENCH_PATHS=20ms1,20ms1-bbr,40ms0.1,40ms0,100ms0.5 (default
  * all), WGTS_BENCH_TOPO=forward,both, WGTS_BENCH_RUNS (default 2),
  * WGTS_BENCH_SECONDS per iperf3 run (default 4). The bbr arm sets
- * `Congestion = bbr` in wgts's [Interface]; while the config refuses the key
- * it is SKIPPED with the parser's message.
+ * `Congestion = bbr` in wgts's [Interface] (else in each [Forward] /
+ * [Expose]); while the config refuses the key it is SKIPPED with the
+ * parser's message.
  */
 import type { Row } from './harness.js';
 import { skip } from './harness.js';
@@ -29,7 +30,7 @@ import { cleanupAll, waitFor, type Proc } from '../test/harness/netns.js';
 import { parseConfig, formatIssue } from '../src/config/index.js';
 import {
   createPathsTopology, describeRelay, homeWgtsConf, startHomeKernel, startHomeWgts, startPathRelay, startProbeServer, startVpsKernel,
-  startVpsWgts, vpsWgtsConf, waitForPath, P, PORT_PROBE, type PathsTopology, type Side,
+  startVpsWgts, vpsWgtsConf, waitForPath, P, PORT_PROBE, type PathsTopology, type Side, type WgtsSideOptions,
 } from '../test/interop/paths-topology.js';
 import type { DirectionStats, RelayStats } from '../test/harness/udp-relay.js';
 
@@ -82,14 +83,22 @@ function selection(): { paths: PathDef[]; topos: Topo[]; runs: number; seconds: 
   return { paths, topos: topoNames as Topo[], runs, seconds };
 }
 
-/** Why wgts refuses `Congestion = NAME` in [Interface], or null when both configs parse. */
-function congestionRefused(t: PathsTopology, cc: string): string | null {
-  const lines = [`Congestion = ${cc}`];
-  for (const [file, text] of [['vps.conf', vpsWgtsConf(t, PORTS, { interfaceLines: lines })], ['home.conf', homeWgtsConf(t, PORTS, { interfaceLines: lines })]] as const) {
-    const r = parseConfig(file, text);
-    if (!r.ok) return r.errors.map(formatIssue).join('; ');
+/**
+ * Where wgts takes `Congestion = NAME`: in [Interface], else in each
+ * [Forward] / [Expose]; or why it refuses both (the parser's messages).
+ */
+function congestionPlacement(t: PathsTopology, cc: string): WgtsSideOptions | string {
+  const line = [`Congestion = ${cc}`];
+  const refusals: string[] = [];
+  for (const opts of [{ interfaceLines: line }, { ruleLines: line }]) {
+    const errors = [['vps.conf', vpsWgtsConf(t, PORTS, opts)], ['home.conf', homeWgtsConf(t, PORTS, opts)]].flatMap(([file, text]) => {
+      const r = parseConfig(file!, text!);
+      return r.ok ? [] : r.errors.map(formatIssue);
+    });
+    if (errors.length === 0) return opts;
+    refusals.push(errors[0]!);
   }
-  return null;
+  return refusals.join('; ');
 }
 
 /** Keeps each side running what the arm needs, switching in place only when it changes. */
@@ -98,21 +107,22 @@ class Sides {
   private home: { key: string; side: Side } | null = null;
   constructor(private readonly t: PathsTopology) {}
 
-  async set(arm: Arm, cc: string | undefined): Promise<void> {
-    const lines = cc ? [`Congestion = ${cc}`] : [];
-    const vpsKey = arm === 'kernel' ? 'kernel' : `wgts ${cc ?? ''}`;
-    const homeKey = arm === 'both' ? `wgts ${cc ?? ''}` : 'kernel';
+  /** `cc`: the congestion arm's name and where its config line goes (congestionPlacement). */
+  async set(arm: Arm, cc: { name: string; opts: WgtsSideOptions } | undefined): Promise<void> {
+    const lines = cc?.opts ?? {};
+    const vpsKey = arm === 'kernel' ? 'kernel' : `wgts ${cc?.name ?? ''}`;
+    const homeKey = arm === 'both' ? `wgts ${cc?.name ?? ''}` : 'kernel';
     // Stop before start: each side's two kinds share its WireGuard port.
     if (this.vps?.key !== vpsKey) {
       await this.vps?.side.stop();
       this.vps = null;
-      const side = arm === 'kernel' ? await startVpsKernel(this.t, PORTS) : await startVpsWgts(this.t, PORTS, { interfaceLines: lines });
+      const side = arm === 'kernel' ? await startVpsKernel(this.t, PORTS) : await startVpsWgts(this.t, PORTS, lines);
       this.vps = { key: vpsKey, side };
     }
     if (this.home?.key !== homeKey) {
       await this.home?.side.stop();
       this.home = null;
-      const side = arm === 'both' ? await startHomeWgts(this.t, PORTS, { interfaceLines: lines }) : await startHomeKernel(this.t);
+      const side = arm === 'both' ? await startHomeWgts(this.t, PORTS, lines) : await startHomeKernel(this.t);
       this.home = { key: homeKey, side };
     }
   }
@@ -217,12 +227,14 @@ export async function run(): Promise<Row[]> {
     const sides = new Sides(t);
     let seed = 1;
     for (const path of sel.paths) {
+      let cc: { name: string; opts: WgtsSideOptions } | undefined;
       if (path.congestion) {
-        const refused = congestionRefused(t, path.congestion);
-        if (refused) {
-          skip(`paths ${path.name}`, `wgts refuses \`Congestion = ${path.congestion}\` (${refused}); the ${path.congestion} arm runs once the congestion-control key is in the config`);
+        const placed = congestionPlacement(t, path.congestion);
+        if (typeof placed === 'string') {
+          skip(`paths ${path.name}`, `wgts refuses \`Congestion = ${path.congestion}\` (${placed}); the ${path.congestion} arm runs once the congestion-control key is in the config`);
           continue;
         }
+        cc = { name: path.congestion, opts: placed };
       }
       const arms: Arm[] = ['kernel', ...sel.topos];
       for (let run = 1; run <= sel.runs; run++) {
@@ -232,7 +244,7 @@ export async function run(): Promise<Row[]> {
           const relay = await startPathRelay(t, path, seed + run);
           let ready: string | null = null;
           try {
-            await sides.set(arm, path.congestion);
+            await sides.set(arm, cc);
             await waitForPath(t);
           } catch (err) {
             ready = (err as Error).message.split('\n')[0]!;

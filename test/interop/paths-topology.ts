@@ -91,9 +91,10 @@ export interface Side {
   stop(): Promise<void>;
 }
 
-/** Extra [Interface] lines for wgts (e.g. `Congestion = bbr`). */
+/** Extra lines for wgts's [Interface], and for each [Forward] / [Expose] (e.g. `Congestion = bbr`). */
 export interface WgtsSideOptions {
   interfaceLines?: readonly string[];
+  ruleLines?: readonly string[];
   logLevel?: string;
 }
 
@@ -104,7 +105,7 @@ function withInterfaceLines(conf: string, lines: readonly string[] | undefined):
 
 /** The vps's wgts config: home behind the relay, a [Forward] per port from the public address to home. */
 export function vpsWgtsConf(t: PathsTopology, ports: readonly number[], opts: WgtsSideOptions = {}): string {
-  const forwards = ports.map((p) => `[Forward]\nListen = ${P.vpsPub4}:${p}\nTarget = ${P.homeTun4}:${p}`).join('\n\n');
+  const forwards = ports.map((p) => [`[Forward]`, `Listen = ${P.vpsPub4}:${p}`, `Target = ${P.homeTun4}:${p}`, ...(opts.ruleLines ?? [])].join('\n')).join('\n\n');
   return withInterfaceLines(renderConf({
     privateKey: t.kVps.privateKey,
     listenPort: PORT_VPS,
@@ -116,7 +117,7 @@ export function vpsWgtsConf(t: PathsTopology, ports: readonly number[], opts: Wg
 
 /** Home's wgts config: the vps behind the relay, an [Expose] per port from the tunnel address to 127.0.0.1. */
 export function homeWgtsConf(t: PathsTopology, ports: readonly number[], opts: WgtsSideOptions = {}): string {
-  const exposes = ports.map((p) => `[Expose]\nListen = ${P.homeTun4}:${p}\nTarget = 127.0.0.1:${p}`).join('\n\n');
+  const exposes = ports.map((p) => [`[Expose]`, `Listen = ${P.homeTun4}:${p}`, `Target = 127.0.0.1:${p}`, ...(opts.ruleLines ?? [])].join('\n')).join('\n\n');
   return withInterfaceLines(renderConf({
     privateKey: t.kHome.privateKey,
     listenPort: PORT_HOME,
