@@ -8,6 +8,7 @@ import { exposeSection, forwardSection } from './forward.js';
 import { interfaceSection } from './interface.js';
 import { peerSection } from './peer.js';
 import { portMappingSection } from './portmap.js';
+import { httpProxySection, socks5Section } from './proxy.js';
 import type { SectionSpec } from './schema.js';
 
 export const SECTIONS: readonly SectionSpec<any>[] = [
@@ -16,4 +17,6 @@ export const SECTIONS: readonly SectionSpec<any>[] = [
   forwardSection,
   exposeSection,
   portMappingSection,
+  socks5Section,
+  httpProxySection,
 ];

@@ -72,7 +72,7 @@ export function serializeConfig(
     if (!spec.serialize || !items) continue;
     for (const item of items) {
       out.push('', `[${spec.name}]`);
-      for (const [k, v] of spec.serialize(item)) kv(k, v);
+      for (const [k, v] of spec.serialize(item)) kv(k, opts.redactSecrets && spec.keys[k]?.secret ? '<redacted>' : v);
     }
   }
   return out.join('\n') + '\n';

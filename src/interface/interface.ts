@@ -7,9 +7,10 @@
  *     -> mode (TUN when it can be opened, else userspace; or as asked)
  *     -> TUN: recover stale state, open the device, wg-quick's steps around
  *        the driver's start          | userspace: the driver with its stack
- *     -> [Forward]/[Expose] rules -> [PortMapping] -> UAPI socket -> metrics
- *   reload(config)  peers, rules and the port-mapping policy, in place
- *   stop()          the one teardown: metrics, port mapping, rules,
+ *     -> [Forward]/[Expose] rules -> [Socks5]/[http] proxies -> [PortMapping]
+ *     -> UAPI socket -> metrics
+ *   reload(config)  peers, rules, proxies and the port-mapping policy, in place
+ *   stop()          the one teardown: metrics, port mapping, proxies, rules,
  *                   wg-quick's down steps, UAPI, driver (timers, workers, socket)
  *
  * A failed start runs the same teardown over what was started and rejects
@@ -35,6 +36,7 @@ import type { PortMapHost } from '../node/portmap-host.js';
 import { driverSnapshot, startMetricsServer, type MetricsServer, type MetricsSnapshot } from '../node/metrics.js';
 import { startUapiServer, type UapiServer } from '../uapi/server.js';
 import { openTun, WgQuick, StateFile, systemRunner, recoverStale, assertInterfaceAbsent, type TunDevice } from '../tun/index.js';
+import { ProxySet, TunnelDialer, type ProxyStats } from '../proxy/index.js';
 import { chooseMode, type ModeRequest } from './mode.js';
 
 export type { ModeRequest } from './mode.js';
@@ -74,6 +76,8 @@ export class Interface extends EventEmitter<InterfaceEvents> {
   private portmap: PortMapHost | null = null;
   private uapi: UapiServer | null = null;
   private metrics: MetricsServer | null = null;
+  private dialer_: TunnelDialer | null = null;
+  private proxies: ProxySet | null = null;
   private stopping: Promise<void> | null = null;
 
   private constructor(
@@ -126,6 +130,25 @@ export class Interface extends EventEmitter<InterfaceEvents> {
     return this.nat!.tunnel;
   }
 
+  /**
+   * TCP connections into the tunnel by address or name; in userspace mode an
+   * address no peer's AllowedIPs cover fails at once with EHOSTUNREACH.
+   */
+  get dialer(): TunnelDialer {
+    this.dialer_ ??= new TunnelDialer(this.net, this.mode === 'userspace' ? { routed: (ip) => this.driver.device.allowedIps.lookup(ip) !== undefined } : {});
+    return this.dialer_;
+  }
+
+  /** The [Socks5]/[http] proxies' counters. */
+  proxyStats(): ProxyStats[] {
+    return this.proxies?.stats() ?? [];
+  }
+
+  /** Our addresses inside the tunnel (the config's Address values). */
+  get addresses(): string[] {
+    return this.config.iface.addresses.map((a) => a.ip);
+  }
+
   /** The UAPI socket's path, or null when none is served. */
   get uapiPath(): string | null {
     return this.uapi?.path ?? null;
@@ -164,6 +187,10 @@ export class Interface extends EventEmitter<InterfaceEvents> {
     const applied = await nat.apply(rulesOf(cfg, this.cliRules()));
     if (applied.failed.length) throw new Error(applied.failed.map((f) => `cannot start ${f}`).join('\n'));
     for (const r of applied.added) log.info(`started ${r}`);
+
+    this.proxies = new ProxySet(this.dialer, log);
+    const proxyFailed = await this.proxies.apply(cfg);
+    if (proxyFailed.length) throw new Error(proxyFailed.map((f) => `cannot start the ${f}`).join('\n'));
 
     const policy = cfg.extensions['PortMapping']?.[0] as PortMapPolicy | undefined;
     if (policy) {
@@ -274,6 +301,7 @@ export class Interface extends EventEmitter<InterfaceEvents> {
     for (const x of r.added) log.info(`started ${x}`);
     for (const x of r.removed) log.info(`stopped ${x} (open connections finish)`);
     for (const f of r.failed) log.error(`reload: cannot start ${f}`);
+    for (const f of (await this.proxies?.apply(config)) ?? []) log.error(`reload: cannot start the ${f}`);
     const policy = config.extensions['PortMapping']?.[0] as PortMapPolicy | undefined;
     if (this.portmap && policy) this.portmap.reload(policy);
     else if (this.portmap || policy) log.warn(`reload: [PortMapping] was ${policy ? 'added' : 'removed'}; that takes a restart (leases are kept until then)`);
@@ -289,6 +317,7 @@ export class Interface extends EventEmitter<InterfaceEvents> {
   private async teardown(): Promise<void> {
     await this.metrics?.close();
     await this.portmap?.close();
+    await this.proxies?.close();
     await this.nat?.close();
     if (this.wq && this.wqUp) for (const err of await this.wq.down(this.tun ?? undefined)) this.o.log.warn(`teardown: ${err.message}`);
     else await this.tun?.close(); // wg-quick's steps undid themselves; the device is still ours

@@ -1,0 +1,75 @@
+/**
+ * What the SOCKS5 and HTTP proxies share: credentials checked in constant
+ * time, a two-way byte relay with half-close, and per-proxy counters.
+ *
+ *   client ──pipe──> tunnel      each direction ends on its own (half-close);
+ *   client <──pipe── tunnel      an error on either side destroys both
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Duplex } from 'node:stream';
+
+export interface ProxyStats {
+  kind: 'socks5' | 'http';
+  listen: string;
+  /** Connections through the proxy still open. */
+  active: number;
+  /** Connections through the proxy made so far. */
+  total: number;
+  /** Clients refused: bad credentials, bad requests, targets that failed (by reason). */
+  refused: Record<string, number>;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export function newStats(kind: 'socks5' | 'http', listen: string): ProxyStats {
+  return { kind, listen, active: 0, total: 0, refused: {}, bytesIn: 0, bytesOut: 0 };
+}
+
+export function countRefused(s: ProxyStats, why: string): void {
+  s.refused[why] = (s.refused[why] ?? 0) + 1;
+}
+
+/** Username/password, compared by digest so neither length nor content leaks through timing. */
+export class Credentials {
+  private readonly user: Buffer;
+  private readonly pass: Buffer;
+  constructor(username: string, password: string) {
+    this.user = digest(Buffer.from(username));
+    this.pass = digest(Buffer.from(password));
+  }
+
+  check(username: Buffer, password: Buffer): boolean {
+    const u = timingSafeEqual(this.user, digest(username));
+    const p = timingSafeEqual(this.pass, digest(password));
+    return u && p;
+  }
+}
+
+function digest(b: Buffer): Buffer {
+  return createHash('sha256').update(b).digest();
+}
+
+/** Relay bytes both ways until both directions have ended; `onClose` runs once. */
+export function relay(client: Duplex, tunnel: Duplex, stats: ProxyStats, onClose?: () => void): void {
+  stats.active++;
+  stats.total++;
+  let closed = 0;
+  const done = (): void => {
+    if (++closed === 2) {
+      stats.active--;
+      onClose?.();
+    }
+  };
+  client.once('close', done);
+  tunnel.once('close', done);
+  const fail = (): void => {
+    client.destroy();
+    tunnel.destroy();
+  };
+  client.on('error', fail);
+  tunnel.on('error', fail);
+  client.on('data', (d: Buffer) => void (stats.bytesOut += d.length));
+  tunnel.on('data', (d: Buffer) => void (stats.bytesIn += d.length));
+  client.pipe(tunnel);
+  tunnel.pipe(client);
+}
