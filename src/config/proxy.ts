@@ -33,7 +33,7 @@ function parseBind(v: string): KeyParsed<{ host: string; port: number }> {
   const ip = canonicalIp(split.value.host);
   if (!ip) return fail('the address must be an IP address of this host, such as 127.0.0.1 (names are not looked up)');
   const port = /^[0-9]{1,5}$/.test(split.value.port) ? Number(split.value.port) : NaN;
-  if (!(port >= 1 && port <= 65535)) return fail('port must be an integer 1-65535');
+  if (!(port >= 0 && port <= 65535)) return fail('port must be an integer 1-65535 (0: any free port, shown by wgts show)');
   return ok({ host: ip.ip, port });
 }
 

@@ -51,6 +51,7 @@ export class HttpProxyServer {
       });
     });
     const a = server.address() as { address: string; port: number };
+    this.stats.listen = `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`;
     return { address: a.address, port: a.port };
   }
 

@@ -62,6 +62,7 @@ export class Socks5Server {
       });
     });
     const a = server.address() as { address: string; port: number };
+    this.stats.listen = `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`;
     return { address: a.address, port: a.port };
   }
 
