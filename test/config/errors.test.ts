@@ -98,7 +98,7 @@ const cases: [string, string, string[]][] = [
   ],
   ['keepalive negative', conf([], ['PersistentKeepalive = -1']), ['wg0.conf:5: PersistentKeepalive = -1: must be "off" or an integer 0-65535 (seconds)']],
   ['no section', `ListenPort = 1\n${IFACE}`, ['wg0.conf:1: ListenPort is outside any section; put it under [Interface] or [Peer]']],
-  ['unknown section', conf(['[Frobnicate]', 'Listen = 1', 'Whatever = 2']), ['wg0.conf:3: unknown section [Frobnicate] (known sections: [Interface], [Peer], [Forward], [Expose], [PortMapping])']],
+  ['unknown section', conf(['[Frobnicate]', 'Listen = 1', 'Whatever = 2']), ['wg0.conf:3: unknown section [Frobnicate] (known sections: [Interface], [Peer], [Forward], [Expose], [PortMapping], [Socks5], [http])']],
   ['misspelt section', conf(['[Peeer]', 'X = 1']), ['wg0.conf:3: unknown section [Peeer] (did you mean [Peer]?)']],
   ['unterminated header', conf(['[Peer']), ['wg0.conf:3: section header must look like [Name]']],
   ['empty header', conf(['[]']), ['wg0.conf:3: section header must look like [Name]']],
