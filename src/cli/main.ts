@@ -35,6 +35,7 @@ export const COMMANDS: Subcommand[] = [
   { name: 'show', summary: 'Shows the state of running interfaces (like wg show)', run: async (argv) => (await import('./show.js')).runShow(argv) },
   { name: 'set', summary: 'Changes a running interface (like wg set)', run: async (argv) => (await import('./show.js')).runSet(argv) },
   { name: 'init', summary: 'Writes a matching VPS + home config pair, or adds a client with --peer NAME', run: async (argv) => (await import('./init.js')).runInit(argv) },
+  { name: 'conformance', summary: 'Checks a WireGuard peer against the protocol, check by check', run: async (argv) => (await import('./conformance.js')).runConformance(argv) },
   { name: 'qr', summary: 'Shows a config as a QR code for the phone apps, or writes it as PNG/SVG', run: async (argv) => (await import('./qr.js')).runQr(argv) },
   { name: 'genkey', summary: 'Generates a new private key and writes it to stdout', run: (argv) => runGen('genkey', argv) },
   { name: 'genpsk', summary: 'Generates a new preshared key and writes it to stdout', run: (argv) => runGen('genpsk', argv) },

@@ -6,6 +6,7 @@
 //
 //   guest wg0 (198.19.70.2)  <- handshakes, PSK, v4/v6 in and out, MTU,
 //                               AllowedIPs, roaming, cookies, transfers
+//   guest wg5                <- `wgts conformance` from h
 //   guest wg1..wg4           <- four transfers across REKEY_AFTER_TIME, started
 //                               first and checked last so they overlap the rest
 //   tap (198.18.70.1) in h   <-> guest eth0 (198.18.70.2)
@@ -23,6 +24,7 @@ import {
 } from '../harness/netns.js';
 import { KernelGuest, kernelGuestStatus } from '../harness/kernel-guest.js';
 import { renderConf, WgtsProc, type WgtsConf } from './wgts-proc.js';
+import { runConformance } from '../conformance/run-cli.js';
 
 const PEER = resolve('dist/test/interop/stack-peer.js');
 const OUTER = { h4: '198.18.70.1', g4: '198.18.70.2', h6: 'fd77:7767:7473:70::1', g6: 'fd77:7767:7473:70::2' };
@@ -40,7 +42,7 @@ const WG = '/usr/sbin/wg';
 
 const status = kernelGuestStatus();
 
-interopSuite('kernel WireGuard (qemu guest) <-> wgts', { timeout: 480_000, needs: ['ping', 'busybox'], also: status }, () => {
+interopSuite('kernel WireGuard (qemu guest) <-> wgts', { timeout: 560_000, needs: ['ping', 'busybox'], also: status }, () => {
   let h: Netns;
   let guest: KernelGuest;
   let kg: WgKeyPair;
@@ -361,6 +363,16 @@ interopSuite('kernel WireGuard (qemu guest) <-> wgts', { timeout: 480_000, needs
     await guest.run(`nc -l -p 9301 -e /bin/sha256sum > /dev/null 2>&1 &\nsleep 1`);
     const r = await h.exec(['sh', '-c', `busybox nc ${i.g4} 9301 < ${file}`], { timeoutMs: 150_000 });
     assert.equal(r.stdout.split(/\s+/)[0], createHash('sha256').update(data).digest('hex'), r.stdout + r.stderr);
+  });
+
+  it('wgts conformance: the kernel passes every check', { timeout: 180_000 }, async () => {
+    // The checker runs in h; the guest's wg5 knows its key and answers ICMP echo.
+    const ck = await genKeyPair();
+    const i = inner(5);
+    await guestWg('wg5', 5, { peer: ck.publicKey, allowed: [`${i.w4}/32`] });
+    const r = await runConformance(h, formatEndpoint(OUTER.g4, GUEST_PORT + 5), kg.publicKey, ck, { ours: i.w4, theirs: i.g4 }, 170_000);
+    assert.equal(r.code, 0, r.stdout);
+    assert.ok(r.lines.filter((l) => l.status === 'PASS').length >= 11, r.stdout);
   });
 
   it('the transfers across REKEY_AFTER_TIME finish with equal SHA-256, no lost ping, and a rekey by the initiator', { timeout: (LONG_SECONDS + 150) * 1000 }, async () => {
