@@ -15,10 +15,8 @@ import { hexHead, type PendingInitiation, type Probe, type Session } from './pro
 import { addressBytes, echoRequest, isEchoReply } from './echo.js';
 import { messageType, parseResponse, peekReceiverIndex } from '../noise/messages.js';
 import { tai64n } from '../crypto/tai64n.js';
-import {
-  KEEPALIVE_TIMEOUT, MESSAGE_COOKIE_REPLY, MESSAGE_RESPONSE, MESSAGE_TRANSPORT, REJECT_AFTER_TIME,
-  REKEY_AFTER_TIME, REKEY_TIMEOUT, RESPONSE_SIZE,
-} from '../transport/constants.js';
+import { MESSAGE_COOKIE_REPLY, MESSAGE_RESPONSE, MESSAGE_TRANSPORT, RESPONSE_SIZE } from '../noise/constants.js';
+import { KEEPALIVE_TIMEOUT, REJECT_AFTER_TIME, REKEY_AFTER_TIME, REKEY_TIMEOUT } from '../transport/constants.js';
 
 export type Status = 'PASS' | 'FAIL' | 'SKIP';
 

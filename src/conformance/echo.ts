@@ -9,7 +9,7 @@
 import { newPacket, sealPacket, transportChecksum } from '../netstack/ip.js';
 import { checksum } from '../netstack/checksum.js';
 import { ICMP4_ECHO_REPLY, ICMP4_ECHO_REQUEST, ICMP6_ECHO_REPLY, ICMP6_ECHO_REQUEST } from '../netstack/icmp.js';
-import { parseIp } from '../transport/ip.js';
+import { parseIp } from '../ip/text.js';
 
 const PROTO_ICMP = 1;
 const PROTO_ICMPV6 = 58;

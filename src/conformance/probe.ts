@@ -12,7 +12,7 @@
  * takes the first one matching a predicate, so nothing a check did not ask
  * for is lost to the next check.
  */
-import { UdpBind } from '../node/udp.js';
+import { UdpBind } from '../host/udp-bind.js';
 import type { Endpoint } from '../transport/peer.js';
 import { PrivateKey } from '../crypto/x25519.js';
 import { tai64n } from '../crypto/tai64n.js';
@@ -21,7 +21,7 @@ import {
   type InitiatorState, type LocalIdentity, type PeerCrypto,
 } from '../noise/index.js';
 import { openPayload, sealFrame, writeTransportHeader } from '../transport/packet.js';
-import { MESSAGE_TRANSPORT, PADDING_MULTIPLE, TRANSPORT_HEADER_SIZE } from '../transport/constants.js';
+import { MESSAGE_TRANSPORT, PADDING_MULTIPLE, TRANSPORT_HEADER_SIZE } from '../noise/constants.js';
 
 const TAG_LEN = 16;
 
