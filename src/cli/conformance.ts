@@ -49,38 +49,62 @@ function readKeyFile(path: string, what: string): Uint8Array {
   return k;
 }
 
-function parseArgs(argv: string[]): Args {
-  const o: Partial<Args> & { presharedKey: Uint8Array | null } = { presharedKey: null, long: false, json: false };
-  let target: string | undefined;
+/** The command line as written: flags known and given their values (nothing read or checked yet). */
+export interface ConformanceArgv {
+  target?: string;
+  publicKey?: string;
+  privateKeyFile?: string;
+  presharedKeyFile?: string;
+  address?: string;
+  peerAddress?: string;
+  long: boolean;
+  json: boolean;
+}
+
+const VALUE_FLAGS: Record<string, keyof ConformanceArgv> = {
+  '--public-key': 'publicKey',
+  '--private-key-file': 'privateKeyFile',
+  '--preshared-key-file': 'presharedKeyFile',
+  '--address': 'address',
+  '--peer-address': 'peerAddress',
+};
+
+/** Syntax only: unknown flags, missing values and extra arguments are errors. */
+export function parseConformanceArgs(argv: string[]): { ok: true; value: ConformanceArgv } | { ok: false; error: string } {
+  const o: ConformanceArgv = { long: false, json: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
-    const val = (): string => {
+    const key = VALUE_FLAGS[a];
+    if (key) {
       const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value`);
-      return v;
-    };
-    if (a === '--public-key') {
-      const k = decodeKey(val());
-      if (!k) throw new Error('--public-key is not a base64 key');
-      o.publicKey = k;
-    } else if (a === '--private-key-file') o.privateKey = readKeyFile(val(), 'private key');
-    else if (a === '--preshared-key-file') o.presharedKey = readKeyFile(val(), 'preshared key');
-    else if (a === '--address') o.address = val();
-    else if (a === '--peer-address') o.peerAddress = val();
-    else if (a === '--long') o.long = true;
+      if (v === undefined) return { ok: false, error: `${a} needs a value` };
+      (o as unknown as Record<string, string>)[key] = v;
+    } else if (a === '--long') o.long = true;
     else if (a === '--json') o.json = true;
-    else if (a.startsWith('-')) throw new Error(`unknown option ${a}`);
-    else if (target === undefined) target = a;
-    else throw new Error(`unexpected argument ${a}`);
+    else if (a.startsWith('-')) return { ok: false, error: `unknown option ${a}` };
+    else if (o.target === undefined) o.target = a;
+    else return { ok: false, error: `unexpected argument ${a}` };
   }
-  if (!target) throw new Error('missing HOST:PORT');
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(target) ?? /^([^:]+):(\d+)$/.exec(target);
-  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new Error(`${target} is not HOST:PORT (IPv6 as [ADDR]:PORT)`);
-  for (const k of ['publicKey', 'privateKey', 'address', 'peerAddress'] as const) {
-    if (o[k] === undefined) throw new Error(`missing --${k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()).replace('private-key', 'private-key-file')}`);
+  return { ok: true, value: o };
+}
+
+/** Required arguments present, keys decoded and read from their files, addresses checked. */
+function resolveArgs(o: ConformanceArgv): Args {
+  if (!o.target) throw new Error('missing HOST:PORT');
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(o.target) ?? /^([^:]+):(\d+)$/.exec(o.target);
+  if (!m || Number(m[2]) < 1 || Number(m[2]) > 65535) throw new Error(`${o.target} is not HOST:PORT (IPv6 as [ADDR]:PORT)`);
+  for (const [flag, key] of Object.entries(VALUE_FLAGS)) {
+    if (key !== 'presharedKeyFile' && o[key] === undefined) throw new Error(`missing ${flag}`);
   }
+  const publicKey = decodeKey(o.publicKey!);
+  if (!publicKey) throw new Error('--public-key is not a base64 key');
   if (isIP(o.address!) === 0 || isIP(o.address!) !== isIP(o.peerAddress!)) throw new Error('--address and --peer-address must be IP addresses of the same family');
-  return { ...(o as Args), host: m[1]!, port: Number(m[2]) };
+  return {
+    host: m[1]!, port: Number(m[2]), publicKey,
+    privateKey: readKeyFile(o.privateKeyFile!, 'private key'),
+    presharedKey: o.presharedKeyFile !== undefined ? readKeyFile(o.presharedKeyFile, 'preshared key') : null,
+    address: o.address!, peerAddress: o.peerAddress!, long: o.long, json: o.json,
+  };
 }
 
 export async function runConformance(argv: string[]): Promise<number> {
@@ -90,7 +114,9 @@ export async function runConformance(argv: string[]): Promise<number> {
   }
   let args: Args;
   try {
-    args = parseArgs(argv);
+    const parsed = parseConformanceArgs(argv);
+    if (!parsed.ok) throw new Error(parsed.error);
+    args = resolveArgs(parsed.value);
   } catch (e) {
     process.stderr.write(`wgts conformance: ${(e as Error).message}\n\n${USAGE}`);
     return 2;

@@ -18,6 +18,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseInitArgs } from '../../src/cli/init.js';
+import { parseConformanceArgs } from '../../src/cli/conformance.js';
 
 const CLI = resolve('dist/src/cli/main.js');
 const REJECTED = /unknown option|unknown argument|unexpected argument|unrecognized|invalid option/i;
@@ -112,6 +113,14 @@ const PROBES: Record<string, Probe> = {
       assert.equal(r.code, 1);
       assert.match(r.stderr, /no interface named wgtsprobe0/, r.stderr);
     },
+  }),
+  // conformance exports its syntax parser: parse only, no packet is sent.
+  conformance: (f) => ({
+    parseOnly: () => {
+      const p = parseConformanceArgs(['198.18.0.1:51820', ...f]);
+      return p.ok ? undefined : p.error;
+    },
+    check: () => {},
   }),
   // init exports its parser: parse only, nothing is written.
   init: (f) => ({
