@@ -123,6 +123,8 @@ export function renderView(name: string, v: UapiDeviceView, nowMs = Date.now(), 
   }
   if (v.listenPort) lines.push(`  listening port: ${v.listenPort}`);
   if (v.fwmark) lines.push(`  fwmark: 0x${v.fwmark.toString(16)}`);
+  const cc = stats.find(([k]) => k === 'tcp.congestion');
+  if (cc) lines.push(`  tcp congestion control: ${cc[1]}`);
   lines.push(...statsLines(stats));
   const peers = [...v.peers].sort((a, b) => b.lastHandshakeWallMs - a.lastHandshakeWallMs);
   for (const p of peers) {
@@ -147,6 +149,7 @@ export function viewJson(name: string, v: UapiDeviceView, stats: Array<[string, 
     publicKey: v.privateKey ? encodeKey(publicKey(v.privateKey)) : null,
     listenPort: v.listenPort,
     fwmark: v.fwmark,
+    ...(stats.some(([k]) => k === 'tcp.congestion') ? { congestion: stats.find(([k]) => k === 'tcp.congestion')![1] } : {}),
     peers: v.peers.map((p) => ({
       publicKey: encodeKey(p.publicKey),
       presharedKey: p.presharedKey ? '(hidden)' : null,

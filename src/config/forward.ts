@@ -27,7 +27,8 @@ import { type Issues, show } from './issues.js';
 import type { KeyParsed, KeySpec, SectionInput, SectionSpec } from './schema.js';
 import { closest } from './suggest.js';
 import type { Cidr, WgConfig } from './types.js';
-import { fail, ok } from './values.js';
+import { fail, ok, oneOf, parseCongestion } from './values.js';
+import type { CongestionName } from '../netstack/cc/types.js';
 import {
   DEFAULTS,
   LIMITS,
@@ -50,16 +51,6 @@ export interface PortSpan {
   ports: number;
 }
 
-/** One of `words` (any case), with a did-you-mean for near misses. */
-function oneOf<T extends string>(words: readonly T[], what: string): (v: string) => KeyParsed<T> {
-  return (v) => {
-    const s = v.toLowerCase();
-    const hit = words.find((w) => w === s);
-    if (hit) return ok(hit);
-    const near = closest(s, words);
-    return fail(`${what}${near ? ` (did you mean ${near}?)` : ''}`);
-  };
-}
 
 export function parseProtocols(v: string): KeyParsed<NatProtocol[]> {
   const items = v.split(/[\s,+]+/).filter((x) => x !== '');
@@ -150,6 +141,7 @@ export function keysFor(kind: NatKind): Record<string, KeySpec<any>> {
   keys['IdleTimeout'] = { parse: integer(LIMITS.idleTimeout[0], LIMITS.idleTimeout[1], ' (seconds; 0 = never)', true) };
   keys['UdpTimeout'] = { parse: integer(LIMITS.udpTimeout[0], LIMITS.udpTimeout[1], ' (seconds)') };
   keys['MaxSessions'] = { parse: integer(LIMITS.maxSessions[0], LIMITS.maxSessions[1], '') };
+  keys['Congestion'] = { parse: parseCongestion };
   return keys;
 }
 
@@ -187,6 +179,7 @@ export function buildRule(kind: NatKind, input: SectionInput, report: RuleReport
   const protocols = input.one<NatProtocol[]>('Protocol')?.value ?? ['tcp'];
   const source = kind === 'forward' ? (input.one<SourceMode>('Source')?.value ?? DEFAULTS.source) : 'tunnel';
   const proxyProtocol = input.one<ProxyVersion>('ProxyProtocol')?.value ?? DEFAULTS.proxyProtocol;
+  const congestion = input.one<CongestionName>('Congestion')?.value;
   const L = listen.value;
   const T = target.value;
   let bad = false;
@@ -240,6 +233,7 @@ export function buildRule(kind: NatKind, input: SectionInput, report: RuleReport
     idleTimeout: input.one<number>('IdleTimeout')?.value ?? DEFAULTS.idleTimeout,
     udpTimeout: input.one<number>('UdpTimeout')?.value ?? DEFAULTS.udpTimeout,
     maxSessions: input.one<number>('MaxSessions')?.value ?? DEFAULTS.maxSessions,
+    ...(congestion !== undefined ? { congestion } : {}),
   };
 }
 
@@ -331,6 +325,7 @@ function serializeRule(r: NatRule): [string, string][] {
   if (r.idleTimeout !== DEFAULTS.idleTimeout) out.push(['IdleTimeout', String(r.idleTimeout)]);
   if (r.udpTimeout !== DEFAULTS.udpTimeout) out.push(['UdpTimeout', String(r.udpTimeout)]);
   if (r.maxSessions !== DEFAULTS.maxSessions) out.push(['MaxSessions', String(r.maxSessions)]);
+  if (r.congestion !== undefined) out.push(['Congestion', r.congestion]);
   return out;
 }
 

@@ -7,6 +7,8 @@
  * wgts resource caps (MaxStagedPackets, MaxTimeWait, MaxReassemblyBuffers)
  * are optional; undefined leaves the core default (128, 4096, 64).
  * MetricsListen (IPv4:port or [IPv6]:port) turns on the Prometheus endpoint.
+ * Congestion (cubic | newreno | bbr) picks the userspace TCP's congestion
+ * controller for every connection of the interface's stack.
  */
 import { isZero } from '../crypto/util.js';
 import { publicKey } from '../crypto/x25519.js';
@@ -15,7 +17,8 @@ import { compact } from './lexer.js';
 import { type Issues, show } from './issues.js';
 import type { KeyParsed, SectionInput, SectionSpec } from './schema.js';
 import type { Cidr, Endpoint, InterfaceConfig, RouteTable } from './types.js';
-import { envName, fail, intRange, keyPath, ok, oneSource, parseBool, parseFwMark, parseKey, splitList } from './values.js';
+import { envName, fail, intRange, keyPath, ok, oneSource, parseBool, parseCongestion, parseFwMark, parseKey, splitList } from './values.js';
+import type { CongestionName } from '../netstack/cc/types.js';
 
 function parseAddresses(v: string): KeyParsed<Cidr[]> {
   const out: Cidr[] = [];
@@ -103,6 +106,7 @@ export const interfaceSection: SectionSpec<InterfaceConfig> = {
     MaxTimeWait: { parse: intRange(1, 1048576) },
     MaxReassemblyBuffers: { parse: intRange(0, 65535) },
     MetricsListen: { parse: parseListen },
+    Congestion: { parse: parseCongestion },
   },
   build: buildInterface,
 };
@@ -169,5 +173,6 @@ function buildInterface(input: SectionInput, issues: Issues): InterfaceConfig | 
     maxTimeWait: input.one<number>('MaxTimeWait')?.value,
     maxReassemblyBuffers: input.one<number>('MaxReassemblyBuffers')?.value,
     metricsListen: input.one<Endpoint>('MetricsListen')?.value,
+    congestion: input.one<CongestionName>('Congestion')?.value,
   };
 }

@@ -57,6 +57,7 @@ export function serializeConfig(
   if (i.maxTimeWait !== undefined) kv('MaxTimeWait', String(i.maxTimeWait));
   if (i.maxReassemblyBuffers !== undefined) kv('MaxReassemblyBuffers', String(i.maxReassemblyBuffers));
   if (i.metricsListen !== undefined) kv('MetricsListen', formatEndpoint(i.metricsListen));
+  if (i.congestion !== undefined) kv('Congestion', i.congestion);
 
   for (const p of cfg.peers) {
     out.push('', '[Peer]');

@@ -4,6 +4,8 @@
  * read them. Keys are raw 32-byte arrays; IPs are canonical strings.
  */
 
+import type { CongestionName } from '../netstack/cc/types.js';
+
 /** An IP with a prefix length: an interface address or an allowed-IPs entry. */
 export interface Cidr {
   /** Canonical text form: dotted quad, or RFC 5952 lower-case IPv6. */
@@ -52,6 +54,8 @@ export interface InterfaceConfig {
   maxReassemblyBuffers?: number | undefined;
   /** Where the Prometheus /metrics and /healthz server listens (host is an IP literal); undefined: off. */
   metricsListen?: Endpoint | undefined;
+  /** Congestion controller of the userspace TCP stack (TcpConfig.congestion); undefined: cubic. */
+  congestion?: CongestionName | undefined;
 }
 
 export interface PeerConfig {

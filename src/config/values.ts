@@ -7,9 +7,25 @@ import { decodeKey } from '../crypto/util.js';
 import type { Issues } from './issues.js';
 import type { KeyParsed, SectionInput } from './schema.js';
 import { compact } from './lexer.js';
+import { closest } from './suggest.js';
+import { CONGESTION_NAMES, type CongestionName } from '../netstack/cc/types.js';
 
 export const ok = <T>(value: T, notes?: string[]): KeyParsed<T> => (notes ? { ok: true, value, notes } : { ok: true, value });
 export const fail = <T>(error: string): KeyParsed<T> => ({ ok: false, error });
+
+/** One of `words` (any case), with a did-you-mean for near misses. */
+export function oneOf<T extends string>(words: readonly T[], what: string): (v: string) => KeyParsed<T> {
+  return (v) => {
+    const s = v.toLowerCase();
+    const hit = words.find((w) => w === s);
+    if (hit) return ok(hit);
+    const near = closest(s, words);
+    return fail(`${what}${near ? ` (did you mean ${near}?)` : ''}`);
+  };
+}
+
+/** Congestion = cubic | newreno | bbr: the userspace TCP's congestion controller. */
+export const parseCongestion = oneOf<CongestionName>(CONGESTION_NAMES, 'must be cubic (the default), newreno or bbr');
 
 /** A decimal integer min..max (leading zeros allowed, as strtoul does). */
 export function intRange(min: number, max: number): (v: string) => KeyParsed<number> {

@@ -6,6 +6,7 @@
  * and connects into the tunnel; an Expose does the reverse.
  */
 import type { Duplex } from 'node:stream';
+import type { CongestionName } from '../netstack/cc/types.js';
 
 /** A connected TCP stream: net.Socket and the stack's TcpSocket both fit. */
 export type NetSocket = Duplex & {
@@ -48,14 +49,15 @@ export interface TunnelNet {
    * 'error' (ECONNREFUSED, ETIMEDOUT, EHOSTUNREACH...). Writes made before
    * 'connect' are sent after it, in order. May throw (EADDRNOTAVAIL, or a
    * connection table that is full); the relays treat that as a refusal.
+   * `congestion` picks the userspace stack's controller (the kernel keeps its own).
    */
-  connectTcp(opts: { host: string; port: number; localAddress?: string; localPort?: number }): NetSocket;
+  connectTcp(opts: { host: string; port: number; localAddress?: string; localPort?: number; congestion?: CongestionName }): NetSocket;
   /**
    * Accepts connections on host:port. Accepted sockets allow half-open
    * and do not flow until resume() is called. Rejects on bind errors
    * (EADDRINUSE, EACCES, EADDRNOTAVAIL).
    */
-  listenTcp(opts: { host: string; port: number }, onConnection: (sock: NetSocket) => void): Promise<NetListener>;
+  listenTcp(opts: { host: string; port: number; congestion?: CongestionName }, onConnection: (sock: NetSocket) => void): Promise<NetListener>;
   /**
    * A UDP socket of the family of `family`, bound to address:port (defaults:
    * any address, an ephemeral port). Resolves once bound; rejects on bind

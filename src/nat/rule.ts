@@ -11,6 +11,8 @@
 export type NatKind = 'forward' | 'expose';
 export type NatProtocol = 'tcp' | 'udp';
 export type SourceMode = 'tunnel' | 'client';
+import type { CongestionName } from '../netstack/cc/types.js';
+
 export type ProxyVersion = 'off' | 'v1' | 'v2';
 
 /** An IP literal (canonical text; IPv6 without brackets, zone id allowed on a Forward Listen) and a port. */
@@ -41,6 +43,8 @@ export interface NatRule {
   udpTimeout: number;
   /** UDP: sessions (public client address:port pairs) held at once per rule. */
   maxSessions: number;
+  /** TCP: congestion controller of the userspace stack's connections for this rule; undefined: the interface's. */
+  congestion?: CongestionName;
 }
 
 /**
@@ -81,6 +85,7 @@ function options(r: NatRule, protocols: readonly NatProtocol[]): string[] {
   if (r.kind === 'forward') o.push(`Source=${r.source}`);
   if (protocols.includes('tcp')) {
     o.push(`ProxyProtocol=${r.proxyProtocol}`, `MaxConnections=${r.maxConnections}`, `IdleTimeout=${r.idleTimeout}`);
+    if (r.congestion !== undefined) o.push(`Congestion=${r.congestion}`);
   }
   if (protocols.includes('udp')) o.push(`UdpTimeout=${r.udpTimeout}`, `MaxSessions=${r.maxSessions}`);
   return o;

@@ -6,6 +6,7 @@
  */
 import type { Stack } from '../netstack/stack.js';
 import type { NetListener, NetSocket, NetUdpSocket, TunnelNet } from '../host/net.js';
+import type { CongestionName } from '../netstack/cc/types.js';
 
 export class StackNet implements TunnelNet {
   readonly label = 'the tunnel (userspace stack)';
@@ -14,18 +15,18 @@ export class StackNet implements TunnelNet {
 
   constructor(private readonly stack: Stack) {}
 
-  connectTcp(o: { host: string; port: number; localAddress?: string; localPort?: number }): NetSocket {
+  connectTcp(o: { host: string; port: number; localAddress?: string; localPort?: number; congestion?: CongestionName }): NetSocket {
     return this.stack.tcp.connect({ ...o, noDelay: true });
   }
 
-  async listenTcp(o: { host: string; port: number }, onConnection: (sock: NetSocket) => void): Promise<NetListener> {
+  async listenTcp(o: { host: string; port: number; congestion?: CongestionName }, onConnection: (sock: NetSocket) => void): Promise<NetListener> {
     const l = this.stack.tcp.listen(
       o.port,
       (s) => {
         s.pause();
         onConnection(s);
       },
-      { address: o.host },
+      { address: o.host, ...(o.congestion !== undefined ? { congestion: o.congestion } : {}) },
     );
     return { address: o.host, port: l.port, close: () => l.close() };
   }

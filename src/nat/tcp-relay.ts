@@ -15,7 +15,7 @@
  * connecting after the connect timeout.
  */
 import { encodeProxyHeader } from './proxy-protocol.js';
-import type { NetListener, NetSocket } from '../host/net.js';
+import type { NetListener, NetSocket, TunnelNet } from '../host/net.js';
 import { bindRange, bump, errorCode, newStats, resetSocket, unitLabel, type RelayContext, type UnitStats } from './relay.js';
 import { familyOf, formatHostPorts, unmapV4, type NatUnit } from './rule.js';
 
@@ -49,7 +49,7 @@ export class TcpRelay {
   async start(): Promise<void> {
     const r = this.unit.rule;
     await bindRange(r, async (port, i) => {
-      const l = await this.ctx.listenNet.listenTcp({ host: r.listen.host, port }, (s) => this.accept(s, i));
+      const l = await this.ctx.listenNet.listenTcp({ host: r.listen.host, port, ...(r.congestion !== undefined ? { congestion: r.congestion } : {}) }, (s) => this.accept(s, i));
       this.listeners.push(l);
       this.stats.listeners.push({ address: l.address, port: l.port });
     }, () => this.stopListening());
@@ -108,7 +108,8 @@ export class TcpRelay {
     }
     const host = r.target.host;
     const port = r.target.port + index;
-    const opts: { host: string; port: number; localAddress?: string; localPort?: number } = { host, port };
+    const opts: Parameters<TunnelNet['connectTcp']>[0] = { host, port };
+    if (r.congestion !== undefined) opts.congestion = r.congestion;
     if (r.source === 'client') {
       const from = unmapV4(client);
       if (familyOf(from) !== familyOf(host)) {

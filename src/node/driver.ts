@@ -148,7 +148,10 @@ export class Driver {
         addresses: cfg.iface.addresses.map((a) => ({ ip: a.ip, cidr: a.cidr })),
         mtu: cfg.iface.mtu ?? 1420,
         random,
-        ...(cfg.iface.maxTimeWait !== undefined ? { tcp: { maxTimeWait: cfg.iface.maxTimeWait } } : {}),
+        tcp: {
+          ...(cfg.iface.maxTimeWait !== undefined ? { maxTimeWait: cfg.iface.maxTimeWait } : {}),
+          ...(cfg.iface.congestion !== undefined ? { congestion: cfg.iface.congestion } : {}),
+        },
         ...(cfg.iface.maxReassemblyBuffers !== undefined ? { reassembly: { maxDatagrams: cfg.iface.maxReassemblyBuffers } } : {}),
       });
       this.stack.onWake = () => this.pump();

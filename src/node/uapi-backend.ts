@@ -7,6 +7,7 @@
 import type { UapiBackend, UapiDeviceView, UapiSetRequest } from '../uapi/types.js';
 import { formatIp, parseIp } from '../ip/text.js';
 import type { Driver } from './driver.js';
+import { DEFAULT_TCP } from '../netstack/tcp-config.js';
 
 export function driverBackend(
   driver: Driver,
@@ -39,6 +40,8 @@ export function driverBackend(
       const out: Array<[string, number | string]> = [];
       for (const [reason, n] of [...dev.drops.entries()].sort()) out.push([`drop.${reason}`, n]);
       for (const [code, n] of [...driver.sendErrors.entries()].sort()) out.push([`send_error.${code.toLowerCase()}`, n]);
+      const cc = driver.stack?.tcp.cfg.congestion;
+      if (cc !== undefined && cc !== DEFAULT_TCP.congestion) out.push(['tcp.congestion', cc]);
       out.push(...extraStats());
       return out;
     },

@@ -170,3 +170,33 @@ test('Forwarder over StackNet, Source = client: the home service sees the public
     stop();
   }
 });
+
+test('Congestion of a [Forward] / [Expose] rule picks the controller of the stack connections that rule opens and accepts', async (t) => {
+  const { a, b, stop } = pair(t);
+  const accepted: string[] = [];
+  const home = new StackNet(b);
+  await home.listenTcp({ host: '10.0.0.2', port: 8080 }, (s: NetSocket) => {
+    s.pipe(s);
+    s.resume();
+  });
+  const fw = new Forwarder({ tunnel: new StackNet(a) });
+  t.after(() => fw.close());
+  await fw.applyRules([rule({ target: { host: '10.0.0.2', port: 8080 }, congestion: 'bbr' })]);
+  const c = await dial(t, portOf(fw));
+  const toHome = () => [...a.tcp.connections()].find((conn) => conn.remotePort === 8080);
+  await waitFor(() => toHome() !== undefined, 'the tunnel-side connection');
+  accepted.push(`a->8080 ${toHome()!.snd.cc.name}`);
+  c.destroy();
+  const ex = new Exposer({ tunnel: new StackNet(b) });
+  t.after(() => ex.close());
+  const svc = await tcpServer(t, '127.0.0.1', (s) => s.end('x'));
+  await ex.applyRules([rule({ kind: 'expose', listen: { host: '10.0.0.2', port: 81 }, target: { host: '127.0.0.1', port: svc.port }, congestion: 'newreno' })]);
+  const s = new StackNet(a).connectTcp({ host: '10.0.0.2', port: 81 });
+  await new Promise<void>((r) => s.once('connect', () => r()));
+  for (const conn of b.tcp.connections()) if (conn.localPort === 81) accepted.push(`b:81 ${conn.snd.cc.name}`);
+  assert.deepEqual(accepted.sort(), ['a->8080 bbr', 'b:81 newreno']);
+  s.destroy();
+  await fw.close();
+  await ex.close();
+  stop();
+});
