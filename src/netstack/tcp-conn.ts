@@ -17,7 +17,6 @@ import { type TcpConfig, type TcpError, tcpError } from './tcp-config.js';
 import { OooQueue } from './tcp-sack.js';
 import { Timestamps } from './tcp-timestamps.js';
 import type { CongestionName } from './cc/types.js';
-import type { TcpListener } from './tcp.js';
 import { Sender } from './tcp-sender.js';
 import { formatIp } from '../ip/text.js';
 
@@ -82,8 +81,6 @@ export class TcpConn {
   readonly key: string;
   readonly passive: boolean;
   socket: ConnSocket | null = null;
-  /** The listener that spawned this connection while it is half-open (backlog accounting). */
-  listener: TcpListener | null = null;
   /** Our end uses a foreign address (transparent connect), held on the host until the tuple is gone. */
   foreign = false;
   /** The deadline this connection is filed under in the layer's timer heap (Infinity: not filed). */

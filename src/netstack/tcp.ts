@@ -133,6 +133,8 @@ export class Tcp implements ConnOwner {
   private readonly listeners = new Map<string, TcpListener>();
   private readonly timeWait = new Map<string, TimeWait>();
   private readonly dirty = new Set<TcpConn>();
+  /** The listener each half-open (SYN-RECEIVED) connection counts against, for backlog accounting. */
+  private readonly spawnedBy = new Map<TcpConn, TcpListener>();
   /**
    * Connections by timer deadline. A connection is filed again whenever its
    * deadline may have moved earlier (after input, service, timers), and an
@@ -274,9 +276,7 @@ export class Tcp implements ConnOwner {
   // ------------------------------------------------------- ConnOwner
 
   accepted(c: TcpConn): void {
-    const l = c.listener;
-    if (l !== null) l.halfOpen = Math.max(0, l.halfOpen - 1);
-    c.listener = null;
+    const l = this.takeHalfOpen(c);
     const sock = new TcpSocket(c, false);
     c.socket = sock;
     if (l === null || l.closed) {
@@ -286,13 +286,19 @@ export class Tcp implements ConnOwner {
     this.host.defer(() => l.onConnection(sock));
   }
 
+  /** A half-open connection leaves its listener's backlog (accepted or closed); returns that listener. */
+  private takeHalfOpen(c: TcpConn): TcpListener | null {
+    const l = this.spawnedBy.get(c);
+    if (l === undefined) return null;
+    this.spawnedBy.delete(c);
+    l.halfOpen = Math.max(0, l.halfOpen - 1);
+    return l;
+  }
+
   closed(c: TcpConn, timeWait: boolean, now: number): void {
     if (this.conns.get(c.key) === c) this.conns.delete(c.key);
     this.dirty.delete(c);
-    if (c.listener !== null) {
-      c.listener.halfOpen = Math.max(0, c.listener.halfOpen - 1);
-      c.listener = null;
-    }
+    this.takeHalfOpen(c);
     const foreign = c.foreign;
     c.foreign = false;
     if (!timeWait) {
@@ -379,7 +385,7 @@ export class Tcp implements ConnOwner {
       mtu: this.host.mtu,
       congestion: l.congestion,
     });
-    c.listener = l;
+    this.spawnedBy.set(c, l);
     l.halfOpen++;
     this.conns.set(key, c);
     let iss = this.isn(now, d.dst, seg.dstPort, d.src, seg.srcPort);
