@@ -124,6 +124,15 @@ async function assertResponsive(t: TestContext, wgts: Wgts, keys: { wgts: Keys; 
   }
 }
 
+/** Every test's end: the sampler, the peer and the flooder stop; wgts must exit cleanly on SIGTERM. */
+async function stopAll(wgts: Wgts, rss: RssSampler, legit: LegitPeer, flooder: Flooder): Promise<void> {
+  rss.stop();
+  legit.close();
+  if (flooder.proc.running) await flooder.proc.stop(1000);
+  const code = await wgts.stop();
+  assert.equal(code, 0, `wgts exits cleanly on SIGTERM\n${wgts.proc.output().slice(-2000)}`);
+}
+
 describe('hostile: handshake flood against wgts up', { timeout: 150_000 }, () => {
   after(async () => { await cleanupAll(); });
 
@@ -157,11 +166,7 @@ describe('hostile: handshake flood against wgts up', { timeout: 150_000 }, () =>
       assert.ok(mem.peakMb - mem.startMb < RSS_GROWTH_BOUND_MB, `RSS grew ${(mem.peakMb - mem.startMb).toFixed(1)} MB`);
       await assertResponsive(t, wgts, keys);
     } finally {
-      rss.stop();
-      legit.close();
-      if (flooder.proc.running) await flooder.proc.stop(1000);
-      const code = await wgts.stop();
-      assert.equal(code, 0, `wgts exits cleanly on SIGTERM\n${wgts.proc.output().slice(-2000)}`);
+      await stopAll(wgts, rss, legit, flooder);
     }
   });
 
@@ -198,11 +203,7 @@ describe('hostile: handshake flood against wgts up', { timeout: 150_000 }, () =>
       legit.sendData(100);
       await waitFor(async () => Number((await wgts.get()).find(([k]) => k === 'rx_bytes')?.[1]) > rx0, 3000, 'wgts to receive data on the session');
     } finally {
-      rss.stop();
-      legit.close();
-      if (flooder.proc.running) await flooder.proc.stop(1000);
-      const code = await wgts.stop();
-      assert.equal(code, 0, `wgts exits cleanly on SIGTERM\n${wgts.proc.output().slice(-2000)}`);
+      await stopAll(wgts, rss, legit, flooder);
     }
   });
 
@@ -231,11 +232,7 @@ describe('hostile: handshake flood against wgts up', { timeout: 150_000 }, () =>
       assert.ok((legit.received.get(3) ?? 0) >= 1, 'the legitimate peer got its cookie reply');
       assert.ok(mem.peakMb - mem.startMb < RSS_GROWTH_BOUND_MB, `RSS grew ${(mem.peakMb - mem.startMb).toFixed(1)} MB`);
     } finally {
-      rss.stop();
-      legit.close();
-      if (flooder.proc.running) await flooder.proc.stop(1000);
-      const code = await wgts.stop();
-      assert.equal(code, 0, `wgts exits cleanly on SIGTERM\n${wgts.proc.output().slice(-2000)}`);
+      await stopAll(wgts, rss, legit, flooder);
     }
   });
 });
