@@ -12,7 +12,7 @@ import type { Duplex } from 'node:stream';
 import type { ProxyConfig } from '../config/proxy.js';
 import type { TunnelDialer } from './dial.js';
 import { TunnelHttpAgent } from './agents.js';
-import { Credentials, countRefused, newStats, relay, type ProxyStats } from './relay.js';
+import { countRefused, credentialsOf, listenOn, newStats, relay, type Credentials, type ProxyStats } from './relay.js';
 
 /** Hop-by-hop headers (RFC 9110 section 7.6.1) and the proxy's own, not passed upstream. */
 const HOP = new Set(['connection', 'keep-alive', 'proxy-authorization', 'proxy-authenticate', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade']);
@@ -30,8 +30,8 @@ export class HttpProxyServer {
     private readonly cfg: ProxyConfig,
     private readonly dialer: TunnelDialer,
   ) {
-    this.creds = cfg.username !== undefined ? new Credentials(cfg.username, cfg.password ?? '') : null;
-    this.stats = newStats('http', `${cfg.bind.host.includes(':') ? `[${cfg.bind.host}]` : cfg.bind.host}:${cfg.bind.port}`);
+    this.creds = credentialsOf(cfg);
+    this.stats = newStats(cfg);
     this.agent = new TunnelHttpAgent(dialer, { keepAlive: true });
   }
 
@@ -43,16 +43,7 @@ export class HttpProxyServer {
       if (!sock.destroyed) sock.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
     });
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host: this.cfg.bind.host, port: this.cfg.bind.port }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const a = server.address() as { address: string; port: number };
-    this.stats.listen = `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`;
-    return { address: a.address, port: a.port };
+    return listenOn(server, this.cfg, this.stats);
   }
 
   async close(): Promise<void> {

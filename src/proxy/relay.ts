@@ -4,9 +4,12 @@
  *
  *   client ──pipe──> tunnel      each direction ends on its own (half-close);
  *   client <──pipe── tunnel      an error on either side destroys both
+ *   listenOn: the section's BindAddress, the bound port into the stats
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Server } from 'node:net';
 import type { Duplex } from 'node:stream';
+import type { ProxyConfig } from '../config/proxy.js';
 
 export interface ProxyStats {
   kind: 'socks5' | 'http';
@@ -21,8 +24,30 @@ export interface ProxyStats {
   bytesOut: number;
 }
 
-export function newStats(kind: 'socks5' | 'http', listen: string): ProxyStats {
-  return { kind, listen, active: 0, total: 0, refused: {}, bytesIn: 0, bytesOut: 0 };
+function hostPort(host: string, port: number): string {
+  return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+export function newStats(cfg: ProxyConfig): ProxyStats {
+  return { kind: cfg.kind, listen: hostPort(cfg.bind.host, cfg.bind.port), active: 0, total: 0, refused: {}, bytesIn: 0, bytesOut: 0 };
+}
+
+/** Listen on the section's BindAddress (rejects on bind errors); the bound port goes into the stats. */
+export async function listenOn(server: Server, cfg: ProxyConfig, stats: ProxyStats): Promise<{ address: string; port: number }> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: cfg.bind.host, port: cfg.bind.port }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const a = server.address() as { address: string; port: number };
+  stats.listen = hostPort(a.address, a.port);
+  return { address: a.address, port: a.port };
+}
+
+export function credentialsOf(cfg: ProxyConfig): Credentials | null {
+  return cfg.username !== undefined ? new Credentials(cfg.username, cfg.password ?? '') : null;
 }
 
 export function countRefused(s: ProxyStats, why: string): void {

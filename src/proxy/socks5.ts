@@ -15,7 +15,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { formatIp, parseIp } from '../ip/text.js';
 import type { ProxyConfig } from '../config/proxy.js';
 import type { TunnelDialer } from './dial.js';
-import { Credentials, countRefused, newStats, relay, type ProxyStats } from './relay.js';
+import { countRefused, credentialsOf, listenOn, newStats, relay, type Credentials, type ProxyStats } from './relay.js';
 
 /** RFC 1928 section 6 reply codes. */
 const REP = { ok: 0, failure: 1, notAllowed: 2, netUnreachable: 3, hostUnreachable: 4, refused: 5, ttlExpired: 6, cmdUnsupported: 7, atypUnsupported: 8 } as const;
@@ -46,24 +46,15 @@ export class Socks5Server {
     private readonly cfg: ProxyConfig,
     private readonly dialer: TunnelDialer,
   ) {
-    this.creds = cfg.username !== undefined ? new Credentials(cfg.username, cfg.password ?? '') : null;
-    this.stats = newStats('socks5', `${cfg.bind.host.includes(':') ? `[${cfg.bind.host}]` : cfg.bind.host}:${cfg.bind.port}`);
+    this.creds = credentialsOf(cfg);
+    this.stats = newStats(cfg);
   }
 
   /** Listen on BindAddress; rejects on bind errors. */
   async start(): Promise<{ address: string; port: number }> {
     const server = createServer({ allowHalfOpen: true, noDelay: true }, (c) => this.accept(c));
     this.server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host: this.cfg.bind.host, port: this.cfg.bind.port }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-    const a = server.address() as { address: string; port: number };
-    this.stats.listen = `${a.address.includes(':') ? `[${a.address}]` : a.address}:${a.port}`;
-    return { address: a.address, port: a.port };
+    return listenOn(server, this.cfg, this.stats);
   }
 
   /** Stop listening and close every client. */
