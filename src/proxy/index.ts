@@ -28,9 +28,10 @@ function keyOf(p: ProxyConfig): string {
   return JSON.stringify([p.kind, p.bind.host, p.bind.port, p.username ?? null, p.password ?? null]);
 }
 
-function label(p: ProxyConfig): string {
+/** "SOCKS5 proxy on 127.0.0.1:1080 (username/password)"; `listen` is the bound address once started. */
+function label(p: ProxyConfig, listen?: string): string {
   const host = p.bind.host.includes(':') ? `[${p.bind.host}]` : p.bind.host;
-  return `${p.kind === 'socks5' ? 'SOCKS5' : 'HTTP'} proxy on ${host}:${p.bind.port}${p.username ? ' (username/password)' : ''}`;
+  return `${p.kind === 'socks5' ? 'SOCKS5' : 'HTTP'} proxy on ${listen ?? `${host}:${p.bind.port}`}${p.username ? ' (username/password)' : ''}`;
 }
 
 export class ProxySet {
@@ -58,7 +59,7 @@ export class ProxySet {
       try {
         await server.start();
         keep.push({ key, server });
-        this.log.info(`started ${label(p)}`);
+        this.log.info(`started ${label(p, server.stats.listen)}`);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         failed.push(`${label(p)}: ${code === 'EADDRINUSE' ? 'the port is in use' : code === 'EADDRNOTAVAIL' ? 'not an address of this host' : (e as Error).message}`);
