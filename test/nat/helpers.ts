@@ -95,6 +95,13 @@ export async function tcpServer(t: TestContext, host: string, onConn: (s: Socket
  * (a connected socket is no listener, so a SYN to it draws a RST).
  */
 export async function refusingPort(t: TestContext, host = '127.0.0.1'): Promise<number> {
+  if (host === '127.0.0.1') {
+    // A listener on 127.0.0.2 holds the port: nothing answers on 127.0.0.1, and
+    // a bound (not connect-made) port is never picked as an ephemeral source
+    // port, so a connect to it cannot become a TCP self-connect that hangs.
+    const holder = await tcpServer(t, '127.0.0.2', () => {});
+    return holder.port;
+  }
   const holder = await tcpServer(t, host, () => {});
   const c = await dial(t, holder.port, { host });
   return c.localPort!;
