@@ -19,6 +19,7 @@ import { Stack, type StackOptions } from '../../src/netstack/stack.js';
 import { prng, seededRandom } from './helpers.js';
 import type { TcpSocket } from '../../src/netstack/tcp-socket.js';
 import type { ConnectOptions } from '../../src/netstack/tcp.js';
+import type { TcpConfig } from '../../src/netstack/tcp-config.js';
 
 export interface LinkOptions {
   delay?: number;
@@ -324,4 +325,18 @@ export async function establish(sim: Sim, port = 80, opts: Partial<ConnectOption
   await sim.run(() => server !== null && connected);
   l.close();
   return { client, server: server! };
+}
+
+/**
+ * A connection a -> b over a 5 ms one-way link, both ends with `tcp`, warmed
+ * up by 4 full segments so SRTT is known and the next flight goes out at once.
+ */
+export async function warmedUp(tcp: Partial<TcpConfig>): Promise<{ sim: Sim; client: TcpSocket; server: TcpSocket }> {
+  const sim = new Sim({ tcp }, { tcp }, { delay: 5 });
+  const { client, server } = await establish(sim);
+  server.resume();
+  const snd = client.tcb.snd;
+  client.write(Buffer.alloc(4 * snd.mss, 1));
+  await sim.run(() => snd.una === snd.max && snd.buf.length === 0);
+  return { sim, client, server };
 }

@@ -7,17 +7,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Sim, establish } from './link.js';
+import { warmedUp } from './link.js';
 import { decodeTcp } from './helpers.js';
 
 async function reordered(timestamps: boolean) {
   const tcp = { timestamps, congestion: 'newreno' as const };
-  const sim = new Sim({ tcp }, { tcp }, { delay: 5 });
-  const { client, server } = await establish(sim);
-  server.resume();
+  const { sim, client } = await warmedUp(tcp);
   const snd = client.tcb.snd;
-  client.write(Buffer.alloc(4 * snd.mss, 1));
-  await sim.run(() => snd.una === snd.max && snd.buf.length === 0);
   const base = snd.nxt;
   const mss = snd.mss;
   const before = { cwnd: snd.cc.cwnd, ssthresh: snd.cc.ssthresh };

@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Sim, establish } from './link.js';
+import { Sim, establish, warmedUp } from './link.js';
 import { decodeTcp, type TcpInfo } from './helpers.js';
 import type { TcpConfig } from '../../src/netstack/tcp-config.js';
 
@@ -19,13 +19,8 @@ interface Ev {
 
 /** One flight of n full segments from a, with segment `lost` dropped on its first transmission. */
 async function tail(n: number, lost: number, tcp: Partial<TcpConfig>) {
-  const sim = new Sim({ tcp }, { tcp }, { delay: 5 });
-  const { client, server } = await establish(sim);
-  server.resume();
+  const { sim, client } = await warmedUp(tcp);
   const snd = client.tcb.snd;
-  // Warm up so SRTT is known and the flight below goes out at once.
-  client.write(Buffer.alloc(4 * snd.mss, 1));
-  await sim.run(() => snd.una === snd.max && snd.buf.length === 0);
   const base = snd.nxt;
   const mss = snd.mss;
   let dropped = false;
