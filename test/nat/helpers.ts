@@ -90,21 +90,15 @@ export async function tcpServer(t: TestContext, host: string, onConn: (s: Socket
 }
 
 /**
- * A port on `host` that refuses connections and that no one else can take
- * until the test ends: the local port of a client connection we hold open
- * (a connected socket is no listener, so a SYN to it draws a RST).
+ * A port that refuses connections on 127.0.0.1 and that no one else can take
+ * until the test ends: a listener on 127.0.0.2 holds it, so nothing answers
+ * on 127.0.0.1 (a SYN draws a RST). A bound port, unlike the local port of a
+ * connection, is never picked as an ephemeral source port, so a connect to it
+ * cannot become a TCP self-connect that hangs.
  */
-export async function refusingPort(t: TestContext, host = '127.0.0.1'): Promise<number> {
-  if (host === '127.0.0.1') {
-    // A listener on 127.0.0.2 holds the port: nothing answers on 127.0.0.1, and
-    // a bound (not connect-made) port is never picked as an ephemeral source
-    // port, so a connect to it cannot become a TCP self-connect that hangs.
-    const holder = await tcpServer(t, '127.0.0.2', () => {});
-    return holder.port;
-  }
-  const holder = await tcpServer(t, host, () => {});
-  const c = await dial(t, holder.port, { host });
-  return c.localPort!;
+export async function refusingPort(t: TestContext): Promise<number> {
+  const holder = await tcpServer(t, '127.0.0.2', () => {});
+  return holder.port;
 }
 
 /**
