@@ -16,6 +16,25 @@
  *      figure, ratio, every run's figures and per-run ratios beneath, the
  *      issue's target as met / MISSED (reported, never asserted)
  *
+ * The kernel's TCP runs CUBIC (`iperf3 -C cubic` at both ends, every arm),
+ * Linux's built-in default, whatever this host's sysctl says. Why it must be
+ * pinned: a new network namespace inherits the init namespace's
+ * net.ipv4.tcp_congestion_control, and may only switch to an algorithm in
+ * tcp_allowed_congestion_control (EPERM otherwise); on the machine where the
+ * issue's table was measured that was bbr. `ss -tin` in the client namespace
+ * during the kernel arm at 20 ms / 1 % showed `bbr` with cwnd 100-600 and
+ * 50-67 Mbit/s; the same arm with `-C cubic` gave 5.8 / 6.1 Mbit/s (cwnd 6-25,
+ * ssthresh 3-25), the Mathis limit (MSS/RTT x 1.22/sqrt(p) ~ 6.7 Mbit/s), as
+ * the userspace CUBIC does in the fake-clock simulation. The relay itself is
+ * even-handed: wireguard-go here (0.0.20220316) sends one datagram per inner
+ * TCP segment (no UDP GSO; the relay asks for no GRO), so loss is per
+ * segment (relay counters ~29,900 datagrams for ~26,900 data segments,
+ * 0.98 % and 1.0 % dropped each way), in both directions, and the delay line
+ * is FIFO (no reordering). So the issue's 0.08-0.10x were wgts's CUBIC/Reno
+ * against the kernel's BBR. WGTS_BENCH_KERNEL_CC=bbr (any name the kernel
+ * has) compares against that instead; each run checks iperf3's report of the
+ * algorithm the kernel sender used.
+ *
  * Selection: WGTS_BENCH_PATHS=20ms1,20ms1-bbr,40ms0.1,40ms0,100ms0.5 (default
  * all), WGTS_BENCH_TOPO=forward,both, WGTS_BENCH_RUNS (default 2),
  * WGTS_BENCH_SECONDS per iperf3 run (default 4). The bbr arm sets
@@ -58,7 +77,9 @@ type Arm = 'kernel' | Topo;
 type Dir = 'to-home' | 'from-home';
 const TOPO_NAME: Record<Topo, string> = { forward: 'wgts [Forward], wireguard-go home', both: 'wgts [Forward] + [Expose]' };
 const DIR_NAME: Record<Dir, string> = { 'to-home': 'client -> home', 'from-home': 'home -> client (-R)' };
-const KERNEL_NAME = 'kernel path (wireguard-go + nft DNAT)';
+/** The kernel TCP's congestion control at both ends (iperf3 -C), every arm: Linux's default unless overridden. */
+const KERNEL_CC = process.env['WGTS_BENCH_KERNEL_CC'] ?? 'cubic';
+const KERNEL_NAME = `kernel path (wireguard-go + nft DNAT, kernel ${KERNEL_CC})`;
 const PORT_IPERF = 5201;
 const PORTS = [PORT_IPERF, PORT_PROBE];
 
@@ -152,10 +173,10 @@ async function measure(t: PathsTopology, dir: Dir, seconds: number): Promise<num
 
 async function iperf(t: PathsTopology, dir: Dir, seconds: number): Promise<number> {
   const r = await t.client.exec(
-    ['iperf3', '-c', P.vpsPub4, '-p', String(PORT_IPERF), '-t', String(seconds), '-J', ...(dir === 'from-home' ? ['-R'] : [])],
+    ['iperf3', '-c', P.vpsPub4, '-p', String(PORT_IPERF), '-t', String(seconds), '-J', '-C', KERNEL_CC, ...(dir === 'from-home' ? ['-R'] : [])],
     { timeoutMs: (seconds + 30) * 1000 },
   );
-  let j: { error?: string; end?: { sum_received?: { bits_per_second: number } } };
+  let j: { error?: string; end?: { sum_received?: { bits_per_second: number }; sender_tcp_congestion?: string } };
   try {
     j = JSON.parse(r.stdout) as typeof j;
   } catch {
@@ -164,6 +185,9 @@ async function iperf(t: PathsTopology, dir: Dir, seconds: number): Promise<numbe
   if (j.error) throw new Error(`iperf3: ${j.error}`);
   const bps = j.end?.sum_received?.bits_per_second;
   if (bps === undefined) throw new Error('iperf3: no sum_received in its JSON');
+  // -C reaches the server's socket through iperf3's parameters; a sender on another algorithm makes the row meaningless.
+  const used = j.end?.sender_tcp_congestion;
+  if (used !== undefined && used !== KERNEL_CC) throw new Error(`iperf3's sender ran ${used}, not ${KERNEL_CC}`);
   return bps;
 }
 
