@@ -601,7 +601,7 @@ export class TcpConn {
   // ---------------------------------------------------------------- timers
 
   deadline(): number {
-    let d = Math.min(this.snd.rtxAt, this.snd.persistAt, this.snd.rackAt, this.snd.tlpAt, this.delackAt, this.fw2At);
+    let d = Math.min(this.snd.rtxAt, this.snd.persistAt, this.snd.rackAt, this.snd.tlpAt, this.snd.pacer.at, this.delackAt, this.fw2At);
     if (this.keepAlive && (this.state === 'ESTABLISHED' || this.state === 'CLOSE-WAIT')) {
       d = Math.min(d, this.keepBase + this.keepIdle + this.keepProbes * this.cfg.keepInterval);
     }
@@ -614,6 +614,7 @@ export class TcpConn {
     if (this.snd.rackAt <= now) this.snd.onRackTimer(now);
     if (this.snd.tlpAt <= now) this.snd.onTlpTimer(now);
     if (this.snd.persistAt <= now) this.snd.onPersistTimer(now);
+    if (this.snd.pacer.at <= now) this.snd.pacer.at = Infinity; // flush() below sends the next quantum
     if (this.delackAt <= now) {
       this.delackAt = Infinity;
       if (this.ackPending) this.ackNow = true;

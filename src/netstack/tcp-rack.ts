@@ -17,6 +17,7 @@
  *   -> rack.detectLoss(log) -> lost records (and a reorder-timer deadline)
  */
 import { seqGe, seqGt, seqLe, seqLt, seqDiff } from './tcp-seq.js';
+import type { RateStamp } from './tcp-rate.js';
 
 export interface SentRecord {
   start: number;
@@ -31,11 +32,12 @@ export interface SentRecord {
   everRetrans: boolean;
   sacked: boolean;
   lost: boolean;
-  /** Delivery-rate state when the latest transmission left (draft-cheng-iccrg-delivery-rate-estimation). */
+  /** Delivery-rate state when the latest transmission left (tcp-rate.ts). */
   delivered: number;
   deliveredTime: number;
   firstTxTime: number;
   appLimited: boolean;
+  txInFlight: number;
 }
 
 /** Records kept at most: the bound on segments in flight per connection. */
@@ -106,7 +108,7 @@ export class SentLog {
    * [start, end) just left at `now`. New data gets a record; a
    * retransmission updates (splitting where needed) the records it covers.
    */
-  onSend(start: number, end: number, now: number, tsval: number, rate: { delivered: number; deliveredTime: number; firstTxTime: number; appLimited: boolean }): void {
+  onSend(start: number, end: number, now: number, tsval: number, rate: RateStamp): void {
     const last = this.last();
     if (last === undefined || seqGe(start, last.end)) {
       this.recs.push({ start, end, xmit: now, tsval, retrans: false, everRetrans: false, sacked: false, lost: false, ...rate });

@@ -7,7 +7,9 @@
  * silly window avoidance and Nagle (RFC 9293 3.8.6.2.1).
  *
  *   onAck(seg) -> window update, newAck() or dupAck() -> cwnd and recovery
- *   output(now) -> newDataLoop() or recoveryLoop() -> sendRange() -> emit()
+ *              -> delivered records -> RateSampler -> AckEvent.rate -> cc
+ *   output(now) -> newDataLoop() or recoveryLoop() -> paced()? -> sendRange() -> emit()
+ *              (held by the Pacer: pacer.at is a deadline; output runs again then)
  *   timers: onRtoTimer() (go back N from SND.UNA), onPersistTimer()
  */
 import type { TcpConn } from './tcp-conn.js';
@@ -20,6 +22,8 @@ import { createCongestion } from './cc/index.js';
 import { Scoreboard } from './tcp-sack.js';
 import { SentLog, Rack, type SentRecord } from './tcp-rack.js';
 import { Prr } from './tcp-prr.js';
+import { RateSampler } from './tcp-rate.js';
+import { Pacer } from './tcp-pacer.js';
 import { tsLt } from './tcp-timestamps.js';
 import { tcpError } from './tcp-config.js';
 
@@ -80,6 +84,10 @@ export class Sender {
   readonly log = new SentLog();
   readonly rack = new Rack();
   readonly prr = new Prr();
+  /** Delivery-rate samples for the controller (draft-cheng-iccrg-delivery-rate-estimation). */
+  readonly rate = new RateSampler();
+  /** Releases segments at the controller's pacing rate; its `at` is one of the connection's deadlines. */
+  readonly pacer = new Pacer();
   private prrEntering = false;
   /** RACK reorder timer and tail loss probe timer deadlines. */
   rackAt = Infinity;
@@ -284,6 +292,7 @@ export class Sender {
       delivered = acked + this.sackInput(seg, now);
     } else {
       this.board.advance(ack);
+      this.log.ackTo(ack, (r) => this.rate.onDelivered(r, now));
       delivered = acked;
     }
     if (this.tlpEnd !== null && seqGe(ack, this.tlpEnd)) this.tlpAcked(now);
@@ -327,7 +336,10 @@ export class Sender {
    */
   private sackInput(seg: Segment, now: number): number {
     const tsEcr = this.c.ts.ok ? seg.tsEcr : null;
-    const learn = (r: SentRecord): void => this.rack.update(r, now, this.minRtt, tsEcr);
+    const learn = (r: SentRecord): void => {
+      this.rack.update(r, now, this.minRtt, tsEcr);
+      this.rate.onDelivered(r, now);
+    };
     // RFC 2883 section 4: a first block below the ACK, or inside the second block, reports a duplicate.
     const d = seg.sack[0];
     // Valid only for data we sent, no larger than the largest window (as Linux checks).
@@ -352,7 +364,9 @@ export class Sender {
   /** RACK loss detection (RFC 8985 6.2 step 5); starts recovery when it marks a loss, or arms the reorder timer. */
   private detectLoss(now: number): void {
     const reo = this.rack.reoWnd(this.recovery !== 'none', Math.floor(this.log.sackedBytes / this.mss), this.minRtt, this.rto.srtt);
+    const lostBefore = this.log.lostBytes;
     const { marked, timeout } = this.rack.detectLoss(this.log, now, reo);
+    this.rate.onLost(this.log.lostBytes - lostBefore);
     this.rackAt = timeout > 0 ? now + timeout : Infinity;
     if (marked && this.recovery === 'none' && seqGe(this.una, this.recover)) this.enterRecovery('sack', now);
   }
@@ -394,7 +408,7 @@ export class Sender {
       cwndLimited: priorInflight >= this.cc.cwnd / 2,
       inRecovery,
       roundStart,
-      rate: null,
+      rate: this.rate.sample(this.minRtt),
       mss: this.mss,
     };
   }
@@ -531,11 +545,21 @@ export class Sender {
   /** Sends what the windows allow; arms the retransmission or persist timer. */
   output(now: number): void {
     this.lastNow = now;
+    this.pacer.at = Infinity;
     const st = this.c.state;
     if (st !== 'ESTABLISHED' && st !== 'CLOSE-WAIT' && st !== 'FIN-WAIT-1' && st !== 'CLOSING' && st !== 'LAST-ACK') return;
     if (this.recovery === 'sack') this.recoveryLoop(now);
     else this.newDataLoop(now);
+    this.rate.checkAppLimited(seqDiff(this.sendLimit(), this.nxt), this.mss, this.pipe(), this.cc.cwnd, this.recovery === 'sack' && this.log.nextLost() !== null);
     this.armTimers(now);
+  }
+
+  /** The pacer holds the next segment back: false, and the pacer's deadline is armed. */
+  private paced(now: number): boolean {
+    const rate = this.cc.pacingRate();
+    if (this.pacer.ready(now, rate)) return true;
+    this.pacer.wait(rate, this.mss);
+    return false;
   }
 
   /** End of the data we may send (exclusive), counting a queued FIN. */
@@ -575,6 +599,7 @@ export class Sender {
         // Nagle: hold a short final segment while data is unacknowledged.
         if (len === avail && len < room && !this.c.noDelay && inflight > 0 && !finPending) return;
       }
+      if (!this.paced(now)) return;
       const end = seqAdd(this.nxt, len + (finPending && len === Math.max(avail, 0) ? 1 : 0));
       const sent = this.sendRange(this.nxt, end, now, true);
       if (sent === 0) return;
@@ -601,6 +626,7 @@ export class Sender {
       const r = this.log.nextLost();
       if (r !== null) {
         if (room < Math.min(this.mss, seqDiff(r.end, r.start))) return;
+        if (!this.paced(now)) return;
         if (this.sendRange(r.start, r.end, now, false) === 0) return;
         continue;
       }
@@ -609,6 +635,7 @@ export class Sender {
       const finNext = this.finQueued && this.nxt === seqAdd(this.bufSeq, this.buf.length) && seqLe(this.nxt, this.finSeq);
       if (!seqLt(this.nxt, limit) && !finNext) return;
       if (room < Math.min(this.mss, Math.max(1, seqDiff(limit, this.nxt)))) return;
+      if (!this.paced(now)) return;
       const n = this.sendRange(this.nxt, finNext ? seqAdd(this.nxt, 1) : limit, now, true);
       if (n === 0) return;
       this.advanceNxt(n);
@@ -646,15 +673,11 @@ export class Sender {
     }
     const atEnd = off + len === this.buf.length;
     this.emit(seq, len, ACK | (fin ? FIN : 0) | (len > 0 && atEnd ? PSH : 0), blocks);
-    this.log.onSend(seq, seqAdd(seq, used), now, this.c.ts.ok ? this.c.ts.val(now) : 0, this.rateState());
+    this.log.onSend(seq, seqAdd(seq, used), now, this.c.ts.ok ? this.c.ts.val(now) : 0, this.rate.stamp(now, this.pipe(), used));
+    this.pacer.sent(now, used, this.cc.pacingRate(), this.mss);
     if (this.recovery === 'sack') this.prr.sent(used);
     if (rxt && this.rtxAt === Infinity) this.rtxAt = now + this.rto.rto;
     return used;
-  }
-
-  /** Delivery-rate state stamped on each transmission (filled in by the rate sampler). */
-  private rateState(): { delivered: number; deliveredTime: number; firstTxTime: number; appLimited: boolean } {
-    return { delivered: 0, deliveredTime: 0, firstTxTime: 0, appLimited: false };
   }
 
   /** SND.MAX, except past a zero-window probe byte the peer may not have taken. */
@@ -744,7 +767,9 @@ export class Sender {
     this.recover = this.max;
     this.endRecovery(null);
     this.board.clear(); // RFC 2018 section 8: ignore SACK information after a timeout
+    const lostBefore = this.log.lostBytes;
     this.log.rto(); // RFC 8985 6.3: everything outstanding is lost
+    this.rate.onLost(Math.max(0, this.log.lostBytes - lostBefore));
     this.tlpEnd = null;
     this.tlpAt = Infinity;
     this.rackAt = Infinity;
@@ -844,6 +869,7 @@ export class Sender {
     this.persistAt = Infinity;
     this.tlpAt = Infinity;
     this.rackAt = Infinity;
+    this.pacer.reset();
   }
 
   /** ICMP "packet too big" / "fragmentation needed" (RFC 1191, RFC 8201): shrink the MSS and resend. */
