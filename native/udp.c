@@ -9,12 +9,22 @@
  *             datagrams). A GRO-coalesced read (UDP_GRO cmsg) is split back
  *             into its datagrams. Each recvmmsg round is copied into one
  *             ArrayBuffer and handed to onPackets(buffer, lens, meta, count)
- *             once; meta holds 24 bytes per datagram: family (4|6), 0, port
+ *             once; meta holds 44 bytes per datagram: family (4|6), the
+ *             local address's family (0 = unknown, 4, 6), port
  *             (big-endian), address (16 bytes; IPv4 in the first 4, mapped
- *             addresses unwrapped), IPv6 scope id (little-endian, 0 = none).
+ *             addresses unwrapped), IPv6 scope id (little-endian, 0 = none),
+ *             then, when the socket was opened with pktinfo, the address the
+ *             datagram was sent to (16 bytes, as the source) and the index
+ *             of the interface it came in on (little-endian).
  * Addresses to send to are IP literals; IPv6 may carry a scope as
  * "fe80::1%eth0" or "fe80::1%2".
- * udpSend():  datagrams to one destination. Runs of equal-sized datagrams
+ * udpSend():  datagrams to one destination, optionally from one local
+ *             address (an IP_PKTINFO / IPV6_PKTINFO control message; "%N"
+ *             on an IPv6 one names the interface, for link-local). When the
+ *             kernel refuses that source (EINVAL/EADDRNOTAVAIL/ENODEV: the
+ *             address is gone) the call goes on without it, letting the
+ *             kernel choose, and udpSourceCleared() says so once.
+ *             Runs of equal-sized datagrams
  *             (the last of a run may be shorter) go as one UDP_SEGMENT (GSO)
  *             message of at most MAX_SEGS segments and 64 KB; every message
  *             of the call goes through sendmmsg. Returns how many datagrams
@@ -57,7 +67,9 @@
 /* A GSO/GRO buffer holds at most 128 segments (UDP_MAX_SEGMENTS on recent kernels). */
 #define MAX_PARTS 128
 #define ROUND_DGRAMS (RECV_SLOTS * MAX_PARTS)
-#define META_BYTES 24
+#define META_BYTES 44
+/* Receive control space: UDP_GRO's int plus the larger of the two pktinfo structs. */
+#define RECV_CTRL (CMSG_SPACE(sizeof(int)) + CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo)))
 #define MAX_SEGS 64
 #define GSO_MAX_BYTES 65000
 #define SEND_MSGS 64
@@ -70,6 +82,8 @@ typedef struct {
   int dual;       /* AF_INET6 socket that also carries IPv4 (mapped) */
   int gso;        /* UDP_SEGMENT usable */
   int gro;        /* UDP_GRO enabled */
+  int pktinfo;    /* destination addresses of received datagrams are reported */
+  int src_cleared; /* a send had its source address refused (udpSourceCleared) */
   int last_error; /* errno of the last dropped datagram */
   uv_poll_t poll;
   int poll_init, closing, finalized, closed;
@@ -83,7 +97,7 @@ typedef struct {
   struct mmsghdr msgs[RECV_SLOTS];
   struct iovec iov[RECV_SLOTS];
   struct sockaddr_storage from[RECV_SLOTS];
-  char ctrl[RECV_SLOTS][CMSG_SPACE(sizeof(int))];
+  char ctrl[RECV_SLOTS][RECV_CTRL];
   uint32_t lens[ROUND_DGRAMS];
   uint8_t meta[ROUND_DGRAMS * META_BYTES];
 } recv_scratch_t;
@@ -111,7 +125,7 @@ static void u_call(udp_t *u, napi_ref fnref, size_t argc, napi_value *argv) { wg
 static void u_report_error(udp_t *u, int err) { wgts_report_errno(u->env, u->actx, u->on_error, err); }
 
 static void put_meta(uint8_t *m, const struct sockaddr_storage *ss) {
-  memset(m, 0, META_BYTES);
+  memset(m, 0, 24);
   if (ss->ss_family == AF_INET) {
     const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
     m[0] = 4;
@@ -132,6 +146,40 @@ static void put_meta(uint8_t *m, const struct sockaddr_storage *ss) {
       m[22] = (uint8_t)(scope >> 16);
       m[23] = (uint8_t)(scope >> 24);
     }
+  }
+}
+
+/* The local end of one received datagram, from its pktinfo control message, into meta bytes 24..43. */
+static void put_local(uint8_t *m, struct msghdr *h) {
+  memset(m + 24, 0, META_BYTES - 24);
+  m[1] = 0;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c; c = CMSG_NXTHDR(h, c)) {
+    uint32_t ifindex;
+    if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO && c->cmsg_len >= CMSG_LEN(sizeof(struct in_pktinfo))) {
+      struct in_pktinfo pi;
+      memcpy(&pi, CMSG_DATA(c), sizeof pi);
+      m[1] = 4;
+      memcpy(m + 24, &pi.ipi_addr, 4); /* the header's destination: the address the peer used */
+      ifindex = (uint32_t)pi.ipi_ifindex;
+    } else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO && c->cmsg_len >= CMSG_LEN(sizeof(struct in6_pktinfo))) {
+      struct in6_pktinfo pi;
+      memcpy(&pi, CMSG_DATA(c), sizeof pi);
+      if (IN6_IS_ADDR_V4MAPPED(&pi.ipi6_addr)) {
+        m[1] = 4;
+        memcpy(m + 24, pi.ipi6_addr.s6_addr + 12, 4);
+      } else {
+        m[1] = 6;
+        memcpy(m + 24, &pi.ipi6_addr, 16);
+      }
+      ifindex = pi.ipi6_ifindex;
+    } else {
+      continue;
+    }
+    m[40] = (uint8_t)ifindex;
+    m[41] = (uint8_t)(ifindex >> 8);
+    m[42] = (uint8_t)(ifindex >> 16);
+    m[43] = (uint8_t)(ifindex >> 24);
+    return;
   }
 }
 
@@ -202,7 +250,7 @@ static void u_readable(uv_poll_t *h, int status, int events) {
       m->msg_iovlen = 1;
       m->msg_name = &s->from[i];
       m->msg_namelen = sizeof s->from[i];
-      if (u->gro) {
+      if (u->gro || u->pktinfo) {
         m->msg_control = s->ctrl[i];
         m->msg_controllen = sizeof s->ctrl[i];
       }
@@ -237,6 +285,8 @@ static void u_readable(uv_poll_t *h, int status, int events) {
         uint32_t l = len == 0 ? 0 : (p + 1 < parts ? (uint32_t)seg : len - p * (uint32_t)seg);
         s->lens[nd] = l;
         put_meta(s->meta + (size_t)nd * META_BYTES, &s->from[i]);
+        if (u->pktinfo) put_local(s->meta + (size_t)nd * META_BYTES, &s->msgs[i].msg_hdr);
+        else memset(s->meta + (size_t)nd * META_BYTES + 24, 0, META_BYTES - 24);
         nd++;
       }
       bytes += len;
@@ -345,16 +395,16 @@ static socklen_t u_sockaddr(udp_t *u, const char *addr, uint32_t port, struct so
   return 0;
 }
 
-/* udpOpen(family: 4|6, address: string ('' = any), port, rcvbuf, sndbuf, gro: boolean, v6only: boolean)
- *   -> handle { fd, port, gso, gro } */
+/* udpOpen(family: 4|6, address: string ('' = any), port, rcvbuf, sndbuf, gro: boolean, v6only: boolean[, pktinfo: boolean])
+ *   -> handle { fd, port, gso, gro, pktinfo } */
 static napi_value js_udp_open(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
-  napi_value argv[7];
+  size_t argc = 8;
+  napi_value argv[8];
   UCHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   if (argc < 7) { napi_throw_type_error(env, NULL, "wgts_udp: udpOpen needs 7 arguments"); return NULL; }
   int32_t fam, rcv, snd;
   uint32_t port;
-  bool want_gro, v6only;
+  bool want_gro, v6only, want_pktinfo = false;
   char addr[64];
   size_t alen = 0;
   if (napi_get_value_int32(env, argv[0], &fam) != napi_ok || (fam != 4 && fam != 6) ||
@@ -362,7 +412,11 @@ static napi_value js_udp_open(napi_env env, napi_callback_info info) {
       napi_get_value_uint32(env, argv[2], &port) != napi_ok || port > 65535 ||
       napi_get_value_int32(env, argv[3], &rcv) != napi_ok || napi_get_value_int32(env, argv[4], &snd) != napi_ok ||
       napi_get_value_bool(env, argv[5], &want_gro) != napi_ok || napi_get_value_bool(env, argv[6], &v6only) != napi_ok) {
-    napi_throw_type_error(env, NULL, "wgts_udp: udpOpen(family 4|6, address, port, rcvbuf, sndbuf, gro, v6only)");
+    napi_throw_type_error(env, NULL, "wgts_udp: udpOpen(family 4|6, address, port, rcvbuf, sndbuf, gro, v6only[, pktinfo])");
+    return NULL;
+  }
+  if (argc >= 8 && napi_get_value_bool(env, argv[7], &want_pktinfo) != napi_ok) {
+    napi_throw_type_error(env, NULL, "wgts_udp: udpOpen: pktinfo must be a boolean");
     return NULL;
   }
   int family = fam == 6 ? AF_INET6 : AF_INET;
@@ -408,6 +462,13 @@ static napi_value js_udp_open(napi_env env, napi_callback_info info) {
     int one = 1;
     u->gro = setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one) == 0;
   }
+  if (want_pktinfo) {
+    /* IPv4 datagrams (also those a dual-stack socket receives) report IP_PKTINFO, IPv6 ones IPV6_PKTINFO. */
+    int one = 1;
+    int ok4 = (family == AF_INET || u->dual) ? setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one) == 0 : 1;
+    int ok6 = family == AF_INET6 ? setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one) == 0 : 1;
+    u->pktinfo = ok4 && ok6;
+  }
   napi_value obj, v;
   UCHECK(napi_create_object(env, &obj));
   UCHECK(napi_create_int32(env, fd, &v));
@@ -418,6 +479,8 @@ static napi_value js_udp_open(napi_env env, napi_callback_info info) {
   UCHECK(napi_set_named_property(env, obj, "gso", v));
   UCHECK(napi_get_boolean(env, u->gro, &v));
   UCHECK(napi_set_named_property(env, obj, "gro", v));
+  UCHECK(napi_get_boolean(env, u->pktinfo, &v));
+  UCHECK(napi_set_named_property(env, obj, "pktinfo", v));
   if (napi_wrap(env, obj, u, u_finalize, NULL, NULL) != napi_ok) {
     close(fd);
     free(u);
@@ -453,17 +516,96 @@ static napi_value js_udp_start(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* The source-address control message of a send: IP_PKTINFO or IPV6_PKTINFO. */
+#define SRC_CTRL CMSG_SPACE(sizeof(struct in6_pktinfo))
+
 typedef struct {
   struct mmsghdr msgs[SEND_MSGS];
   struct iovec iov[SEND_IOVS];
-  char ctrl[SEND_MSGS][CMSG_SPACE(sizeof(uint16_t))];
+  union {
+    char buf[CMSG_SPACE(sizeof(uint16_t)) + SRC_CTRL];
+    struct cmsghdr align;
+  } ctrl[SEND_MSGS];
   uint32_t dgrams[SEND_MSGS]; /* datagrams in each message */
 } send_scratch_t;
 
 static __thread send_scratch_t *tl_send;
 
-/* Send one message as its datagrams, one sendmsg each (a GSO message the kernel refused). */
-static uint32_t u_send_split(udp_t *u, struct msghdr *m) {
+/*
+ * Build the pktinfo control message that sends from `local` (an IP literal,
+ * IPv6 maybe with "%ifindex") to a destination of the given kind into `buf`;
+ * returns its length, 0 when `local` is empty or of the other family.
+ */
+static size_t u_source_cmsg(const char *local, int dst_v4, char *buf) {
+  if (local[0] == 0) return 0;
+  memset(buf, 0, SRC_CTRL);
+  struct cmsghdr *c = (struct cmsghdr *)buf;
+  struct in_addr v4;
+  if (inet_pton(AF_INET, local, &v4) == 1) {
+    if (!dst_v4) return 0;
+    struct in_pktinfo pi;
+    memset(&pi, 0, sizeof pi);
+    pi.ipi_spec_dst = v4; /* the source; no interface: routing picks it as for any reply */
+    c->cmsg_level = IPPROTO_IP;
+    c->cmsg_type = IP_PKTINFO;
+    c->cmsg_len = CMSG_LEN(sizeof pi);
+    memcpy(CMSG_DATA(c), &pi, sizeof pi);
+    return CMSG_SPACE(sizeof pi);
+  }
+  if (dst_v4) return 0;
+  char host[64];
+  const char *pct = strchr(local, '%');
+  uint32_t ifindex = 0;
+  if (pct) {
+    size_t hl = (size_t)(pct - local);
+    if (hl >= sizeof host) return 0;
+    memcpy(host, local, hl);
+    host[hl] = 0;
+    ifindex = (uint32_t)strtoul(pct + 1, NULL, 10);
+    local = host;
+  }
+  struct in6_pktinfo pi;
+  memset(&pi, 0, sizeof pi);
+  if (inet_pton(AF_INET6, local, &pi.ipi6_addr) != 1) return 0;
+  pi.ipi6_ifindex = ifindex; /* link-local sources keep the interface they were learnt on */
+  c->cmsg_level = IPPROTO_IPV6;
+  c->cmsg_type = IPV6_PKTINFO;
+  c->cmsg_len = CMSG_LEN(sizeof pi);
+  memcpy(CMSG_DATA(c), &pi, sizeof pi);
+  return CMSG_SPACE(sizeof pi);
+}
+
+/* Control messages of messages k..nmsg-1: UDP_SEGMENT for those of several datagrams, then the source if any. */
+static void u_set_ctrl(send_scratch_t *s, int k, int nmsg, const char *src, size_t srclen) {
+  for (; k < nmsg; k++) {
+    struct msghdr *m = &s->msgs[k].msg_hdr;
+    size_t len = 0;
+    char *buf = s->ctrl[k].buf;
+    memset(buf, 0, sizeof s->ctrl[k].buf);
+    if (s->dgrams[k] > 1) {
+      struct cmsghdr *c = (struct cmsghdr *)buf;
+      c->cmsg_level = SOL_UDP;
+      c->cmsg_type = UDP_SEGMENT;
+      c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+      uint16_t seg = (uint16_t)m->msg_iov[0].iov_len;
+      memcpy(CMSG_DATA(c), &seg, sizeof seg);
+      len = CMSG_SPACE(sizeof(uint16_t));
+    }
+    if (srclen) {
+      memcpy(buf + len, src, srclen);
+      len += srclen;
+    }
+    m->msg_control = len ? buf : NULL;
+    m->msg_controllen = len;
+  }
+}
+
+/* The kernel refused the source address: it is gone from this host, or its interface is (older kernels say
+ * EINVAL, newer ENETUNREACH). A refusal for another reason costs only the relearning. */
+static int u_source_refused(int e) { return e == EINVAL || e == EADDRNOTAVAIL || e == ENETUNREACH || e == ENODEV || e == ENXIO; }
+
+/* Send one message as its datagrams, one sendmsg each (a GSO message the kernel refused), from `src` if set. */
+static uint32_t u_send_split(udp_t *u, struct msghdr *m, const char *src, size_t srclen) {
   uint32_t sent = 0;
   for (size_t i = 0; i < m->msg_iovlen; i++) {
     /* iovecs of a GSO message are whole datagrams here: each iovec is one datagram. */
@@ -473,6 +615,10 @@ static uint32_t u_send_split(udp_t *u, struct msghdr *m) {
     one.msg_namelen = m->msg_namelen;
     one.msg_iov = &m->msg_iov[i];
     one.msg_iovlen = 1;
+    if (srclen) {
+      one.msg_control = (void *)src;
+      one.msg_controllen = srclen;
+    }
     ssize_t r;
     do r = sendmsg(u->fd, &one, MSG_DONTWAIT); while (r < 0 && errno == EINTR);
     if (r < 0) u->last_error = errno;
@@ -481,10 +627,10 @@ static uint32_t u_send_split(udp_t *u, struct msghdr *m) {
   return sent;
 }
 
-/* udpSend(handle, address, port, packets: Uint8Array[], count) -> datagrams sent */
+/* udpSend(handle, address, port, packets: Uint8Array[], count[, local: string ('' = the kernel's choice)]) -> datagrams sent */
 static napi_value js_udp_send(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
+  size_t argc = 6;
+  napi_value argv[6];
   UCHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   udp_t *u = u_unwrap(env, argv[0]);
   if (!u) return NULL;
@@ -493,7 +639,14 @@ static napi_value js_udp_send(napi_env env, napi_callback_info info) {
   uint32_t port, count;
   if (argc < 5 || napi_get_value_string_utf8(env, argv[1], addr, sizeof addr, &alen) != napi_ok || alen >= sizeof addr - 1 ||
       napi_get_value_uint32(env, argv[2], &port) != napi_ok || port > 65535 || napi_get_value_uint32(env, argv[4], &count) != napi_ok) {
-    napi_throw_type_error(env, NULL, "wgts_udp: udpSend(handle, address, port, packets, count)");
+    napi_throw_type_error(env, NULL, "wgts_udp: udpSend(handle, address, port, packets, count[, local])");
+    return NULL;
+  }
+  char local[64];
+  size_t llen = 0;
+  local[0] = 0;
+  if (argc >= 6 && napi_get_value_string_utf8(env, argv[5], local, sizeof local, &llen) != napi_ok) {
+    napi_throw_type_error(env, NULL, "wgts_udp: udpSend: local must be a string");
     return NULL;
   }
   napi_value out;
@@ -514,6 +667,8 @@ static napi_value js_udp_send(napi_env env, napi_callback_info info) {
     if (!tl_send) return wgts_throw_errno(env, ENOMEM, "allocate");
   }
   send_scratch_t *s = tl_send;
+  union { char buf[SRC_CTRL]; struct cmsghdr align; } srcbuf;
+  size_t srclen = u_source_cmsg(local, tolen == sizeof(struct sockaddr_in) || (tolen == sizeof(struct sockaddr_in6) && IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&to)->sin6_addr)), srcbuf.buf);
   uint32_t sent = 0;
   uint32_t i = 0;
   while (i < count) {
@@ -561,19 +716,8 @@ static napi_value js_udp_send(napi_env env, napi_callback_info info) {
       niov++;
       i++;
     }
-    /* Messages with more than one datagram get their UDP_SEGMENT control message. */
-    for (int k = 0; k < nmsg; k++) {
-      struct msghdr *m = &s->msgs[k].msg_hdr;
-      if (s->dgrams[k] < 2) continue;
-      m->msg_control = s->ctrl[k];
-      m->msg_controllen = sizeof s->ctrl[k];
-      struct cmsghdr *c = CMSG_FIRSTHDR(m);
-      c->cmsg_level = SOL_UDP;
-      c->cmsg_type = UDP_SEGMENT;
-      c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
-      uint16_t seg = (uint16_t)m->msg_iov[0].iov_len;
-      memcpy(CMSG_DATA(c), &seg, sizeof seg);
-    }
+    /* Messages with more than one datagram get their UDP_SEGMENT control message, all the source. */
+    u_set_ctrl(s, 0, nmsg, srcbuf.buf, srclen);
     int k = 0;
     while (k < nmsg) {
       int r;
@@ -589,11 +733,18 @@ static napi_value js_udp_send(napi_env env, napi_callback_info info) {
         u->last_error = e;
         goto done;
       }
+      if (srclen && u_source_refused(e)) {
+        /* The source address is gone: let the kernel choose from here on (the caller learns it again). */
+        srclen = 0;
+        u->src_cleared = 1;
+        u_set_ctrl(s, k, nmsg, srcbuf.buf, 0);
+        continue;
+      }
       struct msghdr *m = &s->msgs[k].msg_hdr;
       if (s->dgrams[k] > 1 && (e == EIO || e == EINVAL || e == EOPNOTSUPP || e == EMSGSIZE)) {
         /* GSO refused (no checksum offload on the route, a segment above the path MTU...): one by one. */
         if (e == EIO || e == EOPNOTSUPP) u->gso = 0;
-        sent += u_send_split(u, m);
+        sent += u_send_split(u, m, srcbuf.buf, srclen);
       } else {
         u->last_error = e;
       }
@@ -616,6 +767,19 @@ static napi_value js_udp_last_error(napi_env env, napi_callback_info info) {
   u->last_error = 0;
   if (e == 0) { UCHECK(napi_get_null(env, &out)); return out; }
   UCHECK(napi_create_string_utf8(env, wgts_errname(e), NAPI_AUTO_LENGTH, &out));
+  return out;
+}
+
+/* udpSourceCleared(handle) -> whether a send since the last call dropped a refused source address (and resets it) */
+static napi_value js_udp_source_cleared(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], out;
+  UCHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  udp_t *u = u_unwrap(env, argv[0]);
+  if (!u) return NULL;
+  int c = u->src_cleared;
+  u->src_cleared = 0;
+  UCHECK(napi_get_boolean(env, c, &out));
   return out;
 }
 
@@ -662,6 +826,7 @@ napi_value udp_init(napi_env env, napi_value exports) {
     {"udpStart", NULL, js_udp_start, NULL, NULL, NULL, napi_default, NULL},
     {"udpSend", NULL, js_udp_send, NULL, NULL, NULL, napi_default, NULL},
     {"udpLastError", NULL, js_udp_last_error, NULL, NULL, NULL, napi_default, NULL},
+    {"udpSourceCleared", NULL, js_udp_source_cleared, NULL, NULL, NULL, napi_default, NULL},
     {"udpClose", NULL, js_udp_close, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;

@@ -5,7 +5,9 @@
  *   receive: one recvmmsg round -> one JS call with every datagram of it
  *            (GRO-coalesced reads already split) -> 'message' per datagram,
  *            or the raw batch to `onBatch` when set.
- *   send:    send() only queues, per destination; flushAll() hands each
+ *   receive with pktinfo: each datagram also says which local address it
+ *            was sent to (source(): `local`), for replies from that address.
+ *   send:    send()/sendFrom() only queue, per destination and source; flushAll() hands each
  *            queue to the kernel in one sendmmsg, equal-sized runs as UDP
  *            GSO messages. Flushed at the end of every received batch and
  *            once per event-loop turn (setImmediate) for sends from anywhere
@@ -23,17 +25,23 @@ import { formatIp } from '../ip/text.js';
 
 /** The addon's UDP surface. */
 export interface NativeUdpAddon {
-  udpOpen(family: 4 | 6, address: string, port: number, rcvbuf: number, sndbuf: number, gro: boolean, v6only: boolean): NativeUdpHandle;
+  udpOpen(family: 4 | 6, address: string, port: number, rcvbuf: number, sndbuf: number, gro: boolean, v6only: boolean, pktinfo?: boolean): NativeUdpHandle;
   udpStart(h: NativeUdpHandle, onPackets: (buf: ArrayBuffer, lens: Uint32Array, meta: Uint8Array, count: number) => void, onError: (code: string, errno: number) => void): void;
-  udpSend(h: NativeUdpHandle, address: string, port: number, packets: Uint8Array[], count: number): number;
+  udpSend(h: NativeUdpHandle, address: string, port: number, packets: Uint8Array[], count: number, local?: string): number;
   udpLastError(h: NativeUdpHandle): string | null;
+  /** Whether a send since the last call had its source address refused (gone from the host) and went without it. */
+  udpSourceCleared(h: NativeUdpHandle): boolean;
   udpClose(h: NativeUdpHandle, onClosed: () => void): void;
 }
 
-export interface NativeUdpHandle { readonly fd: number; readonly port: number; readonly gso: boolean; readonly gro: boolean }
+export interface NativeUdpHandle { readonly fd: number; readonly port: number; readonly gso: boolean; readonly gro: boolean; readonly pktinfo?: boolean }
 
-/** Bytes of per-datagram metadata from the addon: family, 0, port (BE), 16 address bytes, IPv6 scope id (LE). */
-const META = 24;
+/**
+ * Bytes of per-datagram metadata from the addon: family, local family (0 =
+ * unknown), port (BE), 16 address bytes, IPv6 scope id (LE), then the local
+ * address the datagram was sent to (16 bytes) and its interface index (LE).
+ */
+export const META = 44;
 
 /** The addon's UDP calls, or null (not built, not Linux, or WGTS_NATIVE_UDP=0). */
 export function nativeUdp(): NativeUdpAddon | null {
@@ -55,10 +63,15 @@ export interface NativeUdpOptions {
   sndbuf?: number;
   /** Ask for UDP_GRO: coalesced reads, split again here. */
   gro?: boolean;
+  /** Learn the local address of each received datagram (IP_PKTINFO / IPV6_PKTINFO): source().local. */
+  pktinfo?: boolean;
 }
 
+/** A datagram's sender, and with pktinfo the local address it was sent to (see localOf). */
+export interface UdpSource { address: string; port: number; local?: string }
+
 type SendCb = (err: Error | null, bytes: number) => void;
-interface Queue { address: string; port: number; packets: Uint8Array[]; cbs: Array<{ at: number; cb: SendCb }> | null }
+interface Queue { address: string; port: number; local: string; packets: Uint8Array[]; cbs: Array<{ at: number; cb: SendCb }> | null }
 
 const dirty = new Set<NativeUdpSocket>();
 let flushQueued = false;
@@ -91,6 +104,23 @@ export function addressOf(meta: Uint8Array, at: number): string {
   return scope === 0 ? text : `${text}%${scope}`;
 }
 
+/**
+ * The local address a datagram was sent to, from its meta bytes at `at`, as
+ * the addon takes it back for sending (udpSend's `local`): IPv4 dotted,
+ * IPv6 in RFC 5952 form with "%ifindex" for a link-local address (the
+ * interface it came in on); '' when the socket does not learn it.
+ */
+export function localOf(meta: Uint8Array, at: number): string {
+  const fam = meta[at + 1];
+  if (fam === 4) return `${meta[at + 24]}.${meta[at + 25]}.${meta[at + 26]}.${meta[at + 27]}`;
+  if (fam !== 6) return '';
+  const text = formatIp(meta.subarray(at + 24, at + 40), { compatibleDotted: false });
+  // fe80::/10: the same address can be on several links, so the interface goes with it.
+  if (meta[at + 24] !== 0xfe || (meta[at + 25]! & 0xc0) !== 0x80) return text;
+  const ifindex = (meta[at + 40]! | (meta[at + 41]! << 8) | (meta[at + 42]! << 16) | (meta[at + 43]! << 24)) >>> 0;
+  return ifindex === 0 ? text : `${text}%${ifindex}`;
+}
+
 export class NativeUdpSocket extends EventEmitter implements NetUdpSocket {
   private handle: NativeUdpHandle | null;
   private readonly queues = new Map<string, Queue>();
@@ -103,17 +133,22 @@ export class NativeUdpSocket extends EventEmitter implements NetUdpSocket {
   /** When set, receives each raw batch instead of 'message' events. */
   onBatch: ((buf: ArrayBuffer, lens: Uint32Array, meta: Uint8Array, count: number) => void) | null = null;
   private lastMeta = new Uint8Array(META);
-  private lastFrom = { address: '', port: 0 };
+  private lastFrom: UdpSource = { address: '', port: 0 };
   readonly gso: boolean;
   readonly gro: boolean;
+  /** Received datagrams carry their local address (source().local). */
+  readonly pktinfo: boolean;
+  /** A source address given to sendFrom was refused (gone from the host); those datagrams went from the kernel's choice. */
+  onSourceGone: ((address: string, port: number, local: string) => void) | null = null;
 
   /** Open and bind (synchronously); throws errno-coded errors (EADDRINUSE, EADDRNOTAVAIL...). */
   constructor(private readonly addon: NativeUdpAddon, o: NativeUdpOptions) {
     super();
-    const h = addon.udpOpen(o.family, o.address ?? '', o.port ?? 0, o.rcvbuf ?? 0, o.sndbuf ?? 0, o.gro ?? false, o.v6only ?? false);
+    const h = addon.udpOpen(o.family, o.address ?? '', o.port ?? 0, o.rcvbuf ?? 0, o.sndbuf ?? 0, o.gro ?? false, o.v6only ?? false, o.pktinfo ?? false);
     this.handle = h;
     this.gso = h.gso;
     this.gro = h.gro;
+    this.pktinfo = h.pktinfo === true;
     this.bound = { address: o.address || (o.family === 6 ? '::' : '0.0.0.0'), port: h.port };
     addon.udpStart(h, (buf, lens, meta, count) => this.onPackets(buf, lens, meta, count), (code, errno) => {
       const e = new Error(`udp socket: ${code}`) as NodeJS.ErrnoException;
@@ -149,32 +184,44 @@ export class NativeUdpSocket extends EventEmitter implements NetUdpSocket {
   }
 
   /**
-   * The sender of datagram i of a batch as { address, port }: the object is
+   * The sender of datagram i of a batch as { address, port }, plus `local`
+   * on a pktinfo socket: the object is
    * reused while consecutive datagrams come from the same place, so callers
    * must not keep it across batches if they mutate it (nobody does).
    */
-  source(meta: Uint8Array, i: number): { address: string; port: number } {
+  source(meta: Uint8Array, i: number): UdpSource {
     const at = i * META;
     const last = this.lastMeta;
     let same = this.lastFrom.address !== '';
     for (let k = 0; same && k < META; k++) if (meta[at + k] !== last[k]) same = false;
     if (same) return this.lastFrom;
     last.set(meta.subarray(at, at + META));
-    this.lastFrom = { address: addressOf(meta, at), port: (meta[at + 2]! << 8) | meta[at + 3]! };
-    return this.lastFrom;
+    const from: UdpSource = { address: addressOf(meta, at), port: (meta[at + 2]! << 8) | meta[at + 3]! };
+    if (meta[at + 1] !== 0) from.local = localOf(meta, at);
+    this.lastFrom = from;
+    return from;
   }
 
   send(msg: Uint8Array, port: number, address: string, cb?: (err: Error | null, bytes: number) => void): void {
+    this.sendFrom(msg, port, address, '', cb);
+  }
+
+  /**
+   * Queue a datagram to address:port from the local address `local` (as
+   * localOf gives it; '' = the kernel's choice). Datagrams of one
+   * destination and source go to the kernel together.
+   */
+  sendFrom(msg: Uint8Array, port: number, address: string, local: string, cb?: (err: Error | null, bytes: number) => void): void {
     if (!this.handle) {
       if (cb) queueMicrotask(() => cb(new Error('socket is closed'), 0));
       return;
     }
     let q = this.last;
-    if (q === null || q.port !== port || q.address !== address) {
-      const key = `${address}|${port}`;
+    if (q === null || q.port !== port || q.address !== address || q.local !== local) {
+      const key = `${address}|${port}|${local}`;
       q = this.queues.get(key) ?? null;
       if (q === null) {
-        q = { address, port, packets: [], cbs: null };
+        q = { address, port, local, packets: [], cbs: null };
         this.queues.set(key, q);
       }
       this.last = q;
@@ -197,7 +244,8 @@ export class NativeUdpSocket extends EventEmitter implements NetUdpSocket {
         if (this.last === q) this.last = null;
         continue;
       }
-      const sent = this.addon.udpSend(h, q.address, q.port, q.packets, n);
+      const sent = q.local === '' ? this.addon.udpSend(h, q.address, q.port, q.packets, n) : this.addon.udpSend(h, q.address, q.port, q.packets, n, q.local);
+      if (q.local !== '' && this.addon.udpSourceCleared(h)) this.onSourceGone?.(q.address, q.port, q.local);
       let err: string | null = null;
       if (sent < n) {
         err = this.addon.udpLastError(h) ?? 'EIO';

@@ -5,6 +5,13 @@
  * (flushAll in native-udp.ts); otherwise node:dgram. IPv4-mapped addresses (::ffff:a.b.c.d) are unwrapped on
  * receive and re-wrapped on send, so the core only ever sees plain addresses.
  *
+ * Sticky source (native sockets only): each received datagram's endpoint
+ * carries `local`, the address it was sent to; a send to an endpoint with
+ * `local` leaves from it. When that address is gone the addon sends from the
+ * kernel's choice and onSourceGone says which, so the owner can forget it.
+ * node:dgram cannot do either (no control messages): replies leave from the
+ * kernel's choice of source.
+ *
  * Per-datagram cost matters here (every tunnel packet passes once): endpoints
  * are already IP literals, so the socket's `lookup` answers synchronously
  * (dgram's default defers every send through dns.lookup and a nextTick), and
@@ -49,6 +56,8 @@ export class UdpBind {
       onDrop?: (code: string, count: number) => void;
       /** After the last datagram of a received batch (native sockets; dgram delivers one at a time). */
       onBatchEnd?: () => void;
+      /** A local address endpoints were sending from is gone (native sockets). */
+      onSourceGone?: (local: string) => void;
     } = {},
   ) {
     this.addon = opts.native === false ? null : nativeUdp();
@@ -59,11 +68,16 @@ export class UdpBind {
     return this.native_ ?? this.socket_;
   }
 
-  /** 'native' (batched system calls, with GSO/GRO when the kernel has them) or 'dgram'. */
+  /** 'native' (batched system calls, with GSO/GRO/pktinfo when the kernel has them) or 'dgram'. */
   get kind(): string {
     const n = this.native_;
     if (!n) return 'dgram';
-    return `native${n.gso ? ' gso' : ''}${n.gro ? ' gro' : ''}`;
+    return `native${n.gso ? ' gso' : ''}${n.gro ? ' gro' : ''}${n.pktinfo ? ' pktinfo' : ''}`;
+  }
+
+  /** Whether replies can leave from the address each peer sent to (a native socket with pktinfo). */
+  get stickySource(): boolean {
+    return this.native_?.pktinfo === true;
   }
 
   /** Bind `port` (0 = random). Rejects with EADDRINUSE and friends. */
@@ -115,10 +129,12 @@ export class UdpBind {
   private async bindNative(addon: NativeUdpAddon, type: 'udp4' | 'udp6', port: number, address?: string): Promise<void> {
     const s = new NativeUdpSocket(addon, {
       family: type === 'udp6' ? 6 : 4, address: address ?? '', port, v6only: false,
-      rcvbuf: SOCKET_BUFFER, sndbuf: SOCKET_BUFFER, gro: true,
+      rcvbuf: SOCKET_BUFFER, sndbuf: SOCKET_BUFFER, gro: true, pktinfo: true,
     });
     s.on('error', this.onError);
     if (this.opts.onDrop) s.onDrop = this.opts.onDrop;
+    const gone = this.opts.onSourceGone;
+    if (gone) s.onSourceGone = (_address, _port, local) => gone(local);
     s.onBatch = (buf, lens, meta, count) => {
       let off = 0;
       this.batching = true;
@@ -126,7 +142,7 @@ export class UdpBind {
         for (let i = 0; i < count && this.native_ === s; i++) {
           const len = lens[i]!;
           const from = s.source(meta, i);
-          this.onMessage(new Uint8Array(buf, off, len), { address: from.address, port: from.port });
+          this.onMessage(new Uint8Array(buf, off, len), from.local ? { address: from.address, port: from.port, local: from.local } : { address: from.address, port: from.port });
           off += len;
         }
       } finally {
@@ -147,7 +163,7 @@ export class UdpBind {
   send(data: Uint8Array, to: Endpoint): void {
     const n = this.native_;
     if (n) {
-      n.send(data, to.port, to.address); // the addon maps IPv4 for a dual-stack socket, and counts what this socket cannot reach
+      n.sendFrom(data, to.port, to.address, to.local ?? ''); // the addon maps IPv4 for a dual-stack socket, and counts what this socket cannot reach
       return;
     }
     const s = this.socket_;

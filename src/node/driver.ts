@@ -164,6 +164,10 @@ export class Driver {
         onDrop: (code, n) => this.countSendError(code, n),
         // One timer re-arm per received batch: nextDeadline() looks at every peer.
         onBatchEnd: () => this.schedule(),
+        onSourceGone: (local) => {
+          const n = this.device.clearEndpointSource(local);
+          this.log.info(`local address ${local} is gone: ${n} peer${n === 1 ? '' : 's'} answered from the kernel's choice until they send again`);
+        },
         ...(opts.nativeUdp === false ? { native: false } : {}),
       },
     );
@@ -172,7 +176,9 @@ export class Driver {
   async start(): Promise<void> {
     const cfg = this.opts.config;
     const port = await this.bind.open(this.opts.listenPort ?? cfg.iface.listenPort ?? 0, this.opts.bindAddress);
-    this.log.info(`listening on UDP port ${port} (${this.bind.kind === 'dgram' ? 'node:dgram' : `batched: ${this.bind.kind}`})`);
+    this.log.info(`listening on UDP port ${port} (${this.bind.kind === 'dgram'
+      ? 'node:dgram, which cannot see the address a datagram was sent to: replies leave from the kernel\'s choice of source address, not the one each peer used'
+      : `batched: ${this.bind.kind}`})`);
     await this.startPool(this.opts.cryptoWorkers ?? defaultCryptoWorkers());
     for (const pc of cfg.peers) await this.addConfigPeer(pc);
     for (const p of this.device.listPeers()) {

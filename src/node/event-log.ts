@@ -51,7 +51,7 @@ export class EventLog {
         this.down(e.peer);
         break;
       case 'endpoint-changed':
-        this.log.info(`${peerName(e.peer)}: endpoint ${endpointKey(e.endpoint)}`);
+        this.log.info(`${peerName(e.peer)}: endpoint ${endpointKey(e.endpoint)}${e.endpoint.local ? ` (to our ${e.endpoint.local})` : ''}`);
         break;
       case 'cookie-sent':
         if (this.log.level === 'debug') this.log.debug(`under load: cookie reply to ${endpointKey(e.to)}`);

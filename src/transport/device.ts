@@ -504,10 +504,28 @@ export class Device {
     return now < this.underLoadUntil;
   }
 
+  /** Roaming: an authenticated datagram's source, and the local address it came to, become the peer's endpoint. */
   private updateEndpoint(peer: Peer, from: Endpoint, out: Output): void {
     if (sameEndpoint(peer.endpoint, from)) return;
-    peer.endpoint = { address: from.address, port: from.port };
+    peer.endpoint = from.local ? { address: from.address, port: from.port, local: from.local } : { address: from.address, port: from.port };
     out.events.push({ type: 'endpoint-changed', peer, endpoint: peer.endpoint });
+  }
+
+  /**
+   * The local address `local` can no longer send (it left the host): peers
+   * replying from it go back to the kernel's choice until their next
+   * datagram teaches them again. Returns how many peers had it.
+   */
+  clearEndpointSource(local: string): number {
+    let n = 0;
+    for (const peer of this.peers.values()) {
+      const e = peer.endpoint;
+      if (e && e.local === local) {
+        peer.endpoint = { address: e.address, port: e.port };
+        n++;
+      }
+    }
+    return n;
   }
 
   private receiveInitiation(data: Uint8Array, from: Endpoint, now: number, out: Output): void {

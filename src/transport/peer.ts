@@ -9,14 +9,21 @@ import { toHex } from '../crypto/util.js';
 import { Keypairs } from './keypair.js';
 import { newTimerState, type TimerState } from './timers.js';
 
-export interface Endpoint { address: string; port: number }
+/**
+ * Where a peer is: its address and UDP port, and, once learnt from a
+ * datagram it sent, `local`: our address it sent to (with "%ifindex" for a
+ * link-local IPv6 one), so replies leave from the address the peer expects
+ * (sticky source, as the kernel and wireguard-go keep it). An endpoint set
+ * by configuration has none: the kernel chooses.
+ */
+export interface Endpoint { address: string; port: number; local?: string }
 
 export function endpointKey(e: Endpoint): string {
   return e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
 }
 
 export function sameEndpoint(a: Endpoint | null, b: Endpoint | null): boolean {
-  return a === b || (a !== null && b !== null && a.port === b.port && a.address === b.address);
+  return a === b || (a !== null && b !== null && a.port === b.port && a.address === b.address && a.local === b.local);
 }
 
 export class Peer {

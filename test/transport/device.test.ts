@@ -129,6 +129,38 @@ describe('device: handshake and data', () => {
     assert.deepEqual(p.wire[0]!.d.to, moved);
   });
 
+  it('sticky source: the local address a packet came to goes with the endpoint, and a change of it alone moves it', () => {
+    const p = new Pair();
+    p.handshake();
+    p.sendFromA();
+    const viaSecond = { address: A_ADDR.address, port: A_ADDR.port, local: '10.0.0.2' };
+    p.step(viaSecond);
+    assert.deepEqual(p.peerOfB.endpoint, viaSecond);
+    p.sendFromB();
+    assert.deepEqual(p.wire[0]!.d.to, viaSecond, 'the reply leaves from the address a sent to');
+    p.flush();
+    // Same remote address, other local address: the endpoint follows.
+    p.sendFromA();
+    const viaFirst = { ...viaSecond, local: '10.0.0.1' };
+    p.step(viaFirst);
+    assert.deepEqual(p.peerOfB.endpoint, viaFirst);
+    assert.equal(p.eventsOf('b', 'endpoint-changed').length, 2);
+  });
+
+  it('sticky source: clearEndpointSource forgets a vanished local address, and the next packet teaches it again', () => {
+    const p = new Pair();
+    p.handshake();
+    p.sendFromA();
+    p.step({ ...A_ADDR, local: 'fe80::1%3' });
+    assert.equal(p.b.clearEndpointSource('fe80::1%4'), 0, 'another interface is another address');
+    assert.equal(p.peerOfB.endpoint?.local, 'fe80::1%3');
+    assert.equal(p.b.clearEndpointSource('fe80::1%3'), 1);
+    assert.deepEqual(p.peerOfB.endpoint, { address: A_ADDR.address, port: A_ADDR.port });
+    p.sendFromA();
+    p.step({ ...A_ADDR, local: 'fe80::2%3' });
+    assert.equal(p.peerOfB.endpoint?.local, 'fe80::2%3');
+  });
+
   it('roaming: unauthenticated or replayed packets never move the endpoint', () => {
     const p = new Pair();
     p.handshake();

@@ -85,7 +85,7 @@ export class Pair {
   sendFromB(packet = ipv4Packet('10.0.0.2', '10.0.0.1')): Output { return this.collect('b', this.b.send(packet, this.now)); }
 
   /** Deliver the first datagram on the wire; returns it. */
-  step(fromAddr?: { address: string; port: number }): Sent | undefined {
+  step(fromAddr?: { address: string; port: number; local?: string }): Sent | undefined {
     const s = this.wire.shift();
     if (!s) return undefined;
     const to = s.from === 'a' ? 'b' : 'a';
