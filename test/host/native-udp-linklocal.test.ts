@@ -1,7 +1,8 @@
 /**
  * Link-local IPv6 through the addon's UDP sockets: a peer reached as
  * "fe80::b%IFNAME" answers to the scoped source it was told ("fe80::a%INDEX"),
- * as node:dgram's rinfo would have allowed. Two namespaces joined by a veth
+ * as node:dgram's rinfo would have allowed, from the scoped address it was
+ * sent to (sticky source, with the interface index). Two namespaces joined by a veth
  * with only link-local addresses (root only; skipped loudly without, failing
  * under WGTS_INTEROP=required).
  */
@@ -45,9 +46,11 @@ describe('native UDP: link-local IPv6 peers keep their scope', { skip: why ?? fa
       assert.match(out.from!.address, /^fe80::b%\d+$/, 'the reply is from b, scoped');
       assert.equal(out.from!.port, 47001);
       // b saw a's link-local address with b's interface index, and replied to exactly that.
-      const seen = /FROM (\S+) (\d+)/.exec(echo.output());
+      const seen = /FROM (\S+) (\d+) TO (\S+)/.exec(echo.output());
       assert.ok(seen, echo.output());
       assert.match(seen[1]!, /^fe80::a%\d+$/);
+      // ... and learnt the scoped address it was sent to, which it replied from.
+      assert.match(seen[3]!, /^fe80::b%\d+$/);
       assert.equal(Number(seen[2]), out.port);
     } finally {
       await echo.stop(2000);
