@@ -31,6 +31,16 @@ with CAP_NET_ADMIN, else userspace mode, and says which.
 SIGHUP re-reads FILE.conf and applies added or removed peers and forwards.
   --log-level LEVEL  default info`;
 
+/** Repeats of a signal within this long of the first are copies of it (see runUp). */
+const DUPLICATE_SIGNAL_MS = 1000;
+
+/** The reason a start-up was aborted: SIGINT/SIGTERM arrived while it ran. */
+class StartInterrupted extends Error {
+  constructor(readonly sig: NodeJS.Signals) {
+    super(`${sig} during start-up`);
+  }
+}
+
 interface UpArgs { file: string; name?: string; level: LogLevel; mode: 'userspace' | 'tun' | 'auto'; forward: string[]; expose: string[] }
 
 function parseArgs(argv: string[]): UpArgs | string {
@@ -82,18 +92,27 @@ export async function runUp(argv: string[]): Promise<number> {
     return 1;
   }
   for (const w of cli.warnings) log.warn(w);
-  // One listener per signal for the whole run: a signal during start-up is
-  // kept and acted on once the interface is up (the default action would
-  // skip the clean-up). Swapping listeners instead would lose a signal that
-  // libuv caught but had not yet dispatched.
-  let earlySignal: NodeJS.Signals | null = null;
-  let onSignal = (sig: NodeJS.Signals): void => { earlySignal ??= sig; };
+  // One listener per signal for the whole run. A signal during start-up
+  // aborts it: Interface.start stops before its next step and undoes what it
+  // did. Swapping listeners instead would lose a signal that libuv caught but
+  // had not yet dispatched.
+  const abort = new AbortController();
+  let firstSignalAt = 0;
+  let onSignal = (sig: NodeJS.Signals): void => {
+    if (abort.signal.aborted) return;
+    firstSignalAt = Date.now();
+    abort.abort(new StartInterrupted(sig));
+  };
   process.on('SIGINT', (sig) => onSignal(sig));
   process.on('SIGTERM', (sig) => onSignal(sig));
   let iface: Interface;
   try {
-    iface = await Interface.start(cfg, { log, mode: args.mode, rules: cli.rules, source: args.file });
+    iface = await Interface.start(cfg, { log, mode: args.mode, rules: cli.rules, source: args.file, signal: abort.signal });
   } catch (e) {
+    if (e instanceof StartInterrupted) {
+      log.info(`${e.sig} during start-up: stopped, and removed what was set up`);
+      return 0;
+    }
     for (const line of (e as Error).message.split('\n')) log.error(line);
     return 1;
   }
@@ -106,12 +125,16 @@ export async function runUp(argv: string[]): Promise<number> {
       void iface.stop().then(() => resolve(code));
     };
     onSignal = (sig) => {
-      if (!stopping) { stop(sig); return; }
-      // A second signal while shutting down: the user wants out now.
-      log.warn(`${sig} again: exiting without finishing the clean-up`);
+      if (!stopping) { firstSignalAt = Date.now(); stop(sig); return; }
+      // npx and sudo pass a terminal's Ctrl-C on to us, which the terminal
+      // also sent us: a copy within a second is the same request.
+      if (Date.now() - firstSignalAt < DUPLICATE_SIGNAL_MS) return;
+      // A later one: the user wants out now.
+      log.warn(`${sig} again: exiting without finishing the clean-up; \`wgts down ${iface.name}\` removes what is left`);
       process.exit(1);
     };
-    if (earlySignal) stop(earlySignal);
+    const early = abort.signal.reason as StartInterrupted | undefined;
+    if (early) stop(early.sig);
     iface.on('stop-request', (why, code) => stop(why, code));
     process.on('SIGHUP', () => {
       if (!stopping) void reload(args, iface, log);

@@ -15,6 +15,8 @@
  *
  * A failed start runs the same teardown over what was started and rejects
  * with the reason, so nothing is left running and the process can exit.
+ * An aborted `signal` (SIGINT/SIGTERM during start-up) does the same at the
+ * next step boundary and rejects with the signal's reason.
  * Events: 'handshake', 'peer-up', 'peer-down' (a Peer), and 'stop-request'
  * (why, exit code) when the interface can no longer run (its UAPI socket was
  * deleted, the TUN device failed): the owner decides to call stop().
@@ -53,6 +55,8 @@ export interface InterfaceOptions {
   source?: string;
   /** Driver settings for tests and the demo (bind to one address, see inner packets). */
   driver?: Pick<DriverOptions, 'bindAddress' | 'onDeliver' | 'listenPort' | 'cryptoWorkers' | 'nativeUdp'>;
+  /** Interrupts the start-up: it stops before the next step, undoes what it did and rejects with signal.reason. */
+  signal?: AbortSignal;
 }
 
 export interface InterfaceEvents {
@@ -110,7 +114,7 @@ export class Interface extends EventEmitter<InterfaceEvents> {
       await iface.startParts();
     } catch (e) {
       await iface.stop();
-      throw e;
+      throw o.signal?.aborted ? o.signal.reason : e;
     }
     return iface;
   }
@@ -162,7 +166,10 @@ export class Interface extends EventEmitter<InterfaceEvents> {
   private async startParts(): Promise<void> {
     const cfg = this.config;
     const log = this.o.log;
+    const checkpoint = (): void => this.o.signal?.throwIfAborted();
+    checkpoint();
     if (this.mode === 'tun') await this.openTun();
+    checkpoint();
     const driver = new Driver({
       config: cfg, log, ...(this.tun ? { tun: this.tun } : {}), ...this.o.driver,
       onPeerEvent: (e) => this.emit(e.type, e.peer),
@@ -179,19 +186,23 @@ export class Interface extends EventEmitter<InterfaceEvents> {
         await this.startDriver(driver);
       }
     } catch (e) {
+      checkpoint();
       throw new Error(`cannot start: ${(e as Error).message}`);
     }
+    checkpoint();
 
     const nat = new NatHost(driver, log);
     this.nat = nat;
     const applied = await nat.apply(rulesOf(cfg, this.cliRules()));
     if (applied.failed.length) throw new Error(applied.failed.map((f) => `cannot start ${f}`).join('\n'));
     for (const r of applied.added) log.info(`started ${r}`);
+    checkpoint();
 
     this.proxies = new ProxySet(this.dialer, log);
     const proxyFailed = await this.proxies.apply(cfg);
     if (proxyFailed.length) throw new Error(proxyFailed.map((f) => `cannot start the ${f}`).join('\n'));
 
+    checkpoint();
     const policy = cfg.extensions['PortMapping']?.[0] as PortMapPolicy | undefined;
     if (policy) {
       // Loaded only for a [PortMapping] section: the NAT-PMP/PCP/UPnP code is most of a megabyte resident.
@@ -205,7 +216,9 @@ export class Interface extends EventEmitter<InterfaceEvents> {
       }
     }
 
+    checkpoint();
     if (this.o.uapi !== false) await this.startUapi(this.o.uapi ?? {});
+    checkpoint();
     const ml = cfg.iface.metricsListen;
     if (ml) {
       try {
@@ -247,6 +260,7 @@ export class Interface extends EventEmitter<InterfaceEvents> {
       setFwmark: (m) => this.driver_?.setFwmark(m),
       endpoints: () => this.driver_?.endpointAddresses() ?? [],
       state,
+      ...(this.o.signal ? { signal: this.o.signal } : {}),
     });
   }
 

@@ -35,7 +35,8 @@ export interface SystemRunnerOptions {
   hookOutput?: 'inherit' | 'capture';
 }
 
-async function spawnCollect(argv: readonly string[], input: string | undefined, timeoutMs: number, inherit: boolean): Promise<RunResult> {
+async function spawnCollect(argv: readonly string[], input: string | undefined, timeoutMs: number, how: { inherit: boolean; ownGroup: boolean }): Promise<RunResult> {
+  const { inherit, ownGroup } = how;
   // Loaded on first use: userspace mode never runs a command, and node:child_process is ~0.8 MB resident.
   const { spawn } = await import('node:child_process');
   return new Promise((resolve) => {
@@ -44,6 +45,11 @@ async function spawnCollect(argv: readonly string[], input: string | undefined, 
       child = spawn(argv[0]!, argv.slice(1), {
         stdio: [input === undefined ? 'ignore' : 'pipe', inherit ? 'inherit' : 'pipe', inherit ? 'inherit' : 'pipe'],
         env: { ...process.env, LC_ALL: 'C' },
+        // A step (`ip`, `nft`) runs in its own process group: a Ctrl-C in the
+        // terminal reaches only wgts, which finishes the step and then stops
+        // cleanly, instead of the step dying half-done. Hooks stay in ours, as
+        // wg-quick's do, so Ctrl-C still ends a hook that hangs.
+        detached: ownGroup,
       });
     } catch (e) {
       resolve({ code: 127, stdout: '', stderr: `${argv[0]}: ${(e as Error).message}` });
@@ -89,10 +95,10 @@ export function systemRunner(opts: SystemRunnerOptions = {}): CommandRunner {
   const timeoutMs = opts.timeoutMs ?? 30_000;
   const inheritHooks = (opts.hookOutput ?? 'inherit') === 'inherit';
   return {
-    run: (argv, input) => spawnCollect(argv, input, timeoutMs, false),
+    run: (argv, input) => spawnCollect(argv, input, timeoutMs, { inherit: false, ownGroup: true }),
     hook: (line) => {
       const shell = whichSync('bash') ?? '/bin/sh';
-      return spawnCollect([shell, '-c', line], undefined, timeoutMs, inheritHooks);
+      return spawnCollect([shell, '-c', line], undefined, timeoutMs, { inherit: inheritHooks, ownGroup: false });
     },
     which: async (program) => whichSync(program),
     readFile: async (path) => {

@@ -3,6 +3,9 @@
  * wg-quick's cmd() does (echo "[#] $*") and runs it, throwing StepError on a
  * non-zero exit (wg-quick runs under `set -e`); `query` runs silently (the
  * lookups wg-quick does in $(...)); `hook` prints and runs a hook line.
+ * Given an AbortSignal (a start-up being interrupted), `cmd` and `hook`
+ * throw its reason instead of starting another change; the teardown's
+ * Steps get none, so undoing always runs to the end.
  */
 import type { CommandRunner, RunResult } from './runner.js';
 
@@ -15,9 +18,10 @@ export class StepError extends Error {
 }
 
 export class Steps {
-  constructor(readonly runner: CommandRunner, readonly log: (line: string) => void) {}
+  constructor(readonly runner: CommandRunner, readonly log: (line: string) => void, readonly signal?: AbortSignal) {}
 
   async cmd(argv: readonly string[], input?: string): Promise<RunResult> {
+    this.signal?.throwIfAborted();
     const line = argv.join(' ');
     this.log(`[#] ${line}`);
     const r = await this.runner.run(argv, input);
@@ -32,6 +36,7 @@ export class Steps {
   }
 
   async hook(line: string): Promise<void> {
+    this.signal?.throwIfAborted();
     this.log(`[#] ${line}`);
     const r = await this.runner.hook(line);
     if (r.code !== 0) throw new StepError(line, r);

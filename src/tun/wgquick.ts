@@ -48,6 +48,8 @@ export interface WgQuickOptions {
   endpoints: () => readonly string[];
   /** Where the record of changes goes; null keeps it in memory only (tests). */
   state: StateFile | null;
+  /** Aborted when the start-up is interrupted (a signal): up() stops before its next step and undoes the ones done. */
+  signal?: AbortSignal;
 }
 
 export interface UpResult {
@@ -69,7 +71,7 @@ export class WgQuick {
   private fwmark: number | null;
 
   constructor(private readonly o: WgQuickOptions) {
-    this.steps = new Steps(o.runner, o.log);
+    this.steps = new Steps(o.runner, o.log, o.signal);
     const sub = (l: readonly string[]) => l.map((h) => substituteHook(h, o.name));
     const fields = { preDown: sub(o.iface.preDown), postDown: sub(o.iface.postDown) };
     this.s = o.state ? o.state.fresh(fields) : {
