@@ -16,6 +16,13 @@
 export const PACING_QUANTUM_MS = 1;
 /** Largest quantum, bytes (one TSO/GSO frame in Linux). */
 export const PACING_QUANTUM_MAX = 64 * 1024;
+/**
+ * Unused sending time credited, in quanta. Two, not one: a driver's timer
+ * fires up to a millisecond or so late (whole-ms setTimeout, a busy event
+ * loop), and a late wakeup should send what it owes rather than lose that
+ * time, which would leave the connection below its pacing rate.
+ */
+export const PACING_CREDIT_QUANTA = 2;
 
 export class Pacer {
   /** Earliest time the next segment may leave, ms. */
@@ -35,15 +42,15 @@ export class Pacer {
 
   /**
    * `bytes` left at `now`. The next segment is due bytes/rate later; time
-   * the sender did not use (idle, a late wakeup) is credited for at most one
-   * quantum, which bounds every burst to a quantum and a segment.
+   * the sender did not use (idle, a late wakeup) is credited for at most
+   * PACING_CREDIT_QUANTA quanta, which bounds every burst to those and a segment.
    */
   sent(now: number, bytes: number, rate: number, mss: number): void {
     if (!(rate < Infinity) || !(rate > 0)) {
       this.next = -Infinity;
       return;
     }
-    const credit = Pacer.quantum(rate, mss) / rate;
+    const credit = (PACING_CREDIT_QUANTA * Pacer.quantum(rate, mss)) / rate;
     this.next = Math.max(this.next, now - credit) + bytes / rate;
   }
 

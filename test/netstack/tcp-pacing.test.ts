@@ -1,20 +1,20 @@
 /**
  * Pacing (tcp-pacer.ts): the release rule on its own (a quantum of two
- * segments at a time, the gap of the rate between quanta, idle credit capped
- * at one quantum), then on the wire with BBR over the fake-clock path: in
- * every 10 ms window a paced sender sends no more than its pacing rate
- * allows plus one burst, the bursts stay within a quantum and a segment, the
+ * segments at a time, the gap of the rate between quanta, idle or lateness
+ * credited up to two quanta), then on the wire with BBR over the fake-clock
+ * path: in every 10 ms window a paced sender sends no more than its pacing
+ * rate allows plus that credit, the bursts stay within a quantum, the
  * timer heap wakes the sender once per quantum (not per segment), and the
  * link still runs full.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Pacer } from '../../src/netstack/tcp-pacer.js';
+import { Pacer, PACING_CREDIT_QUANTA } from '../../src/netstack/tcp-pacer.js';
 import { Sim, establish, writeAll } from './link.js';
 import { pathLink } from './path.js';
 import { decodeTcp } from './helpers.js';
 
-test('Pacer: from idle a quantum and a segment go at once, then a quantum every quantum/rate ms', () => {
+test('Pacer: from idle two quanta and a segment go at once, then a quantum every quantum/rate ms', () => {
   const p = new Pacer();
   const mss = 1000;
   const rate = 500; // bytes per ms: the quantum is two segments (2000 bytes), 4 ms
@@ -28,7 +28,7 @@ test('Pacer: from idle a quantum and a segment go at once, then a quantum every 
     p.wait(rate, mss);
     return n;
   };
-  assert.equal(sendAll(0), 3, 'idle credit: one quantum plus the segment due now');
+  assert.equal(sendAll(0), 2 * PACING_CREDIT_QUANTA + 1, 'idle credit: two quanta plus the segment due now');
   assert.equal(p.at, 4);
   assert.ok(!p.ready(1.9, rate), 'the next segment is due one segment time (2 ms) after the burst');
   const times: number[] = [];
@@ -41,8 +41,11 @@ test('Pacer: from idle a quantum and a segment go at once, then a quantum every 
   }
   assert.equal(sent, 20, 'two segments per wakeup');
   assert.deepEqual(times, [4, 8, 12, 16, 20, 24, 28, 32, 36, 40], 'one wakeup per 2000 bytes at 500 bytes/ms');
-  // A wakeup 10 ms late earns at most one quantum of credit, not 10 ms worth.
-  assert.equal(sendAll(now + 10), 3);
+  // A wakeup 10 ms late earns at most two quanta of credit, not 10 ms worth; 1 ms late loses nothing.
+  assert.equal(sendAll(now + 10), 5);
+  const due = p.at;
+  assert.equal(sendAll(due + 1), 2);
+  assert.equal(p.at, due + 4, 'the schedule did not slip by the late millisecond');
   // Without a finite rate nothing is held.
   const q = new Pacer();
   for (let i = 0; i < 100; i++) q.sent(0, mss, Infinity, mss);
@@ -73,7 +76,7 @@ test('BBR on the wire: departures follow the pacing rate, one wakeup per quantum
   const late = deps.filter((d) => d.t > 1000);
   assert.ok(late.every((d) => d.rate < Infinity), 'BBR paces');
   const mss = snd.mss;
-  // Any 10 ms window: at most the fastest pacing rate in it, plus one quantum and a segment.
+  // Any 10 ms window: at most the fastest pacing rate in it, plus the credit (two quanta) and a segment.
   for (let i = 0, j = 0; i < late.length; i++) {
     while (late[j]!.t < late[i]!.t - 10) j++;
     let bytes = 0;
@@ -82,7 +85,7 @@ test('BBR on the wire: departures follow the pacing rate, one wakeup per quantum
       bytes += late[k]!.len;
       rate = Math.max(rate, late[k]!.rate);
     }
-    const allowed = rate * 10 + Pacer.quantum(rate, mss) + mss;
+    const allowed = rate * 10 + PACING_CREDIT_QUANTA * Pacer.quantum(rate, mss) + mss;
     assert.ok(bytes <= allowed, `${bytes} bytes in the 10 ms before ${late[i]!.t}, pacing allows ${allowed.toFixed(0)}`);
   }
   let burst = 0;
@@ -93,7 +96,7 @@ test('BBR on the wire: departures follow the pacing rate, one wakeup per quantum
   }
   const goodput = (late.reduce((a, d) => a + d.len, 0) * 8) / (3000 - 1000) / 1000;
   t.diagnostic(`${late.length} segments, ${wakeups} pacer wakeups, largest burst ${maxBurst}, ${goodput.toFixed(2)} Mbit/s payload, pacing ${((snd.cc.pacingRate() * 8) / 1000).toFixed(2)} Mbit/s`);
-  assert.ok(maxBurst <= Math.ceil(Pacer.quantum(snd.cc.pacingRate(), mss) / mss) + 1, `bursts of ${maxBurst} segments`);
+  assert.ok(maxBurst <= Math.ceil(Pacer.quantum(snd.cc.pacingRate(), mss) / mss), `bursts of ${maxBurst} segments: one quantum (no late wakeups here)`);
   assert.ok(wakeups > 0, 'the timer heap woke the sender for the pacer');
   assert.ok(wakeups <= late.length / 2, `${wakeups} wakeups for ${late.length} segments: a quantum each`);
   assert.ok(goodput > 0.9 * p.mbit, 'pacing did not starve the link');
