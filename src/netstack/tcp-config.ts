@@ -6,8 +6,13 @@ import { type RtoConfig, DEFAULT_RTO } from './tcp-rto.js';
 import type { CongestionName } from './cc/types.js';
 
 export interface TcpConfig {
-  /** Receive buffer per connection (bytes the peer may send ahead of the reader). */
+  /**
+   * Receive buffer per connection at the start (bytes the peer may send
+   * ahead of the reader); autotuning (tcp-rcvbuf.ts) grows it with what the
+   * reader consumes per round trip, up to rcvBufMax (Linux tcp_rmem[1], [2]).
+   */
   rcvBuf: number;
+  rcvBufMax: number;
   /** Send buffer bounds: it holds 2 x min(cwnd, peer window), within [min, max]. */
   sndBufMin: number;
   sndBufMax: number;
@@ -45,7 +50,8 @@ export interface TcpConfig {
 }
 
 export const DEFAULT_TCP: TcpConfig = {
-  rcvBuf: 1 << 20,
+  rcvBuf: 128 * 1024,
+  rcvBufMax: 6 << 20,
   sndBufMin: 64 * 1024,
   sndBufMax: 4 << 20,
   rto: DEFAULT_RTO,

@@ -15,6 +15,7 @@ import { type Segment, type SackBlock, ACK, FIN, RST, SYN, MAX_WSCALE, buildSegm
 import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './tcp-seq.js';
 import { type TcpConfig, type TcpError, tcpError } from './tcp-config.js';
 import { OooQueue } from './tcp-sack.js';
+import { RcvBuffer } from './tcp-rcvbuf.js';
 import { Timestamps } from './tcp-timestamps.js';
 import type { CongestionName } from './cc/types.js';
 import { Sender } from './tcp-sender.js';
@@ -96,6 +97,8 @@ export class TcpConn {
   rcvScale = 0;
   readonly offerScale: number;
   readonly ooo: OooQueue;
+  /** The receive buffer, autotuned from the reader's consumption per round trip. */
+  readonly rcv: RcvBuffer;
   /** RFC 7323 timestamps: TS.Recent, Last.ACK.sent, PAWS. */
   readonly ts: Timestamps;
   /** A duplicate segment to report in the first SACK block of the next ACK (RFC 2883), or null. */
@@ -151,8 +154,9 @@ export class TcpConn {
     this.passive = opts.passive;
     this.state = opts.passive ? 'SYN-RECEIVED' : 'SYN-SENT';
     this.ourMss = opts.mtu - (opts.v === 4 ? 20 : 40) - 20;
+    this.rcv = new RcvBuffer(cfg.rcvBuf, Math.max(cfg.rcvBuf, cfg.rcvBufMax), this.ourMss);
     let shift = 0;
-    while (shift < MAX_WSCALE && 65535 * 2 ** shift < cfg.rcvBuf) shift++;
+    while (shift < MAX_WSCALE && 65535 * 2 ** shift < this.rcv.max) shift++;
     this.offerScale = shift;
     this.ooo = new OooQueue(cfg.maxOooChunks);
     const r = owner.host.random(4);
@@ -392,8 +396,10 @@ export class TcpConn {
     if (seq === this.rcvNxt) {
       const hadHoles = this.ooo.bytes > 0;
       if (data.length > 0) {
+        this.measureRcvRtt(seg, now);
         this.deliver(Buffer.from(data));
         this.rcvNxt = seqAdd(this.rcvNxt, data.length);
+        this.rcv.adjust(this.consumed(), now);
       }
       if (hadHoles) {
         for (const c of this.ooo.pop(this.rcvNxt)) {
@@ -420,6 +426,22 @@ export class TcpConn {
       if (fin) this.oooFin = seqAdd(seq, data.length);
       this.ackNow = true;
     }
+  }
+
+  /** The receiver's RTT for autotuning: the timestamp echo of an in-order segment, else one window's arrival time. */
+  private measureRcvRtt(seg: Segment, now: number): void {
+    const r = this.ts.rtt(seg, now);
+    if (r !== undefined) this.rcv.rttSample(r);
+    else if (!this.ts.ok) this.rcv.windowRtt(this.rcvNxt, this.rcvWnd, now);
+  }
+
+  /** Bytes the reader has taken out of the socket so far. */
+  private consumed(): number {
+    return this.bytesReceived - this.undelivered - this.unread();
+  }
+
+  private unread(): number {
+    return this.socket !== null && !this.socket.destroyed ? this.socket.readableLength : 0;
   }
 
   private reportDuplicate(start: number, end: number): void {
@@ -490,8 +512,8 @@ export class TcpConn {
    * min(RCV.BUFF/2, MSS), and never moves left.
    */
   windowField(): number {
-    const buf = this.cfg.rcvBuf;
-    const used = (this.socket !== null && !this.socket.destroyed ? this.socket.readableLength : 0) + this.undelivered;
+    const buf = this.rcv.buf;
+    const used = this.unread() + this.undelivered;
     const free = Math.min(Math.max(0, buf - used), 0xffff * 2 ** this.rcvScale);
     const right = seqAdd(this.rcvNxt, free);
     const step = Math.min(buf >> 1, this.ourMss);
@@ -504,9 +526,9 @@ export class TcpConn {
 
   /** Whether reading freed enough to be worth a window update now. */
   private windowUpdateWorth(): boolean {
-    const buf = this.cfg.rcvBuf;
+    const buf = this.rcv.buf;
     if (this.rcvWnd >= buf >> 1) return false;
-    const used = (this.socket !== null && !this.socket.destroyed ? this.socket.readableLength : 0) + this.undelivered;
+    const used = this.unread() + this.undelivered;
     const right = seqAdd(this.rcvNxt, Math.max(0, buf - used));
     return seqDiff(right, this.advRight) >= Math.min(buf >> 1, this.ourMss);
   }
@@ -815,7 +837,8 @@ export class TcpConn {
     }
     if (s.cc.cwnd < s.mss && s.recovery === 'none') out.push(`cwnd ${s.cc.cwnd} below one MSS`);
     if (!(s.rto.rto >= this.cfg.rto.min && s.rto.rto <= this.cfg.rto.max)) out.push(`rto ${s.rto.rto} out of bounds`);
-    if (this.rcvWnd > this.cfg.rcvBuf + 65535) out.push(`rcv window ${this.rcvWnd} beyond buffer`);
+    if (this.rcvWnd > this.rcv.buf + 65535) out.push(`rcv window ${this.rcvWnd} beyond buffer`);
+    if (this.rcv.buf > this.rcv.max) out.push(`receive buffer ${this.rcv.buf} beyond its bound ${this.rcv.max}`);
     let prevEnd: number | null = null;
     for (const b of this.ooo.spans()) {
       if (!seqGt(b.start, this.rcvNxt)) out.push('out-of-order block at or below RCV.NXT');

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Sim, establish, writeAll, digestOf, payloadDigest } from './link.js';
 import { decodeTcp, F_ACK, F_FIN, F_RST } from './helpers.js';
-import type { TcpError } from '../../src/netstack/tcp-config.js';
+import { DEFAULT_TCP, type TcpError } from '../../src/netstack/tcp-config.js';
 
 
 test('half-close: the client ends, the server keeps sending 2 MB, then ends; all of it arrives', async () => {
@@ -206,13 +206,15 @@ test('backpressure: a reader that stops reading closes the window; the writer se
   void writeAll(client, total, 9).then((n) => (refused = n));
   // Run until the window is shut and a few probes went out.
   await sim.run(() => client.tcb.snd.persistBackoff >= 4);
-  const rcvBuf = 1 << 20;
+  // The reader took nothing, so autotuning never grew its buffer past the initial size.
+  const rcvBuf = server.tcb.rcv.buf;
+  assert.equal(rcvBuf, DEFAULT_TCP.rcvBuf, 'the receive buffer kept its initial size');
   assert.ok(server.readableLength <= rcvBuf, `reader holds ${server.readableLength}`);
   assert.ok(server.readableLength >= rcvBuf - 2 * 1380, 'the receive buffer filled up');
   const wins = sim.log.filter((e) => e.from === 'b').map((e) => decodeTcp(e.pkt)!.win);
   assert.equal(wins[wins.length - 1], 0, 'advertised window shrank to zero');
   const snd = client.tcb.snd;
-  // The send buffer holds at most 2 x min(cwnd, peer window) <= 2 x the peer's 1 MiB buffer,
+  // The send buffer holds at most 2 x min(cwnd, peer window) <= 2 x the peer's receive buffer,
   // and stops growing once the window is shut.
   assert.ok(snd.buf.length <= 2 * rcvBuf, `send buffer bounded: ${snd.buf.length}`);
   const held = snd.buf.length;
@@ -242,8 +244,8 @@ test('a single huge write is taken in bounded pieces', async () => {
   const big = Buffer.alloc(20_000_000, 0x5a);
   client.write(big);
   await sim.run(() => client.tcb.snd.persistBackoff >= 1);
-  // Only what the send buffer limit allows (<= 2 x the peer's 1 MiB window) was copied in.
-  assert.ok(client.tcb.snd.buf.length <= 2 << 20, `copied into the send buffer: ${client.tcb.snd.buf.length}`);
+  // Only what the send buffer limit allows (<= 2 x the peer's window, its initial receive buffer here) was copied in.
+  assert.ok(client.tcb.snd.buf.length <= Math.max(DEFAULT_TCP.sndBufMin, 2 * DEFAULT_TCP.rcvBuf), `copied into the send buffer: ${client.tcb.snd.buf.length}`);
   let n = 0;
   server.on('data', (b: Buffer) => (n += b.length));
   server.resume();
