@@ -13,7 +13,7 @@ import type { WgConfig } from '../config/types.js';
 import type { NatRule } from '../nat/index.js';
 import { parseShortForm, checkShortFormRules } from '../config/short-form.js';
 import type { CliRules } from '../node/nat-host.js';
-import { Interface } from '../interface/interface.js';
+import { Interface, ConfigRefused } from '../interface/interface.js';
 import { StateFile, systemRunner, downInterface } from '../tun/index.js';
 
 export const UP_USAGE = `Usage: wgts up FILE.conf [--tun | --userspace] [--interface NAME] [--log-level error|warn|info|debug]
@@ -114,6 +114,8 @@ export async function runUp(argv: string[]): Promise<number> {
       return 0;
     }
     for (const line of (e as Error).message.split('\n')) log.error(line);
+    process.stderr.write(e instanceof ConfigRefused ? `wgts up: ${args.file} refused; nothing was started\n`
+      : `wgts up: not started; what had started is stopped and removed\n`);
     return 1;
   }
   return await new Promise<number>((resolve) => {

@@ -59,6 +59,9 @@ export interface InterfaceOptions {
   signal?: AbortSignal;
 }
 
+/** Interface.start refused the config before starting anything. */
+export class ConfigRefused extends Error {}
+
 export interface InterfaceEvents {
   handshake: [peer: Peer];
   'peer-up': [peer: Peer];
@@ -96,8 +99,13 @@ export class Interface extends EventEmitter<InterfaceEvents> {
 
   /** Start everything `config` asks for; rejects (with nothing left running) when any part cannot start. */
   static async start(config: WgConfig, o: InterfaceOptions): Promise<Interface> {
-    const choice = chooseMode(o.mode ?? 'auto');
-    if ('error' in choice) throw new Error(choice.error);
+    // Refused whole before anything starts: what only one mode can run decides the mode, or the refusal.
+    const clientSourced = rulesOf(config, o.rules ?? { forward: [], expose: [] }).forward.filter((r) => r.source === 'client');
+    const needsUserspace = clientSourced.length
+      ? `[Forward] ${clientSourced.map((r) => `${r.protocols.join(',')}:${r.listen.port}`).join(', ')} with Source = client needs the userspace stack (a TUN-mode connection carries this host's own address)`
+      : undefined;
+    const choice = chooseMode(o.mode ?? 'auto', needsUserspace);
+    if ('error' in choice) throw new ConfigRefused(choice.error);
     const iface = new Interface(config, choice.mode, o);
     const log = o.log;
     for (const w of config.warnings) {

@@ -4,13 +4,19 @@
  * reason either way (the log says which and why).
  *
  *   'userspace' -> userspace | 'tun' -> tun or an error | 'auto' -> probe
+ * `needsUserspace` names what in the config only userspace mode can run
+ * (Source = client forwards): 'auto' then picks userspace, '--tun' refuses.
  */
 import { tunAvailable, hasNetAdmin } from '../tun/index.js';
 
 export type ModeRequest = 'userspace' | 'tun' | 'auto';
 
-export function chooseMode(requested: ModeRequest): { mode: 'tun' | 'userspace'; why: string } | { error: string } {
+export function chooseMode(requested: ModeRequest, needsUserspace?: string): { mode: 'tun' | 'userspace'; why: string } | { error: string } {
   if (requested === 'userspace') return { mode: 'userspace', why: '--userspace' };
+  if (needsUserspace !== undefined) {
+    if (requested === 'tun') return { error: `--tun: ${needsUserspace}; run it with --userspace (or use Source = tunnel with ProxyProtocol in TUN mode)` };
+    return { mode: 'userspace', why: needsUserspace };
+  }
   const avail = tunAvailable();
   const admin = hasNetAdmin();
   if (requested === 'tun') {

@@ -100,9 +100,9 @@ export class RuleSet {
         continue;
       }
       const label = unitLabel(unit);
+      // Failures are returned, not logged: each caller reports them once, in its own words.
       if (unit.rule.source === 'client' && !this.ctx.connectNet.transparent) {
         const error = `Source = client needs a tunnel that can send from the client's address; ${this.ctx.connectNet.label} cannot (use Source = tunnel, or ProxyProtocol)`;
-        this.ctx.log.warn(`${label}: not started: ${error}`);
         res.failed.push({ rule: text, error });
         continue;
       }
@@ -110,9 +110,7 @@ export class RuleSet {
       try {
         await relay.start();
       } catch (e) {
-        const error = `cannot listen on ${this.ctx.listenNet.label}: ${errorCode(e)}`;
-        this.ctx.log.warn(`${label}: not started: ${error}`);
-        res.failed.push({ rule: text, error });
+        res.failed.push({ rule: text, error: listenFailure(e, unit, this.ctx.listenNet.label) });
         continue;
       }
       this.active.set(text, relay);
@@ -178,4 +176,18 @@ export class RuleSet {
     this.draining.clear();
     this.ctx.burst.close();
   }
+}
+
+/** Why a listener could not open, with what to do about it (the port, the capability, the sysctl). */
+export function listenFailure(e: unknown, unit: NatUnit, where: string): string {
+  const code = errorCode(e);
+  const port = typeof (e as { port?: unknown } | null)?.port === 'number' ? (e as { port: number }).port : unit.rule.listen.port;
+  const at = `${unit.rule.listen.host.includes(':') ? `[${unit.rule.listen.host}]` : unit.rule.listen.host}:${port}/${unit.protocol}`;
+  if (code === 'EADDRINUSE') return `cannot listen on ${at} (${where}): the port is in use (EADDRINUSE); another program, or another wgts, listens there`;
+  if (code === 'EACCES' && port < 1024) {
+    return `not allowed to listen on ${at} (EACCES): ports below 1024 need root or the CAP_NET_BIND_SERVICE capability ` +
+      `(systemd: AmbientCapabilities=CAP_NET_BIND_SERVICE), or sysctl net.ipv4.ip_unprivileged_port_start=${port}; or listen on a port above 1023`;
+  }
+  if (code === 'EADDRNOTAVAIL') return `cannot listen on ${at}: ${unit.rule.listen.host} is not an address of ${where} (EADDRNOTAVAIL)`;
+  return `cannot listen on ${at} (${where}): ${code}`;
 }
