@@ -1,0 +1,84 @@
+/**
+ * The receiver's ACK policy on the wire (RFC 5681 4.2, RFC 9293 3.8.6.3),
+ * one stack against hand-built data segments: in order, every second full
+ * segment is ACKed at once and a lone one waits for the delayed-ACK timer
+ * (40 ms); out-of-order data draws an immediate duplicate ACK with SACK
+ * blocks, so does every segment while a hole remains, and the segment that
+ * fills the hole draws an immediate ACK of everything; then delayed ACKs
+ * resume.
+ *
+ *   rawTcp(data at t) -> stack.input -> poll(t): the ACKs sent at that instant
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Stack } from '../../src/netstack/stack.js';
+import type { TcpSocket } from '../../src/netstack/tcp-socket.js';
+import { decodeTcp, rawTcp, seededRandom, F_ACK, F_SYN, type TcpInfo } from './helpers.js';
+import { DEFAULT_TCP } from '../../src/netstack/tcp-config.js';
+
+const US = '10.0.0.2';
+const PEER = '10.0.0.9';
+const SPORT = 40001;
+/** Peer ISN 1000: its data starts at 1001. */
+const D = 1001;
+const SEG = 1000;
+
+interface Receiver {
+  /** A data segment [seq, seq + SEG) from the peer at `t`; returns what we sent at that instant. */
+  data(seq: number, t: number): TcpInfo[];
+  /** Runs timers up to `t`; returns what we sent. */
+  at(t: number): TcpInfo[];
+  received(): number;
+}
+
+/** A stack that accepted a connection (MSS 1460, SACK permitted, no timestamps) and reads all it gets. */
+async function receiver(): Promise<Receiver> {
+  const s = new Stack({ addresses: [{ ip: US, cidr: 24 }], random: seededRandom(21) });
+  let sock: TcpSocket | null = null;
+  s.tcp.listen(80, (x) => (sock = x));
+  const poll = (t: number) => s.poll(t).map((p) => decodeTcp(p)!);
+  s.input(rawTcp({ src: PEER, dst: US, sport: SPORT, dport: 80, seq: 1000, flags: F_SYN, options: [2, 4, 0x05, 0xb4, 4, 2, 1, 1] }), 0);
+  const [synack] = poll(0);
+  const ours = synack!.seq + 1;
+  s.input(rawTcp({ src: PEER, dst: US, sport: SPORT, dport: 80, seq: D, ack: ours, flags: F_ACK }), 1);
+  poll(1);
+  await new Promise<void>((r) => setImmediate(r));
+  assert.ok(sock, 'accepted');
+  let got = 0;
+  (sock as TcpSocket).on('data', (b: Buffer) => (got += b.length));
+  return {
+    data(seq, t) {
+      s.input(rawTcp({ src: PEER, dst: US, sport: SPORT, dport: 80, seq, ack: ours, flags: F_ACK, data: Buffer.alloc(SEG, seq & 0xff) }), t);
+      return poll(t);
+    },
+    at: poll,
+    received: () => got,
+  };
+}
+
+const acks = (out: TcpInfo[]) => out.filter((x) => x.flags & F_ACK).map((x) => ({ ack: x.ack, sack: x.sack }));
+
+test('in order: every second full segment is ACKed at once; a lone one waits out the delayed-ACK timer', async () => {
+  const r = await receiver();
+  assert.deepEqual(acks(r.data(D, 10)), [], 'the first segment waits');
+  assert.deepEqual(acks(r.data(D + SEG, 11)), [{ ack: D + 2 * SEG, sack: [] }], 'the second is ACKed with the first');
+  assert.deepEqual(acks(r.data(D + 2 * SEG, 12)), [], 'a third waits again');
+  assert.deepEqual(acks(r.at(12 + DEFAULT_TCP.delayedAck - 1)), [], 'not before the delayed-ACK timer');
+  assert.deepEqual(acks(r.at(12 + DEFAULT_TCP.delayedAck)), [{ ack: D + 3 * SEG, sack: [] }], `ACKed ${DEFAULT_TCP.delayedAck} ms later`);
+});
+
+test('out of order: an immediate duplicate ACK with SACK for each segment while a hole lasts, an immediate ACK when it fills, then delayed ACKs again', async () => {
+  const r = await receiver();
+  // Segment 0 and 2 are missing; 1 and 3 arrive first.
+  assert.deepEqual(acks(r.data(D + SEG, 10)), [{ ack: D, sack: [[D + SEG, D + 2 * SEG]] }], 'out of order: duplicate ACK at once');
+  assert.deepEqual(acks(r.data(D + 3 * SEG, 11)), [{ ack: D, sack: [[D + 3 * SEG, D + 4 * SEG], [D + SEG, D + 2 * SEG]] }], 'newest block first (RFC 2018 4)');
+  // Segment 0 arrives in order but a hole (segment 2) remains: ACKed at once, not delayed.
+  assert.deepEqual(acks(r.data(D, 12)), [{ ack: D + 2 * SEG, sack: [[D + 3 * SEG, D + 4 * SEG]] }], 'in order with a hole left: ACK at once');
+  // Segment 2 fills the last hole: everything is ACKed at once.
+  assert.deepEqual(acks(r.data(D + 2 * SEG, 13)), [{ ack: D + 4 * SEG, sack: [] }], 'the hole filled: ACK at once');
+  // No holes: back to one ACK per two segments.
+  assert.deepEqual(acks(r.data(D + 4 * SEG, 14)), [], 'delayed again');
+  assert.deepEqual(acks(r.data(D + 5 * SEG, 15)), [{ ack: D + 6 * SEG, sack: [] }]);
+  await new Promise<void>((res) => setImmediate(res));
+  assert.equal(r.received(), 6 * SEG, 'all data delivered in order');
+});
