@@ -5,6 +5,9 @@
  *          inside another network namespace (setns there and back, on the
  *          calling thread only), plus an AF_INET control socket in the same
  *          namespace for the MTU ioctls.
+ * openFd(): adopt a TUN fd someone else opened (WG_TUN_FD, a daemonizing
+ *          parent): made non-blocking and close-on-exec, named by TUNGETIFF.
+ * Handles carry { name, fd }; the fd is for handing the device to a child.
  * start(): a libuv uv_poll_t on the fd; on readable, read(2) until EAGAIN (at
  *          most MAX_PER_WAKE packets), copy them into one ArrayBuffer per batch
  *          and call onPackets(buffer, lengths, count) once per batch.
@@ -206,7 +209,35 @@ static napi_value get_string(napi_env env, napi_value v, char *buf, size_t cap, 
   return ok;
 }
 
-/* open(name: string, netnsPath: string | null) -> handle { name } */
+/* The JS handle { name, fd } for an open device; takes fd and ctl (closed on failure). */
+static napi_value wrap_tun(napi_env env, int fd, int ctl, const char *ifname) {
+  tun_t *t = (tun_t *)calloc(1, sizeof *t);
+  if (t) { t->scratch = malloc(SCRATCH_BYTES); t->batch = malloc(BATCH_BYTES); }
+  if (!t || !t->scratch || !t->batch) {
+    close(fd); close(ctl);
+    if (t) { free(t->scratch); free(t->batch); free(t); }
+    return wgts_throw_errno(env, ENOMEM, "allocate");
+  }
+  t->env = env;
+  t->fd = fd;
+  t->ctl = ctl;
+  memcpy(t->name, ifname, IFNAMSIZ);
+  t->name[IFNAMSIZ - 1] = 0;
+  napi_value obj, nm, fdv;
+  CHECK(napi_create_object(env, &obj));
+  CHECK(napi_create_string_utf8(env, t->name, NAPI_AUTO_LENGTH, &nm));
+  CHECK(napi_set_named_property(env, obj, "name", nm));
+  CHECK(napi_create_int32(env, fd, &fdv));
+  CHECK(napi_set_named_property(env, obj, "fd", fdv));
+  if (napi_wrap(env, obj, t, finalize, NULL, NULL) != napi_ok) {
+    free_tun(t);
+    napi_throw_error(env, NULL, "wgts_tun: napi_wrap failed");
+    return NULL;
+  }
+  return obj;
+}
+
+/* open(name: string, netnsPath: string | null) -> handle { name, fd } */
 static napi_value js_open(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2];
@@ -261,28 +292,31 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
     return wgts_throw_errno(env, err, what);
   }
 
-  tun_t *t = (tun_t *)calloc(1, sizeof *t);
-  if (t) { t->scratch = malloc(SCRATCH_BYTES); t->batch = malloc(BATCH_BYTES); }
-  if (!t || !t->scratch || !t->batch) {
-    close(fd); close(ctl);
-    if (t) { free(t->scratch); free(t->batch); free(t); }
-    return wgts_throw_errno(env, ENOMEM, "allocate");
-  }
-  t->env = env;
-  t->fd = fd;
-  t->ctl = ctl;
-  memcpy(t->name, ifr.ifr_name, IFNAMSIZ);
-  t->name[IFNAMSIZ - 1] = 0;
-  napi_value obj, nm;
-  CHECK(napi_create_object(env, &obj));
-  CHECK(napi_create_string_utf8(env, t->name, NAPI_AUTO_LENGTH, &nm));
-  CHECK(napi_set_named_property(env, obj, "name", nm));
-  if (napi_wrap(env, obj, t, finalize, NULL, NULL) != napi_ok) {
-    free_tun(t);
-    napi_throw_error(env, NULL, "wgts_tun: napi_wrap failed");
+  return wrap_tun(env, fd, ctl, ifr.ifr_name);
+}
+
+/* openFd(fd) -> handle { name, fd }: a TUN device opened elsewhere, now ours (closed with the handle). */
+static napi_value js_open_fd(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd;
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
+    napi_throw_type_error(env, NULL, "wgts_tun: openFd(fd) needs a descriptor number");
     return NULL;
   }
-  return obj;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  if (ioctl(fd, TUNGETIFF, &ifr) < 0) return wgts_throw_errno(env, errno, "TUNGETIFF (not a TUN device?)");
+  if ((ifr.ifr_flags & IFF_TUN) == 0 || (ifr.ifr_flags & IFF_NO_PI) == 0) return wgts_throw_errno(env, EINVAL, "not an IFF_TUN|IFF_NO_PI device");
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) return wgts_throw_errno(env, errno, "O_NONBLOCK");
+  int fdfl = fcntl(fd, F_GETFD);
+  if (fdfl >= 0) fcntl(fd, F_SETFD, fdfl | FD_CLOEXEC);
+  int ctl = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (ctl < 0) ctl = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (ctl < 0) return wgts_throw_errno(env, errno, "control socket");
+  return wrap_tun(env, fd, ctl, ifr.ifr_name);
 }
 
 /* start(handle, onPackets(buf, lens, count), onError(code, errno)) */
@@ -446,6 +480,7 @@ napi_value udp_init(napi_env env, napi_value exports); /* udp.c */
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     {"open", NULL, js_open, NULL, NULL, NULL, napi_default, NULL},
+    {"openFd", NULL, js_open_fd, NULL, NULL, NULL, napi_default, NULL},
     {"start", NULL, js_start, NULL, NULL, NULL, napi_default, NULL},
     {"write", NULL, js_write, NULL, NULL, NULL, napi_default, NULL},
     {"getMtu", NULL, js_get_mtu, NULL, NULL, NULL, napi_default, NULL},

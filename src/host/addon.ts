@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 /** The raw native surface. Negative numbers are -errno. */
 export interface NativeTun {
   open(name: string, netnsPath: string | null): NativeHandle;
+  /** Adopt an open TUN descriptor (WG_TUN_FD); it is closed with the handle. */
+  openFd(fd: number): NativeHandle;
   start(h: NativeHandle, onPackets: (buf: ArrayBuffer, lens: Uint32Array, count: number) => void, onError: (code: string, errno: number) => void): void;
   write(h: NativeHandle, packet: Uint8Array): number;
   getMtu(h: NativeHandle): number;
@@ -21,8 +23,8 @@ export interface NativeTun {
   getSockMark(fd: number): number;
 }
 
-/** Opaque object wrapping the native device; `name` is what the kernel chose. */
-export interface NativeHandle { readonly name: string }
+/** Opaque object wrapping the native device; `name` is what the kernel chose, `fd` its descriptor (to hand to a child). */
+export interface NativeHandle { readonly name: string; readonly fd: number }
 
 export type AddonResult = { ok: true; addon: NativeTun; path: string } | { ok: false; why: string };
 

@@ -121,7 +121,8 @@ export class Driver {
     const cfg = opts.config;
     this.log = opts.log;
     this.device = new Device({
-      privateKey: cfg.iface.privateKey,
+      // An empty key is no key: wgts-tun starts so and takes one over UAPI.
+      privateKey: cfg.iface.privateKey.length > 0 ? cfg.iface.privateKey : null,
       random,
       wallClock: () => Date.now(),
       mtu: cfg.iface.mtu ?? 1420,

@@ -3,7 +3,7 @@
  * addon), SO_MARK for the outer UDP socket (../host/mark.ts), and the wg-quick(8)
  * steps around them (wgquick.ts up, teardown.ts down/recovery, state.ts).
  */
-export { openTun, type TunDevice, type TunStats, type OpenTunOptions } from './tun-device.js';
+export { openTun, adoptTun, type TunDevice, type TunStats, type OpenTunOptions } from './tun-device.js';
 export { tunAvailable, hasNetAdmin } from './available.js';
 export { setSocketMark, getSocketMark, socketFd } from '../host/mark.js';
 export { WgQuick, assertInterfaceAbsent, type WgQuickOptions, type WgQuickInterface, type UpResult } from './wgquick.js';

@@ -27,6 +27,8 @@ export interface TunStats {
 export interface TunDevice {
   /** The interface name the kernel gave the device. */
   readonly name: string;
+  /** The device's descriptor, for handing it to a child process (wgts-tun daemonizing); -1 once closed. */
+  readonly fd: number;
   /** The interface MTU as the kernel has it now (changed by `ip link set mtu`). */
   readonly mtu: number;
   readonly stats: TunStats;
@@ -98,6 +100,10 @@ class LinuxTun implements TunDevice {
 
   get name(): string {
     return this.h.name;
+  }
+
+  get fd(): number {
+    return this.closing ? -1 : this.h.fd;
   }
 
   get mtu(): number {
@@ -172,6 +178,15 @@ const ERRNO_NAMES: Record<number, string> = {
   ...Object.fromEntries(Object.entries(osConstants.errno).map(([k, v]) => [v, k])),
   77: 'EBADFD', // Linux; not in os.constants
 };
+
+/**
+ * Take over a TUN device whose descriptor this process inherited
+ * (WG_TUN_FD, as wireguard-go takes it): IFF_TUN|IFF_NO_PI, any namespace.
+ */
+export function adoptTun(fd: number): TunDevice {
+  const addon = requireAddon();
+  return new LinuxTun(addon, addon.openFd(fd));
+}
 
 /**
  * Create (or attach to a free persistent) TUN interface `name`. Rejects with

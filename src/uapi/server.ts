@@ -28,6 +28,12 @@ export interface UapiServerOptions {
   onEvent?: (message: string) => void;
   /** Per-request cap handed to UapiConnection. */
   maxRequestBytes?: number;
+  /**
+   * Serve on this listening UNIX socket, inherited from whoever created
+   * NAME.sock (WG_UAPI_FD, as wireguard-go takes it); NAME.sock is still
+   * watched for removal when it is there.
+   */
+  fd?: number;
 }
 
 export interface UapiServer {
@@ -98,6 +104,17 @@ function listenOnce(server: Server, path: string): Promise<void> {
   });
 }
 
+/** Listen on an inherited, already listening socket descriptor. */
+function listenFd(server: Server, fd: number): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ fd }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
 /** Resolves true if something accepts connections at `path`. */
 function isLive(path: string): Promise<boolean> {
   return new Promise<boolean>((resolve) => {
@@ -139,7 +156,7 @@ async function bindSocket(server: Server, path: string): Promise<void> {
 export async function startUapiServer(name: string, backend: UapiBackend, opts: UapiServerOptions = {}): Promise<UapiServer> {
   if (!validInterfaceName(name)) throw new Error(`uapi: invalid interface name ${JSON.stringify(name)}`);
   const onEvent = opts.onEvent ?? (() => {});
-  const dir = await chooseDir(opts);
+  const dir = opts.fd !== undefined ? (opts.dir ?? SYSTEM_SOCKET_DIR) : await chooseDir(opts);
   const path = socketPath(dir, name);
   const sockets = new Set<Socket>();
 
@@ -173,13 +190,19 @@ export async function startUapiServer(name: string, backend: UapiBackend, opts: 
   server.maxConnections = 128;
   server.on('error', (err) => onEvent(`uapi: server error: ${err.message}`));
 
-  await bindSocket(server, path);
-  await fsp.chmod(path, 0o700);
-  const ino = (await fsp.lstat(path)).ino;
+  let ino: number | null;
+  if (opts.fd !== undefined) {
+    await listenFd(server, opts.fd);
+    ino = (await fsp.lstat(path).catch(() => null))?.ino ?? null;
+  } else {
+    await bindSocket(server, path);
+    await fsp.chmod(path, 0o700);
+    ino = (await fsp.lstat(path)).ino;
+  }
 
   let watcher: FSWatcher | null = null;
   let closed = false;
-  if (opts.onSocketRemoved) {
+  if (opts.onSocketRemoved && ino !== null) {
     const cb = opts.onSocketRemoved;
     let fired = false;
     const check = (): void => {
@@ -216,7 +239,7 @@ export async function startUapiServer(name: string, backend: UapiBackend, opts: 
       await done;
       // libuv unlinks the path on close; make sure, but never remove a socket someone else made since.
       const st = await fsp.lstat(path).catch(() => null);
-      if (st !== null && st.ino === ino) await fsp.unlink(path).catch(() => {});
+      if (st !== null && ino !== null && st.ino === ino) await fsp.unlink(path).catch(() => {});
     },
   };
 }
