@@ -6,8 +6,13 @@
 // and the full compiler output to native/build.log. Tries node-gyp (npm's
 // bundled copy, against local Node headers when present so nothing is
 // downloaded), then a direct `cc -shared` of the C files.
+// An addon already built from the same sources for this Node ABI, that
+// loads, is kept (npm runs this script again whenever the checkout is
+// linked, e.g. by each user's first `npx wgts`); WGTS_REBUILD_NATIVE=1 forces
+// a build. Run as root in a tree someone else owns (`sudo npx`), it hands
+// what it wrote back to that owner.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, writeFileSync, appendFileSync, rmSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, appendFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,10 +33,41 @@ function log(text) {
   appendFileSync(logFile, text.endsWith('\n') ? text : text + '\n');
 }
 
+const SOURCES = ['tun.c', 'udp.c', 'napi_util.h', 'binding.gyp', 'build.mjs'].map((f) => join(here, f));
+const statusFile = join(buildDir, 'status.json');
+
+/** The addon in place was built by this script from these sources for this Node ABI, and loads. */
+function upToDate() {
+  try {
+    const s = JSON.parse(readFileSync(statusFile, 'utf8'));
+    if (!s.ok || s.modules !== process.versions.modules) return false;
+    const built = statSync(out).mtimeMs;
+    if (SOURCES.some((f) => statSync(f).mtimeMs > built)) return false;
+    createRequire(import.meta.url)(out);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** As root in a tree owned by someone else, give what this script wrote back to that owner. */
+function handBack() {
+  const owner = statSync(here);
+  if (process.getuid?.() !== 0 || owner.uid === 0) return;
+  const give = (p) => {
+    if (!existsSync(p)) return;
+    chownSync(p, owner.uid, owner.gid);
+    if (statSync(p).isDirectory()) for (const e of readdirSync(p)) give(join(p, e));
+  };
+  give(buildDir);
+  give(logFile);
+}
+
 function finish(ok, why) {
   try {
     mkdirSync(buildDir, { recursive: true });
-    writeFileSync(join(buildDir, 'status.json'), JSON.stringify({ ok, why, node: process.version, date: new Date().toISOString() }) + '\n');
+    writeFileSync(statusFile, JSON.stringify({ ok, why, node: process.version, modules: process.versions.modules, date: new Date().toISOString() }) + '\n');
+    handBack();
   } catch {
     /* read-only tree: tunAvailable() still reports the missing file */
   }
@@ -69,10 +105,19 @@ function findNodeGyp() {
   return cands.find((p) => existsSync(p)) ?? null;
 }
 
+if (process.env.WGTS_REBUILD_NATIVE !== '1' && upToDate()) {
+  process.stdout.write(`wgts: TUN addon already built (${out})\n`);
+  process.exit(0);
+}
 try {
   writeFileSync(logFile, `wgts TUN addon build, node ${process.version}, ${new Date().toISOString()}\n`);
-} catch {
-  process.stdout.write('wgts: TUN addon not built: the package directory is not writable\n');
+  // A failed build must not leave an earlier run's "ok" behind.
+  rmSync(statusFile, { force: true });
+  if (existsSync(buildDir)) rmSync(buildDir, { recursive: true });
+} catch (e) {
+  process.stdout.write(`wgts: TUN addon not built: ${e.code === 'EACCES' || e.code === 'EPERM'
+    ? `${here} or its build/ is not writable by this user (uid ${process.getuid?.()}; left by a \`sudo\` run?): remove ${buildDir} as its owner and run \`node ${join(here, 'build.mjs')}\` again`
+    : e.message}. Userspace mode works.\n`);
   process.exit(0);
 }
 if (process.platform !== 'linux') finish(false, `TUN mode is Linux-only (this is ${process.platform})`);

@@ -1,8 +1,9 @@
 // Marks the package's bin targets (package.json "bin") executable after tsc
 // has written them: tsc creates files 0644, and npm links a bin before
 // `prepare` builds it, so in a fresh clone `npx wgts` would find a file it
-// cannot run ("Permission denied").
-import { chmodSync, readFileSync, statSync } from 'node:fs';
+// cannot run ("Permission denied"). Run after every tsc build, it also
+// stamps dist/.built, which scripts/prepare.mjs compares with the sources.
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -13,3 +14,4 @@ for (const rel of bins) {
   const file = join(root, rel);
   chmodSync(file, statSync(file).mode | 0o111);
 }
+writeFileSync(join(root, 'dist', '.built'), `${new Date().toISOString()}\n`);

@@ -8,7 +8,7 @@
  * the key logic itself is pure, in ./keys.ts.
  */
 import { randomBytes } from 'node:crypto';
-import { fstatSync } from 'node:fs';
+import { fstatSync, readFileSync } from 'node:fs';
 import { genkey, genpsk, pubkey, isTrailingFiller, KEY_B64_LEN } from './keys.js';
 
 export interface Subcommand {
@@ -40,8 +40,31 @@ export const COMMANDS: Subcommand[] = [
   { name: 'genkey', summary: 'Generates a new private key and writes it to stdout', run: (argv) => runGen('genkey', argv) },
   { name: 'genpsk', summary: 'Generates a new preshared key and writes it to stdout', run: (argv) => runGen('genpsk', argv) },
   { name: 'pubkey', summary: 'Reads a private key from stdin and writes a public key to stdout', run: runPubkey },
-  { name: 'help', summary: 'Shows this help', run: async () => { await write(process.stdout, usage()); return 0; } },
+  {
+    name: 'help',
+    summary: 'Shows this help, or a command\'s with `wgts help CMD`',
+    run: async (argv) => {
+      const cmd = argv.length === 1 ? COMMANDS.find((c) => c.name === argv[0] && c.name !== 'help') : undefined;
+      if (cmd) return cmd.run(['--help']);
+      await write(process.stdout, usage());
+      return 0;
+    },
+  },
+  { name: 'version', summary: 'Shows the version of wgts', run: async () => { await write(process.stdout, `${PROG} ${version()}\n`); return 0; } },
 ];
+
+/** The package's version, from the package.json beside dist/ (or beside src/ when run from the sources). */
+function version(): string {
+  for (const up of ['../../../package.json', '../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(up, import.meta.url), 'utf8')) as { name?: string; version?: string };
+      if (pkg.name === 'wgts' && pkg.version) return pkg.version;
+    } catch {
+      /* next */
+    }
+  }
+  return 'unknown';
+}
 
 function usage(): string {
   const width = Math.max(...COMMANDS.map((c) => c.name.length));
@@ -133,6 +156,7 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   if (name === '--help' || name === '-h') return COMMANDS.find((c) => c.name === 'help')!.run([]);
+  if (name === '--version' || name === '-V') return COMMANDS.find((c) => c.name === 'version')!.run([]);
   const cmd = COMMANDS.find((c) => c.name === name);
   if (!cmd) {
     // Echo only command-like words: a mistyped argument could be a key.
