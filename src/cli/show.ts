@@ -91,16 +91,28 @@ export async function getStats(path: string): Promise<Array<[string, string]>> {
   }
 }
 
-function statsLines(stats: Array<[string, string]>): string[] {
+interface TargetView { target: string; weight: number; state: string; reason: string; lastChange: number; active: number; total: number }
+
+/** `    target 10.0.0.2:8080 (weight 2): down, changed 3 minutes ago (3 failed checks ...), 0 active, 12 total` */
+function targetLine(x: TargetView, nowMs: number): string {
+  const w = x.weight !== 1 ? ` (weight ${x.weight})` : '';
+  const reason = String(x.reason).replace(/[\x00-\x1f\x7f]/g, '?');
+  const ago = formatAgo((nowMs - x.lastChange) / 1000).replace(/^Now$/, 'just now');
+  return `    target ${x.target}${w}: ${x.state}, changed ${ago} (${reason}), ${x.active} active, ${x.total} total`;
+}
+
+function statsLines(stats: Array<[string, string]>, nowMs: number): string[] {
   const drops = stats.filter(([k]) => k.startsWith('drop.')).map(([k, v]) => `${k.slice(5)} ${v}`);
   const errs = stats.filter(([k]) => k.startsWith('send_error.')).map(([k, v]) => `${k.slice(11)} ${v}`);
   const lines: string[] = [];
   for (const [k, v] of stats) {
     if (!k.startsWith('nat.')) continue;
     try {
-      const u = JSON.parse(v) as { kind: string; protocol: string; rule: string; state: string; active: number; total: number; bytesToTarget: number; bytesFromTarget: number; refused: Record<string, number> };
+      const u = JSON.parse(v) as { kind: string; protocol: string; rule: string; state: string; active: number; total: number; bytesToTarget: number; bytesFromTarget: number; refused: Record<string, number>; targets?: TargetView[] };
       const refused = Object.values(u.refused ?? {}).reduce((a, b) => a + b, 0);
       lines.push(`  ${u.rule}: ${u.active} active${u.protocol === 'udp' ? ' sessions' : ''}, ${u.total} total, ${formatBytes(u.bytesToTarget)} to target, ${formatBytes(u.bytesFromTarget)} back${refused ? `, ${refused} refused` : ''}${u.state === 'draining' ? ' (draining)' : ''}`);
+      const targets = u.targets ?? [];
+      if (targets.length > 1 || targets.some((x) => x.state !== 'up')) lines.push(...targets.map((x) => targetLine(x, nowMs)));
     } catch { /* a newer wgts: skip what we cannot read */ }
   }
   for (const [k, v] of stats) {
@@ -125,7 +137,7 @@ export function renderView(name: string, v: UapiDeviceView, nowMs = Date.now(), 
   if (v.fwmark) lines.push(`  fwmark: 0x${v.fwmark.toString(16)}`);
   const cc = stats.find(([k]) => k === 'tcp.congestion');
   if (cc) lines.push(`  tcp congestion control: ${cc[1]}`);
-  lines.push(...statsLines(stats));
+  lines.push(...statsLines(stats, nowMs));
   const peers = [...v.peers].sort((a, b) => b.lastHandshakeWallMs - a.lastHandshakeWallMs);
   for (const p of peers) {
     lines.push('', `peer: ${encodeKey(p.publicKey)}`);

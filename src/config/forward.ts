@@ -33,14 +33,21 @@ import {
   DEFAULTS,
   LIMITS,
   familyOf,
+  formatHealthCheck,
   formatHostPorts,
+  formatTarget,
+  targetsOf,
   isWildcard,
+  HEALTH_DEFAULTS,
+  type Balance,
+  type HealthSpec,
   type HostPort,
   type NatKind,
   type NatProtocol,
   type NatRule,
   type ProxyVersion,
   type SourceMode,
+  type WeightedTarget,
 } from '../nat/rule.js';
 
 const SECTION: Record<NatKind, string> = { forward: 'Forward', expose: 'Expose' };
@@ -104,6 +111,54 @@ export function parsePortSpan(v: string, hostHint: string): KeyParsed<PortSpan> 
   return ok({ hp: { host: canonicalIp(hostText)!.ip, port: p.value.first }, ports: p.value.count });
 }
 
+/** One entry of Target: a span and its weight. */
+export interface TargetSpan extends PortSpan {
+  weight: number;
+}
+
+/**
+ * Target: one or more `ADDRESS:PORT[-LAST] [weight=N]`, separated by commas
+ * (or `+`, which the command-line short form needs since its options are
+ * comma-separated).
+ */
+export function parseTargets(v: string, hostHint: string): KeyParsed<TargetSpan[]> {
+  const items = v.split(/[,+]/).map((x) => x.trim());
+  if (items.length > LIMITS.targets[1]) return fail(`${items.length} targets; at most ${LIMITS.targets[1]} per rule`);
+  const out: TargetSpan[] = [];
+  for (const item of items) {
+    if (item === '') return fail(items.length > 1 ? 'an empty entry in the list; separate targets with one comma' : `missing address (${hostHint})`);
+    const m = /^(\S+)(?:\s+weight\s*=\s*(\S*))?$/i.exec(item);
+    if (!m) return fail(`${show(item)}: expected ADDRESS:PORT, optionally followed by weight=N (1-${LIMITS.weight[1]})`);
+    const span = parsePortSpan(m[1]!, hostHint);
+    if (!span.ok) return items.length > 1 ? fail(`${show(m[1]!)}: ${span.error}`) : span;
+    let weight = 1;
+    if (m[2] !== undefined) {
+      const w = m[2];
+      if (!/^[0-9]{1,3}$/.test(w) || Number(w) < LIMITS.weight[0] || Number(w) > LIMITS.weight[1]) return fail(`weight=${w}: must be an integer ${LIMITS.weight[0]}-${LIMITS.weight[1]}`);
+      weight = Number(w);
+    }
+    const same = out.find((t) => t.hp.host === span.value.hp.host && t.hp.port === span.value.hp.port);
+    if (same) return fail(`${formatHostPorts(span.value.hp, 1)} is listed twice`);
+    out.push({ ...span.value, weight });
+  }
+  return ok(out);
+}
+
+/** HealthCheck: off, tcp (a connect), or http:/path (a GET answered 2xx/3xx). */
+export function parseHealthCheck(v: string): KeyParsed<Pick<HealthSpec, 'check' | 'path'>> {
+  const s = v.trim();
+  const lower = s.toLowerCase();
+  if (lower === 'off' || lower === 'tcp') return ok({ check: lower, path: '/' });
+  if (lower === 'http') return ok({ check: 'http', path: '/' });
+  if (lower.startsWith('http:')) {
+    const path = s.slice(5);
+    if (!path.startsWith('/') || !/^[\x21-\x7e]+$/.test(path)) return fail('http:PATH needs a path starting with "/" without spaces, e.g. http:/healthz');
+    return ok({ check: 'http', path });
+  }
+  const near = closest(lower, ['off', 'tcp', 'http']);
+  return fail(`must be off, tcp (a connect) or http:/PATH (a GET answered 2xx or 3xx)${near ? ` (did you mean ${near}?)` : ''}`);
+}
+
 const LISTEN_HINT: Record<NatKind, string> = {
   forward: 'names are not looked up; 0.0.0.0 listens on all IPv4 addresses, [::] on all IPv4 and IPv6',
   expose: 'it must be one of the [Interface] Address values',
@@ -129,7 +184,7 @@ export function keysFor(kind: NatKind): Record<string, KeySpec<any>> {
   const keys: Record<string, KeySpec<any>> = {
     Protocol: { parse: parseProtocols },
     Listen: { parse: (v: string) => parsePortSpan(v, LISTEN_HINT[kind]) },
-    Target: { parse: (v: string) => parsePortSpan(v, TARGET_HINT[kind]) },
+    Target: { parse: (v: string) => parseTargets(v, TARGET_HINT[kind]) },
   };
   if (kind === 'forward') {
     keys['Source'] = {
@@ -142,6 +197,14 @@ export function keysFor(kind: NatKind): Record<string, KeySpec<any>> {
   keys['UdpTimeout'] = { parse: integer(LIMITS.udpTimeout[0], LIMITS.udpTimeout[1], ' (seconds)') };
   keys['MaxSessions'] = { parse: integer(LIMITS.maxSessions[0], LIMITS.maxSessions[1], '') };
   keys['Congestion'] = { parse: parseCongestion };
+  keys['Balance'] = {
+    parse: oneOf<Balance>(['roundrobin', 'leastconn', 'source'], 'must be roundrobin, leastconn or source (the same client address sticks to the same target)'),
+  };
+  keys['HealthCheck'] = { parse: parseHealthCheck };
+  keys['HealthInterval'] = { parse: integer(LIMITS.healthInterval[0], LIMITS.healthInterval[1], ' (seconds)') };
+  keys['HealthTimeout'] = { parse: integer(LIMITS.healthTimeout[0], LIMITS.healthTimeout[1], ' (seconds)') };
+  keys['HealthFailures'] = { parse: integer(LIMITS.healthCount[0], LIMITS.healthCount[1], '') };
+  keys['HealthSuccesses'] = { parse: integer(LIMITS.healthCount[0], LIMITS.healthCount[1], '') };
   return keys;
 }
 
@@ -168,7 +231,7 @@ const REQUIRED_HINT: Record<NatKind, Record<'Listen' | 'Target', string>> = {
 export function buildRule(kind: NatKind, input: SectionInput, report: RuleReport): NatRule | undefined {
   const name = SECTION[kind];
   const listen = input.one<PortSpan>('Listen');
-  const target = input.one<PortSpan>('Target');
+  const target = input.one<TargetSpan[]>('Target');
   let missing = false;
   for (const [key, f] of [['Listen', listen], ['Target', target]] as const) {
     if (f || input.refused(key)) continue;
@@ -181,35 +244,45 @@ export function buildRule(kind: NatKind, input: SectionInput, report: RuleReport
   const proxyProtocol = input.one<ProxyVersion>('ProxyProtocol')?.value ?? DEFAULTS.proxyProtocol;
   const congestion = input.one<CongestionName>('Congestion')?.value;
   const L = listen.value;
-  const T = target.value;
+  const all = target.value;
+  const T = all[0]!;
   let bad = false;
 
-  if (T.ports !== L.ports) {
+  for (const t of all) {
+    if (t.ports === L.ports) continue;
     bad = true;
-    if (T.ports === 1) {
-      const eg = formatHostPorts(T.hp, L.ports);
-      report.error('Target', `Target must be a port range as long as Listen's (${L.ports} ports), e.g. ${eg}`);
+    const which = all.length > 1 ? `Target ${formatHostPorts(t.hp, t.ports)}` : 'Target';
+    if (t.ports === 1) {
+      const eg = formatHostPorts(t.hp, L.ports);
+      report.error('Target', `${which} must be a port range as long as Listen's (${L.ports} ports), e.g. ${eg}`);
     } else {
-      report.error('Target', `Target's range has ${T.ports} ports but Listen's has ${L.ports}; they must be the same length`);
+      report.error('Target', `${which}'s range has ${t.ports} ports but Listen's has ${L.ports}; they must be the same length`);
     }
+    break;
   }
   if (kind === 'expose' && isWildcard(L.hp.host)) {
     bad = true;
     report.error('Listen', `Listen = ${formatHostPorts(L.hp, L.ports)}: [Expose] listens inside the tunnel on one of this interface's Address values, not on a wildcard`);
   }
-  if (isWildcard(T.hp.host)) {
+  const wild = all.find((t) => isWildcard(t.hp.host));
+  if (wild) {
     bad = true;
-    report.error('Target', `Target = ${formatHostPorts(T.hp, T.ports)}: a wildcard address cannot be connected to`);
+    report.error('Target', `Target = ${formatHostPorts(wild.hp, wild.ports)}: a wildcard address cannot be connected to`);
   }
-  if (proxyProtocol !== 'off' && !protocols.includes('tcp')) {
+  if (proxyProtocol === 'v1' && !protocols.includes('tcp')) {
     bad = true;
-    report.error('ProxyProtocol', 'ProxyProtocol applies to TCP only; this rule is Protocol = udp (set ProxyProtocol = off)');
-  } else if (proxyProtocol !== 'off' && protocols.includes('udp')) {
-    report.warn('ProxyProtocol', 'ProxyProtocol applies to the TCP part of this rule only; UDP datagrams are forwarded unchanged');
+    report.error('ProxyProtocol', 'ProxyProtocol = v1 has no UDP form; use v2 (a binary header before each datagram) or off');
+  } else if (proxyProtocol === 'v1' && protocols.includes('udp')) {
+    report.warn('ProxyProtocol', 'ProxyProtocol = v1 applies to the TCP part of this rule only; UDP datagrams are forwarded unchanged (v2 covers both)');
   }
+  const health = healthOf(input, report);
   if (source === 'client') {
     const lf = familyOf(L.hp.host);
     const tf = familyOf(T.hp.host);
+    if (all.some((t) => familyOf(t.hp.host) !== tf)) {
+      bad = true;
+      report.error('Target', 'with Source = client every Target must be of one address family (IPv4 or IPv6)');
+    }
     if (tf === 6 && lf === 4) {
       bad = true;
       report.error('Source', `Source = client cannot carry IPv4 clients (Listen ${L.hp.host}) to an IPv6 Target; use Source = tunnel`);
@@ -221,11 +294,16 @@ export function buildRule(kind: NatKind, input: SectionInput, report: RuleReport
     }
   }
   if (bad) return undefined;
+  const balance = input.one<Balance>('Balance')?.value;
+  const targets: WeightedTarget[] = all.map((t) => ({ ...t.hp, weight: t.weight }));
   return {
     kind,
     protocols,
     listen: L.hp,
     target: T.hp,
+    ...(all.length > 1 || T.weight !== 1 ? { targets } : {}),
+    ...(balance !== undefined ? { balance } : {}),
+    ...(health ? { health } : {}),
     ports: L.ports,
     source,
     proxyProtocol,
@@ -235,6 +313,29 @@ export function buildRule(kind: NatKind, input: SectionInput, report: RuleReport
     maxSessions: input.one<number>('MaxSessions')?.value ?? DEFAULTS.maxSessions,
     ...(congestion !== undefined ? { congestion } : {}),
   };
+}
+
+const HEALTH_KEYS = ['HealthInterval', 'HealthTimeout', 'HealthFailures', 'HealthSuccesses'] as const;
+
+/** The HealthSpec when HealthCheck is tcp or http; the other Health keys alone only warn. */
+function healthOf(input: SectionInput, report: RuleReport): HealthSpec | undefined {
+  const check = input.one<Pick<HealthSpec, 'check' | 'path'>>('HealthCheck')?.value;
+  if (!check || check.check === 'off') {
+    const stray = HEALTH_KEYS.find((k) => input.one(k));
+    if (stray) report.warn(stray, `${stray} has no effect without HealthCheck = tcp or http:/PATH`);
+    return undefined;
+  }
+  const n = (k: (typeof HEALTH_KEYS)[number], d: number): number => input.one<number>(k)?.value ?? d;
+  const D = HEALTH_DEFAULTS;
+  const spec: HealthSpec = {
+    ...check,
+    interval: n('HealthInterval', D.interval),
+    timeout: n('HealthTimeout', D.timeout),
+    failures: n('HealthFailures', D.failures),
+    successes: n('HealthSuccesses', D.successes),
+  };
+  if (spec.timeout > spec.interval) report.warn('HealthTimeout', `HealthTimeout (${spec.timeout} s) is longer than HealthInterval (${spec.interval} s); the next probe waits for the previous one`);
+  return spec;
 }
 
 // ---------------------------------------------------------------- checks
@@ -296,17 +397,19 @@ export function checkRules(kind: NatKind, items: readonly CheckedRule[], cfg: Ch
     if (lp && r.protocols.includes('udp') && lp >= r.listen.port && lp < r.listen.port + r.ports) {
       report.error('Listen', `Listen ${span} (udp) includes ${lp}, the WireGuard ListenPort of [Interface] (its socket listens on all addresses)`);
     }
-    const tip = parseIp(r.target.host)!;
-    if (own.includes(r.target.host)) {
-      report.error('Target', `Target ${r.target.host} is this interface's own Address; a [Forward] target is a peer inside the tunnel (use [Expose] to publish a service of this host)`);
-      return;
-    }
-    const fam = familyOf(r.target.host);
-    if (r.source === 'tunnel' && !cfg.iface.addresses.some((a) => a.family === fam)) {
-      report.error('Target', `Target ${r.target.host} is IPv${fam} but [Interface] has no IPv${fam} Address to connect from (Source = tunnel)`);
-    }
-    if (!cfg.peers.some((p) => p.allowedIps.some((c) => inCidr(tip, c)))) {
-      report.warn('Target', `no [Peer] has AllowedIPs covering ${r.target.host}; connections to it fail until one does`);
+    for (const t of targetsOf(r)) {
+      const tip = parseIp(t.host)!;
+      if (own.includes(t.host)) {
+        report.error('Target', `Target ${t.host} is this interface's own Address; a [Forward] target is a peer inside the tunnel (use [Expose] to publish a service of this host)`);
+        return;
+      }
+      const fam = familyOf(t.host);
+      if (r.source === 'tunnel' && !cfg.iface.addresses.some((a) => a.family === fam)) {
+        report.error('Target', `Target ${t.host} is IPv${fam} but [Interface] has no IPv${fam} Address to connect from (Source = tunnel)`);
+      }
+      if (!cfg.peers.some((p) => p.allowedIps.some((c) => inCidr(tip, c)))) {
+        report.warn('Target', `no [Peer] has AllowedIPs covering ${t.host}; connections to it fail until one does`);
+      }
     }
   });
 }
@@ -317,7 +420,7 @@ function serializeRule(r: NatRule): [string, string][] {
   const out: [string, string][] = [
     ['Protocol', r.protocols.join(',')],
     ['Listen', formatHostPorts(r.listen, r.ports)],
-    ['Target', formatHostPorts(r.target, r.ports)],
+    ['Target', targetsOf(r).map((t) => formatTarget(t, r.ports)).join(', ')],
   ];
   if (r.kind === 'forward' && r.source !== DEFAULTS.source) out.push(['Source', r.source]);
   if (r.proxyProtocol !== DEFAULTS.proxyProtocol) out.push(['ProxyProtocol', r.proxyProtocol]);
@@ -326,6 +429,16 @@ function serializeRule(r: NatRule): [string, string][] {
   if (r.udpTimeout !== DEFAULTS.udpTimeout) out.push(['UdpTimeout', String(r.udpTimeout)]);
   if (r.maxSessions !== DEFAULTS.maxSessions) out.push(['MaxSessions', String(r.maxSessions)]);
   if (r.congestion !== undefined) out.push(['Congestion', r.congestion]);
+  if (r.balance !== undefined) out.push(['Balance', r.balance]);
+  const h = r.health;
+  if (h) {
+    out.push(['HealthCheck', formatHealthCheck(h)]);
+    const D = HEALTH_DEFAULTS;
+    if (h.interval !== D.interval) out.push(['HealthInterval', String(h.interval)]);
+    if (h.timeout !== D.timeout) out.push(['HealthTimeout', String(h.timeout)]);
+    if (h.failures !== D.failures) out.push(['HealthFailures', String(h.failures)]);
+    if (h.successes !== D.successes) out.push(['HealthSuccesses', String(h.successes)]);
+  }
   return out;
 }
 

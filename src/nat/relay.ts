@@ -5,6 +5,7 @@
 import type { BurstLog } from './burst-log.js';
 import type { NetSocket, TunnelNet } from '../host/net.js';
 import { headText, type NatRule, type NatUnit } from './rule.js';
+import type { TargetPool, TargetStats } from './target-pool.js';
 
 export interface NatLog {
   info(msg: string): void;
@@ -21,6 +22,8 @@ export interface RelayContext {
   log: NatLog;
   burst: BurstLog;
   connectTimeoutMs: number;
+  /** The targets' health, shared by the rule set's units. */
+  pool: TargetPool;
 }
 
 /** Per unit (one protocol of one rule): a plain object for `wgts show`. */
@@ -49,6 +52,8 @@ export interface UnitStats {
   /** Payload bytes client -> target and target -> client (PROXY headers not counted). */
   bytesToTarget: number;
   bytesFromTarget: number;
+  /** Each target's health state and this unit's connections (TCP) or sessions (UDP) to it. */
+  targets: TargetStats[];
 }
 
 export function newStats(unit: NatUnit): UnitStats {
@@ -67,6 +72,7 @@ export function newStats(unit: NatUnit): UnitStats {
     drops: {},
     bytesToTarget: 0,
     bytesFromTarget: 0,
+    targets: [],
   };
 }
 

@@ -3,17 +3,21 @@
  * Exposer (forwarder.ts) are this class with the two nets in either order.
  *
  *   applyRules(rules) -> units (one per protocol, identified by their
- *   canonical text) -> units no longer wanted stop listening (TCP: their
- *   connections drain; UDP: sessions close) -> new units bind all their
- *   ports or fail as a whole -> unchanged units are not touched
+ *   canonical text less targets, Balance and health checks) -> units no
+ *   longer wanted stop listening (TCP: their connections drain; UDP:
+ *   sessions close) -> new units bind all their ports or fail as a whole
+ *   -> units whose targets changed take them in place (open connections
+ *   and the health of unchanged targets stay) -> unchanged units are not
+ *   touched
  *
- * One interval timer (unref'd) sweeps idle connections and sessions and
- * forgets drained units.
+ * One interval timer (unref'd) sweeps idle connections and sessions,
+ * forgets drained units, and runs the targets' health checks (target-pool.ts).
  */
 import { BurstLog } from './burst-log.js';
 import type { TunnelNet } from '../host/net.js';
 import { errorCode, unitLabel, type NatLog, type RelayContext, type UnitStats } from './relay.js';
 import { units, type NatKind, type NatRule, type NatUnit } from './rule.js';
+import { TargetPool } from './target-pool.js';
 import { TcpRelay } from './tcp-relay.js';
 import { UdpRelay } from './udp-relay.js';
 
@@ -28,6 +32,12 @@ export interface RuleSetOptions {
   burstWindowMs?: number;
   /** A target that has not accepted within this is given up (client reset); default 30 000 ms. */
   connectTimeoutMs?: number;
+  /**
+   * Whether the peer behind a target address has a fresh handshake (null:
+   * no peer covers it). A target whose peer is stale counts as down without
+   * probing. Default: not known (targets are judged by their checks alone).
+   */
+  peerFresh?: (host: string) => boolean | null;
 }
 
 export interface ApplyResult {
@@ -37,6 +47,8 @@ export interface ApplyResult {
   removed: string[];
   /** Units left as they were. */
   kept: string[];
+  /** Units that took new targets, Balance or health settings in place (their texts after the change). */
+  updated: string[];
   /** Units that could not start (bind errors, Source = client without a transparent tunnel). */
   failed: { rule: string; error: string }[];
 }
@@ -61,13 +73,15 @@ export class RuleSet {
     opts: RuleSetOptions = {},
   ) {
     const log = opts.log ?? SILENT;
+    const now = opts.now ?? (() => performance.now());
     this.ctx = {
       listenNet,
       connectNet,
-      now: opts.now ?? (() => performance.now()),
+      now,
       log,
       burst: new BurstLog((m) => log.warn(m), opts.burstWindowMs ?? 10_000),
       connectTimeoutMs: opts.connectTimeoutMs ?? 30_000,
+      pool: new TargetPool({ connectNet, now, log: { ...log, info: (m) => log.info(`${kind} ${m}`), warn: (m) => log.warn(`${kind} ${m}`) }, ...(opts.peerFresh ? { peerFresh: opts.peerFresh } : {}) }),
     };
     this.sweepMs = opts.sweepIntervalMs ?? 1000;
   }
@@ -84,19 +98,27 @@ export class RuleSet {
   }
 
   private async apply(rules: readonly NatRule[]): Promise<ApplyResult> {
-    const res: ApplyResult = { added: [], removed: [], kept: [], failed: [] };
+    const res: ApplyResult = { added: [], removed: [], kept: [], updated: [], failed: [] };
     if (this.closed) throw new Error(`${this.kind} rule set is closed`);
     const wanted = new Map<string, NatUnit>();
-    for (const r of rules) for (const u of units(r)) wanted.set(u.text, u);
-    for (const [text, relay] of this.active) {
-      if (wanted.has(text)) continue;
-      this.active.delete(text);
-      res.removed.push(text);
+    for (const r of rules) for (const u of units(r)) wanted.set(u.key, u);
+    for (const [key, relay] of this.active) {
+      if (wanted.has(key)) continue;
+      this.active.delete(key);
+      res.removed.push(relay.unit.text);
       this.retire(relay);
     }
-    for (const [text, unit] of wanted) {
-      if (this.active.has(text)) {
+    for (const [key, unit] of wanted) {
+      const text = unit.text;
+      const running = this.active.get(key);
+      if (running && running.unit.text === text) {
         res.kept.push(text);
+        continue;
+      }
+      if (running) {
+        running.retarget(unit);
+        res.updated.push(text);
+        this.ctx.log.info(`${unitLabel(unit)}: targets, Balance or health checks changed in place`);
         continue;
       }
       const label = unitLabel(unit);
@@ -110,10 +132,11 @@ export class RuleSet {
       try {
         await relay.start();
       } catch (e) {
+        relay.targets.release();
         res.failed.push({ rule: text, error: listenFailure(e, unit, this.ctx.listenNet.label) });
         continue;
       }
-      this.active.set(text, relay);
+      this.active.set(key, relay);
       res.added.push(text);
       const where = relay.stats.listeners.map((l) => l.port).join(',');
       this.ctx.log.info(`${label}: listening (port ${where})`);
@@ -124,6 +147,7 @@ export class RuleSet {
 
   private retire(relay: Relay): void {
     const label = unitLabel(relay.unit);
+    relay.targets.release();
     if (relay instanceof UdpRelay) {
       relay.stop();
       this.ctx.log.info(`${label}: removed`);
@@ -147,6 +171,7 @@ export class RuleSet {
 
   private sweep(): void {
     const now = this.ctx.now();
+    this.ctx.pool.tick(now);
     for (const r of this.active.values()) r.sweep(now);
     for (const r of this.draining) {
       r.sweep(now);
@@ -174,6 +199,7 @@ export class RuleSet {
     }
     this.active.clear();
     this.draining.clear();
+    this.ctx.pool.close();
     this.ctx.burst.close();
   }
 }

@@ -3,9 +3,12 @@
  * accepted connection opens one to the target and the two are spliced.
  *
  *   accept (paused) -> MaxConnections? else RST
+ *     -> the targets in the Balance rule's order (target-pool.ts)
  *     -> connectNet.connectTcp(target[i], Source=client: client's address)
  *     -> [PROXY header] -> 'connect': pipe both ways, resume
- *     -> refused/unreachable: RST the accepted side, one log line per burst
+ *     -> refused/unreachable/timed out: the next healthy target (the
+ *        client sees nothing); none left: RST the accepted side, one log
+ *        line per burst
  *
  * Backpressure: a side is paused while the other side's write() says its
  * buffer is full, and resumed on 'drain', so each direction holds at most
@@ -18,31 +21,46 @@ import { encodeProxyHeader } from './proxy-protocol.js';
 import type { NetListener, NetSocket, TunnelNet } from '../host/net.js';
 import { bindRange, bump, errorCode, newStats, resetSocket, unitLabel, type RelayContext, type UnitStats } from './relay.js';
 import { familyOf, formatHostPorts, unmapV4, type NatUnit } from './rule.js';
+import { UnitTargets, type UnitTarget } from './target-pool.js';
 
 interface Conn {
   pub: NetSocket;
-  tun: NetSocket;
-  /** host:port of the target, for log lines. */
+  /** The current attempt's socket; null before the first or after a connect that threw. */
+  tun: NetSocket | null;
+  /** Port offset in the range. */
+  index: number;
+  /** The target of the current attempt. */
+  target: UnitTarget;
+  /** Targets still to try if this attempt fails before connecting. */
+  next: UnitTarget[];
+  /** The target whose `active` counts this connection. */
+  counted: UnitTarget | null;
+  /** host:port of the current attempt, for log lines. */
   dest: string;
   connected: boolean;
+  /** When the current attempt started, and how long it may take. */
   started: number;
+  timeoutMs: number;
   lastActive: number;
-  closed: number;
+  pubClosed: boolean;
+  tunClosed: boolean;
 }
 
 export class TcpRelay {
   readonly stats: UnitStats;
+  readonly targets: UnitTargets;
   private readonly listeners: NetListener[] = [];
   private readonly conns = new Set<Conn>();
-  private readonly label: string;
+  private label: string;
   private stopped = false;
 
   constructor(
-    readonly unit: NatUnit,
+    public unit: NatUnit,
     private readonly ctx: RelayContext,
   ) {
     this.stats = newStats(unit);
     this.label = unitLabel(unit);
+    this.targets = new UnitTargets(ctx.pool, unit);
   }
 
   /** Binds every port of the range, or none (rejects with the first error). */
@@ -53,6 +71,14 @@ export class TcpRelay {
       this.listeners.push(l);
       this.stats.listeners.push({ address: l.address, port: l.port });
     }, () => this.stopListening());
+  }
+
+  /** A reload changed only the targets, Balance or health checks: open connections stay where they are. */
+  retarget(unit: NatUnit): void {
+    this.unit = unit;
+    this.stats.rule = unit.text;
+    this.label = unitLabel(unit);
+    this.targets.update(unit);
   }
 
   stopListening(): void {
@@ -68,7 +94,7 @@ export class TcpRelay {
   destroyAll(): void {
     for (const c of [...this.conns]) {
       resetSocket(c.pub);
-      resetSocket(c.tun);
+      if (c.tun) resetSocket(c.tun);
     }
   }
 
@@ -77,16 +103,16 @@ export class TcpRelay {
     const idleMs = this.unit.rule.idleTimeout * 1000;
     for (const c of [...this.conns]) {
       if (!c.connected) {
-        if (now - c.started >= this.ctx.connectTimeoutMs) this.refuse(c.pub, 'ETIMEDOUT', `${c.dest} did not answer within ${this.ctx.connectTimeoutMs / 1000} s`, c.tun);
+        if (c.tun && now - c.started >= c.timeoutMs) this.failed(c, 'ETIMEDOUT', `${c.dest} did not answer within ${c.timeoutMs / 1000} s`);
       } else if (idleMs > 0 && now - c.lastActive >= idleMs) {
         this.stats.timeouts++;
         resetSocket(c.pub);
-        resetSocket(c.tun);
+        if (c.tun) resetSocket(c.tun);
       }
     }
   }
 
-  private refuse(pub: NetSocket, reason: string, why: string, tun?: NetSocket): void {
+  private refuse(pub: NetSocket, reason: string, why: string, tun?: NetSocket | null): void {
     bump(this.stats.refused, reason);
     this.ctx.burst.event(`${this.unit.text}\0${reason}`, `${this.label}: ${why}; client connection reset`);
     resetSocket(pub);
@@ -106,82 +132,141 @@ export class TcpRelay {
       this.refuse(pub, 'max-connections', `MaxConnections (${r.maxConnections}) reached`);
       return;
     }
-    const host = r.target.host;
-    const port = r.target.port + index;
+    const from = unmapV4(client);
+    let order = this.targets.order(from);
+    if (r.source === 'client') {
+      order = order.filter((t) => familyOf(t.spec.host) === familyOf(from));
+      if (order.length === 0) {
+        this.refuse(pub, 'family', `an IPv${familyOf(from)} client cannot reach the IPv${familyOf(r.target.host)} target with Source = client`);
+        return;
+      }
+    }
+    const now = this.ctx.now();
+    const c: Conn = {
+      pub, tun: null, index, target: order[0]!, next: order.slice(1), counted: null, dest: '',
+      connected: false, started: now, timeoutMs: 0, lastActive: now, pubClosed: false, tunClosed: false,
+    };
+    this.conns.add(c);
+    pub.once('close', () => {
+      c.pubClosed = true;
+      if (!c.connected) c.tun?.destroy();
+      this.maybeDone(c);
+    });
+    pub.on('error', () => {
+      if (c.tun) resetSocket(c.tun);
+    });
+    this.attempt(c);
+  }
+
+  /** Connects to c.target; a failure before 'connect' moves on to c.next (failed()). */
+  private attempt(c: Conn): void {
+    const r = this.unit.rule;
+    const t = c.target;
+    const host = t.spec.host;
+    const port = t.spec.port + c.index;
+    c.dest = formatHostPorts({ host, port }, 1);
     const opts: Parameters<TunnelNet['connectTcp']>[0] = { host, port };
     if (r.congestion !== undefined) opts.congestion = r.congestion;
     if (r.source === 'client') {
-      const from = unmapV4(client);
-      if (familyOf(from) !== familyOf(host)) {
-        this.refuse(pub, 'family', `an IPv${familyOf(from)} client cannot reach the IPv${familyOf(host)} target with Source = client`);
-        return;
-      }
-      opts.localAddress = from;
-      opts.localPort = clientPort;
+      opts.localAddress = unmapV4(c.pub.remoteAddress!);
+      opts.localPort = c.pub.remotePort!;
     }
     let tun: NetSocket;
     try {
       tun = this.ctx.connectNet.connectTcp(opts);
     } catch (e) {
-      this.refuse(pub, errorCode(e), `cannot connect to ${formatHostPorts({ host, port }, 1)} (${errorCode(e)})`);
+      c.tun = null;
+      this.failed(c, errorCode(e), `cannot connect to ${c.dest} (${errorCode(e)})`);
       return;
     }
-    const now = this.ctx.now();
-    const c: Conn = { pub, tun, dest: formatHostPorts({ host, port }, 1), connected: false, started: now, lastActive: now, closed: 0 };
-    this.conns.add(c);
+    c.tun = tun;
+    c.tunClosed = false;
+    t.active++;
+    c.counted = t;
+    c.started = this.ctx.now();
+    // With another target to go to, a target that does not answer within HealthTimeout is given up.
+    c.timeoutMs = c.next.length > 0 && r.health ? Math.min(r.health.timeout * 1000, this.ctx.connectTimeoutMs) : this.ctx.connectTimeoutMs;
     const proxy = r.proxyProtocol;
     if (proxy !== 'off') {
       tun.write(
         encodeProxyHeader(proxy, {
-          source: { address: client, port: clientPort },
-          destination: { address: pub.localAddress ?? '', port: pub.localPort ?? 0 },
+          source: { address: c.pub.remoteAddress!, port: c.pub.remotePort! },
+          destination: { address: c.pub.localAddress ?? '', port: c.pub.localPort ?? 0 },
         }),
       );
     }
-    const closed = (): void => {
-      if (++c.closed === 2) this.conns.delete(c);
-    };
-    pub.once('close', () => {
-      if (!c.connected) tun.destroy();
-      closed();
+    tun.once('close', () => {
+      if (c.tun !== tun) return;
+      c.tunClosed = true;
+      this.maybeDone(c);
     });
-    tun.once('close', closed);
-    pub.on('error', () => resetSocket(tun));
     tun.on('error', (e: Error) => {
-      if (!c.connected) this.refuse(pub, errorCode(e), `${c.dest} ${describe(errorCode(e))}`);
-      else resetSocket(pub);
+      if (c.tun !== tun) return;
+      if (!c.connected) this.failed(c, errorCode(e), `${c.dest} ${describe(errorCode(e))}`);
+      else resetSocket(c.pub);
     });
     tun.once('connect', () => {
-      if (pub.destroyed) {
+      if (c.tun !== tun) return;
+      if (c.pub.destroyed) {
         tun.destroy();
         return;
       }
       c.connected = true;
       c.lastActive = this.ctx.now();
       this.stats.total++;
+      t.total++;
       this.splice(c);
     });
   }
 
+  /** The current attempt failed before connecting: the next target, or the client is reset. */
+  private failed(c: Conn, code: string, why: string): void {
+    const old = c.tun;
+    const next = c.next.shift();
+    if (next && !c.pub.destroyed) {
+      this.ctx.burst.event(`${this.unit.text}\0failover\0${code}`, `${this.label}: ${why}; trying ${formatHostPorts(next.spec, 1)}`);
+      this.uncount(c);
+      c.tun = null;
+      old?.destroy();
+      c.target = next;
+      this.attempt(c);
+      return;
+    }
+    this.refuse(c.pub, code, why, old);
+    if (!old) this.maybeDone(c);
+  }
+
+  private uncount(c: Conn): void {
+    if (c.counted) c.counted.active--;
+    c.counted = null;
+  }
+
+  private maybeDone(c: Conn): void {
+    if (!c.pubClosed || (c.tun !== null && !c.tunClosed)) return;
+    if (!this.conns.delete(c)) return;
+    this.uncount(c);
+  }
+
   private splice(c: Conn): void {
     const s = this.stats;
+    const tun = c.tun!;
     const touch = (): void => {
       c.lastActive = this.ctx.now();
     };
-    pipeOneWay(c.pub, c.tun, (n) => {
+    pipeOneWay(c.pub, tun, (n) => {
       s.bytesToTarget += n;
       touch();
     });
-    pipeOneWay(c.tun, c.pub, (n) => {
+    pipeOneWay(tun, c.pub, (n) => {
       s.bytesFromTarget += n;
       touch();
     });
     c.pub.resume();
-    c.tun.resume();
+    tun.resume();
   }
 
   snapshot(): UnitStats {
-    return { ...this.stats, active: this.conns.size, refused: { ...this.stats.refused }, drops: { ...this.stats.drops }, listeners: [...this.stats.listeners] };
+    return { ...this.stats, active: this.conns.size, refused: { ...this.stats.refused }, drops: { ...this.stats.drops }, listeners: [...this.stats.listeners], targets: this.targets.snapshot() };
   }
 }
 

@@ -3,10 +3,11 @@
  * a session per public client address:port, each with its own socket
  * towards the target so replies find their way back.
  *
- *   client datagram -> session (new: admit, open a socket; datagrams
- *   queue, at most QUEUE_MAX, until it is bound) -> target[i]
+ *   client datagram -> session (new: a target by the Balance rule, for
+ *   the session's life; admit, open a socket; datagrams queue, at most
+ *   QUEUE_MAX, until it is bound) -> [PROXY v2 header] + datagram -> target[i]
  *   target reply (only from target[i]: address- and port-dependent
- *   filtering, RFC 4787 section 5) -> listening socket -> that client
+ *   filtering, RFC 4787 section 5) -> listening socket -> that client, as is
  *
  * Bounds, so a flood of new source ports cannot exhaust memory or file
  * descriptors: at most MaxSessions sessions. When full, the least recently
@@ -18,8 +19,10 @@
  * (both directions refresh it) are closed by sweep().
  */
 import type { NetUdpSocket } from '../host/net.js';
+import { encodeProxyV2 } from './proxy-protocol.js';
 import { bindRange, bump, errorCode, newStats, unitLabel, type RelayContext, type UnitStats } from './relay.js';
-import { familyOf, unmapV4, type NatUnit } from './rule.js';
+import { familyOf, isWildcard, unmapV4, type NatUnit } from './rule.js';
+import { UnitTargets, type UnitTarget } from './target-pool.js';
 
 /** Datagrams held per session while its socket is being bound. */
 const QUEUE_MAX = 8;
@@ -28,6 +31,10 @@ const CLOSING_SLACK = 64;
 interface Session {
   key: string;
   index: number;
+  /** Chosen when the session starts; it stays there (no failover mid-session). */
+  target: UnitTarget;
+  /** ProxyProtocol = v2: the header put before each datagram to the target. */
+  header: Buffer | null;
   client: { address: string; port: number };
   listen: NetUdpSocket;
   sock: NetUdpSocket | null;
@@ -39,21 +46,32 @@ interface Session {
 
 export class UdpRelay {
   readonly stats: UnitStats;
+  readonly targets: UnitTargets;
   private readonly listeners: NetUdpSocket[] = [];
   private readonly sessions = new Map<string, Session>();
   /** Sessions without a reply yet, least recently active first (eviction order). */
   private readonly unreplied = new Map<string, Session>();
   /** Session sockets opened and not yet fully closed (binding, open or closing). */
   private sockets = 0;
-  private readonly label: string;
+  private label: string;
   private stopped = false;
 
   constructor(
-    readonly unit: NatUnit,
+    public unit: NatUnit,
     private readonly ctx: RelayContext,
   ) {
     this.stats = newStats(unit);
     this.label = unitLabel(unit);
+    this.targets = new UnitTargets(ctx.pool, unit);
+  }
+
+  /** A reload changed only the targets, Balance or health checks: sessions to removed targets close. */
+  retarget(unit: NatUnit): void {
+    this.unit = unit;
+    this.stats.rule = unit.text;
+    this.label = unitLabel(unit);
+    const gone = new Set(this.targets.update(unit));
+    for (const s of [...this.sessions.values()]) if (gone.has(s.target)) this.closeSession(s);
   }
 
   async start(): Promise<void> {
@@ -106,17 +124,23 @@ export class UdpRelay {
     }
     const r = this.unit.rule;
     const from = unmapV4(rinfo.address);
-    if (r.source === 'client' && familyOf(from) !== familyOf(r.target.host)) {
+    let order = this.targets.order(from);
+    if (r.source === 'client') order = order.filter((t) => familyOf(t.spec.host) === familyOf(from));
+    const target = order[0];
+    if (!target) {
       this.refuse('family', `an IPv${familyOf(from)} client cannot reach the IPv${familyOf(r.target.host)} target with Source = client`);
       return;
     }
     if (!this.admit()) return;
-    s = { key, index, client: { address: rinfo.address, port: rinfo.port }, listen, sock: null, queue: [msg], replied: false, lastActive: now, closed: false };
+    const header = r.proxyProtocol === 'v2' ? this.proxyHeader(listen, from, rinfo.port) : null;
+    s = { key, index, target, header, client: { address: rinfo.address, port: rinfo.port }, listen, sock: null, queue: [msg], replied: false, lastActive: now, closed: false };
     this.sessions.set(key, s);
     this.unreplied.set(key, s);
     this.stats.total++;
+    target.total++;
+    target.active++;
     this.sockets++;
-    const opts = r.source === 'client' ? { family: familyOf(from), address: from, port: rinfo.port } : { family: familyOf(r.target.host) };
+    const opts = r.source === 'client' ? { family: familyOf(from), address: from, port: rinfo.port } : { family: familyOf(target.spec.host) };
     const session = s;
     this.ctx.connectNet.udpSocket(opts).then(
       (sock) => this.opened(session, sock),
@@ -126,6 +150,20 @@ export class UdpRelay {
         this.closeSession(session);
       },
     );
+  }
+
+  /**
+   * PROXY v2 with DGRAM (HAProxy's proxy-protocol.txt 2.2, as frp sends it):
+   * source = the client, destination = the address and port it sent to.
+   * A wildcard listener cannot tell which of the host's addresses that was
+   * (no IP_PKTINFO in node:dgram), so the wildcard of the client's family
+   * stands for it.
+   */
+  private proxyHeader(listen: NetUdpSocket, client: string, port: number): Buffer {
+    const a = listen.address();
+    const local = unmapV4(a.address || this.unit.rule.listen.host);
+    const dst = isWildcard(local) ? (familyOf(client) === 4 ? '0.0.0.0' : '::') : local;
+    return encodeProxyV2({ source: { address: client, port }, destination: { address: dst, port: a.port } }, 'udp');
   }
 
   /** Room for one more session: evict the stalest unanswered one if full. */
@@ -170,11 +208,12 @@ export class UdpRelay {
       return;
     }
     this.stats.bytesToTarget += msg.length;
-    this.send(s.sock, msg, this.unit.rule.target.port + s.index, this.unit.rule.target.host);
+    const t = s.target.spec;
+    this.send(s.sock, s.header ? Buffer.concat([s.header, msg]) : msg, t.port + s.index, t.host);
   }
 
   private fromTarget(s: Session, msg: Buffer, rinfo: { address: string; port: number }): void {
-    const t = this.unit.rule.target;
+    const t = s.target.spec;
     if (s.closed) return;
     if (rinfo.port !== t.port + s.index || unmapV4(rinfo.address) !== t.host) {
       bump(this.stats.drops, 'foreign-source');
@@ -204,6 +243,7 @@ export class UdpRelay {
     s.queue.length = 0;
     this.sessions.delete(s.key);
     this.unreplied.delete(s.key);
+    s.target.active--;
     if (s.sock) {
       const sock = s.sock;
       s.sock = null;
@@ -212,7 +252,7 @@ export class UdpRelay {
   }
 
   snapshot(): UnitStats {
-    return { ...this.stats, active: this.sessions.size, sockets: this.sockets, refused: { ...this.stats.refused }, drops: { ...this.stats.drops }, listeners: [...this.stats.listeners] };
+    return { ...this.stats, active: this.sessions.size, sockets: this.sockets, refused: { ...this.stats.refused }, drops: { ...this.stats.drops }, listeners: [...this.stats.listeners], targets: this.targets.snapshot() };
   }
 
 }

@@ -120,6 +120,10 @@ export function renderMetrics(s: MetricsSnapshot): string {
   const total = fam('wgts_forward_connections_total', 'counter', 'TCP connections that reached the target, or UDP sessions created.');
   const bytes = fam('wgts_forward_bytes_total', 'counter', 'Payload bytes relayed by a rule; direction is to_target or from_target.');
   const refused = fam('wgts_forward_refused_total', 'counter', 'Connections reset or first datagrams dropped by a rule, by reason.');
+  const tUp = fam('wgts_forward_target_up', 'gauge', '1 while a target of a rule is up (health checks pass, its peer has a fresh handshake), else 0.');
+  const tChange = fam('wgts_forward_target_last_change_seconds', 'gauge', 'Unix time of the target\'s last state change (or of when it was added).');
+  const tActive = fam('wgts_forward_target_active', 'gauge', 'Open TCP connections or UDP sessions of a rule to one target.');
+  const tTotal = fam('wgts_forward_target_connections_total', 'counter', 'TCP connections that reached the target, or UDP sessions sent to it.');
 
   const iface = s.interface;
   for (const p of s.peers) {
@@ -138,9 +142,16 @@ export function renderMetrics(s: MetricsSnapshot): string {
     bytes.add({ ...l, direction: 'to_target' }, u.bytesToTarget);
     bytes.add({ ...l, direction: 'from_target' }, u.bytesFromTarget);
     for (const [reason, n] of Object.entries(u.refused)) refused.add({ ...l, reason }, n);
+    for (const x of u.targets ?? []) {
+      const tl = { ...l, target: x.target };
+      tUp.add(tl, x.state === 'up' ? 1 : 0);
+      tChange.add(tl, Math.floor(x.lastChange / 1000));
+      tActive.add(tl, x.active);
+      tTotal.add(tl, x.total);
+    }
   }
   const out: string[] = [];
-  for (const f of [rx, tx, last, age, drops, sendErr, active, total, bytes, refused]) f.render(out);
+  for (const f of [rx, tx, last, age, drops, sendErr, active, total, bytes, refused, tUp, tChange, tActive, tTotal]) f.render(out);
   return out.join('\n') + '\n';
 }
 

@@ -2,10 +2,13 @@
  * Runs the [Forward] and [Expose] rules of a running interface: builds the
  * Forwarder and Exposer over the right tunnel (the userspace stack, or the
  * kernel in TUN mode), applies file + command-line rules, re-applies them on
- * reload, and reports their counters for `wgts show`.
+ * reload, and reports their counters for `wgts show`. [Forward] targets are
+ * judged by their peer's handshake too (peerFresh).
  */
 import { Forwarder, Exposer, KernelNet, StackNet, type ApplyResult, type NatRule, type TunnelNet, type UnitStats } from '../nat/index.js';
 import type { WgConfig } from '../config/types.js';
+import { parseIp } from '../ip/text.js';
+import { REJECT_AFTER_TIME } from '../transport/constants.js';
 import type { Driver } from './driver.js';
 import type { Logger } from './log.js';
 
@@ -31,7 +34,15 @@ export class NatHost {
     const tunnel = driver.stack ? new StackNet(driver.stack) : new KernelNet('the tunnel (kernel)');
     this.tunnel = tunnel;
     const natLog = { info: (m: string) => log.info(m), warn: (m: string) => log.warn(m), debug: (m: string) => log.debug(m) };
-    this.forwarder = new Forwarder({ tunnel, log: natLog });
+    // A [Forward] target counts as down while the peer routing to it has no handshake younger
+    // than REJECT_AFTER_TIME (180 s): no session could carry a connection to it.
+    const peerFresh = (host: string): boolean | null => {
+      const ip = parseIp(host);
+      const peer = ip ? driver.device.allowedIps.lookup(ip) : undefined;
+      if (!peer) return null;
+      return peer.lastHandshake !== null && performance.now() - peer.lastHandshake < REJECT_AFTER_TIME;
+    };
+    this.forwarder = new Forwarder({ tunnel, log: natLog, peerFresh });
     this.exposer = new Exposer({ tunnel, log: natLog });
   }
 

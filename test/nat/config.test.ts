@@ -84,7 +84,7 @@ ProxyProtocol = v1
   ]);
   assert.deepEqual(
     cfg.warnings.map(formatIssue),
-    ['wg0.conf:19: ProxyProtocol applies to the TCP part of this rule only; UDP datagrams are forwarded unchanged'],
+    [], // ProxyProtocol = v2 now covers UDP too (issue 20): no warning for tcp,udp
   );
 });
 
@@ -163,7 +163,7 @@ Target = 127.0.0.1:80
     [
       "wg0.conf:10: Target must be a port range as long as Listen's (11 ports), e.g. 10.0.0.2:7000-7010",
       "wg0.conf:13: Target's range has 5 ports but Listen's has 11; they must be the same length",
-      'wg0.conf:18: ProxyProtocol applies to TCP only; this rule is Protocol = udp (set ProxyProtocol = off)',
+      'wg0.conf:18: ProxyProtocol = v1 has no UDP form; use v2 (a binary header before each datagram) or off',
       'wg0.conf:22: Source = client cannot carry IPv4 clients (Listen 0.0.0.0) to an IPv6 Target; use Source = tunnel',
       'wg0.conf:26: Source = client cannot carry IPv6 clients (Listen 2001:db8::1) to an IPv4 Target; use Source = tunnel',
       'wg0.conf:27: [Forward] has no Listen (required: the public address:port on this host, e.g. 0.0.0.0:8080)',
@@ -259,7 +259,7 @@ Target = 127.0.0.1:8080
   assert.deepEqual(f.rule, cfg.extensions['Forward']![0]);
   // Long arguments are cut in messages, as long values are in config errors.
   assert.ok(arg.length > 64);
-  assert.deepEqual(f.warnings, ['--forward tcp+udp:[::]:6000-6010=10.0.0.2:6000-6010,proxyprotocol=v2,MaxCo…: ProxyProtocol applies to the TCP part of this rule only; UDP datagrams are forwarded unchanged']);
+  assert.deepEqual(f.warnings, []);
   const e = parseShortForm('expose', 'tcp:10.0.0.1:8080=127.0.0.1:8080');
   assert.ok(e.ok);
   assert.deepEqual(e.rule, cfg.extensions['Expose']![0]);
@@ -277,7 +277,7 @@ Target = 127.0.0.1:8080
     units(f.rule).map((u) => u.text),
     [
       'forward tcp:[::]:6000-6010=10.0.0.2:6000-6010,Source=tunnel,ProxyProtocol=v2,MaxConnections=10,IdleTimeout=7440',
-      'forward udp:[::]:6000-6010=10.0.0.2:6000-6010,Source=tunnel,UdpTimeout=120,MaxSessions=512',
+      'forward udp:[::]:6000-6010=10.0.0.2:6000-6010,Source=tunnel,ProxyProtocol=v2,UdpTimeout=120,MaxSessions=512',
     ],
   );
 });
@@ -331,5 +331,105 @@ test('short-form rules are checked against the file: interface addresses and ove
   assert.ok(ex.ok);
   assert.deepEqual(checkShortFormRules('expose', [{ rule: ex.rule, arg: 'tcp:10.0.0.5:80=127.0.0.1:80' }], cfg).errors, [
     '--expose tcp:10.0.0.5:80=127.0.0.1:80: Listen 10.0.0.5 is not an Address of this interface (did you mean 10.0.0.1?); [Expose] listens inside the tunnel on one of: 10.0.0.1, fd00::1',
+  ]);
+});
+
+test('Target lists several targets with weights; Balance and the Health keys; both round trips', () => {
+  const cfg = config(`[Forward]
+Protocol = tcp,udp
+Listen = 0.0.0.0:8000-8001
+Target = 10.0.0.2:8000-8001 weight=3, 10.0.0.3:8000-8001 , 10.0.0.4:9000-9001 WEIGHT = 2
+Balance = Source
+HealthCheck = http:/healthz
+HealthInterval = 10
+HealthFailures = 4
+`, IFACE + `[Peer]\nPublicKey = ${KEYS.laptopPub}\nAllowedIPs = 10.0.0.0/24\n`);
+  const r = cfg.extensions['Forward']![0] as NatRule;
+  assert.deepEqual(r, {
+    ...base,
+    kind: 'forward',
+    protocols: ['tcp', 'udp'],
+    listen: { host: '0.0.0.0', port: 8000 },
+    ports: 2,
+    target: { host: '10.0.0.2', port: 8000 },
+    targets: [
+      { host: '10.0.0.2', port: 8000, weight: 3 },
+      { host: '10.0.0.3', port: 8000, weight: 1 },
+      { host: '10.0.0.4', port: 9000, weight: 2 },
+    ],
+    balance: 'source',
+    health: { check: 'http', path: '/healthz', interval: 10, timeout: 2, failures: 4, successes: 2 },
+  });
+  assert.deepEqual(cfg.warnings, []);
+  const text = serializeConfig(cfg);
+  assert.ok(text.includes('Target = 10.0.0.2:8000-8001 weight=3, 10.0.0.3:8000-8001, 10.0.0.4:9000-9001 weight=2\nBalance = source\nHealthCheck = http:/healthz\nHealthInterval = 10\nHealthFailures = 4\n'), text);
+  const again = parseConfig('wg0.conf', text);
+  assert.ok(again.ok);
+  assert.deepEqual(again.config.extensions, cfg.extensions);
+  const sf = shortFormText(r);
+  assert.equal(sf, 'tcp,udp:0.0.0.0:8000-8001=10.0.0.2:8000-8001 weight=3+10.0.0.3:8000-8001+10.0.0.4:9000-9001 weight=2,Source=tunnel,ProxyProtocol=off,MaxConnections=1024,IdleTimeout=7440,UdpTimeout=120,MaxSessions=512,Balance=source,HealthCheck=http:/healthz,HealthInterval=10,HealthTimeout=2,HealthFailures=4,HealthSuccesses=2');
+  const back = parseShortForm('forward', sf);
+  assert.ok(back.ok, back.ok ? '' : back.errors.join('\n'));
+  assert.deepEqual(back.rule, r);
+  // The units' identity leaves out targets, Balance and health: a reload changing those updates in place.
+  const other = { ...r, targets: r.targets!.slice(1), target: r.targets![1]!, balance: 'leastconn' as const, health: undefined };
+  assert.deepEqual(units(other).map((u) => u.key), units(r).map((u) => u.key));
+  assert.notDeepEqual(units(other).map((u) => u.text), units(r).map((u) => u.text));
+});
+
+test('errors and warnings of several targets and health checks', () => {
+  assert.deepEqual(
+    errors(`[Forward]
+Listen = 0.0.0.0:80
+Target = 10.0.0.2:80, 10.0.0.2:80
+[Forward]
+Listen = 0.0.0.0:81
+Target = 10.0.0.2:81 weight=0
+[Forward]
+Listen = 0.0.0.0:82
+Target = 10.0.0.2:82,, 10.0.0.3:82
+[Forward]
+Listen = 0.0.0.0:83-84
+Target = 10.0.0.2:83-84, 10.0.0.3:83
+[Forward]
+Listen = 0.0.0.0:85
+Target = 10.0.0.2:85
+Balance = random
+HealthCheck = http:healthz
+HealthInterval = 0
+[Forward]
+Listen = 0.0.0.0:86
+Target = 10.0.0.2:86, [fd00::2]:86
+Source = client
+`),
+    [
+      'wg0.conf:10: Target = 10.0.0.2:80, 10.0.0.2:80: 10.0.0.2:80 is listed twice',
+      'wg0.conf:13: Target = 10.0.0.2:81 weight=0: weight=0: must be an integer 1-256',
+      'wg0.conf:16: Target = 10.0.0.2:82,, 10.0.0.3:82: an empty entry in the list; separate targets with one comma',
+      'wg0.conf:23: Balance = random: must be roundrobin, leastconn or source (the same client address sticks to the same target)',
+      'wg0.conf:24: HealthCheck = http:healthz: http:PATH needs a path starting with "/" without spaces, e.g. http:/healthz',
+      'wg0.conf:25: HealthInterval = 0: must be an integer 1-3600 (seconds)',
+      "wg0.conf:19: Target 10.0.0.3:83 must be a port range as long as Listen's (2 ports), e.g. 10.0.0.3:83-84",
+      'wg0.conf:28: with Source = client every Target must be of one address family (IPv4 or IPv6)',
+    ],
+  );
+  assert.deepEqual(errors('[Forward]\nListen = 0.0.0.0:87\nTarget = 10.0.0.2:87, 10.0.0.1:87\n'), [
+    "wg0.conf:10: Target 10.0.0.1 is this interface's own Address; a [Forward] target is a peer inside the tunnel (use [Expose] to publish a service of this host)",
+  ]);
+  const cfg = config(`[Forward]
+Listen = 0.0.0.0:80
+Target = 10.0.0.2:80, 10.0.0.9:80
+HealthTimeout = 3
+[Forward]
+Listen = 0.0.0.0:81
+Target = 10.0.0.2:81
+HealthCheck = tcp
+HealthInterval = 1
+HealthTimeout = 5
+`);
+  assert.deepEqual(cfg.warnings.map(formatIssue), [
+    'wg0.conf:11: HealthTimeout has no effect without HealthCheck = tcp or http:/PATH',
+    'wg0.conf:17: HealthTimeout (5 s) is longer than HealthInterval (1 s); the next probe waits for the previous one',
+    'wg0.conf:10: no [Peer] has AllowedIPs covering 10.0.0.9; connections to it fail until one does',
   ]);
 });

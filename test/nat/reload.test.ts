@@ -39,7 +39,7 @@ test('adding a rule keeps an active transfer intact; removing a rule drains its 
   const A = rule({ target: { host: '127.0.0.1', port: src.port } });
   const B = rule({ target: { host: '127.0.0.1', port: echo.port } });
   const first = await r.fw.applyRules([A]);
-  assert.deepEqual(first, { added: [units(A)[0]!.text], removed: [], kept: [], failed: [] });
+  assert.deepEqual(first, { added: [units(A)[0]!.text], removed: [], kept: [], updated: [], failed: [] });
   const portA = r.fw.stats()[0]!.listeners[0]!.port;
 
   const c = await dial(t, portA);
@@ -48,7 +48,7 @@ test('adding a rule keeps an active transfer intact; removing a rule drains its 
   await waitFor(() => r.fw.stats()[0]!.bytesFromTarget > 512 * 1024, 'download under way');
 
   const second = await r.fw.applyRules([A, B]);
-  assert.deepEqual(second, { added: [units(B)[0]!.text], removed: [], kept: [units(A)[0]!.text], failed: [] });
+  assert.deepEqual(second, { added: [units(B)[0]!.text], removed: [], kept: [units(A)[0]!.text], updated: [], failed: [] });
   assert.ok(r.fw.stats()[0]!.bytesFromTarget < total, 'the download finished before the reload; make it slower');
   const portB = r.fw.stats().find((s) => s.rule === units(B)[0]!.text)!.listeners[0]!.port;
   const cb = await dial(t, portB);
@@ -68,7 +68,7 @@ test('adding a rule keeps an active transfer intact; removing a rule drains its 
   c2.end();
   await waitFor(() => src.hashes.length === 2, 'second download started');
   const third = await r.fw.applyRules([B]);
-  assert.deepEqual(third, { added: [], removed: [units(A)[0]!.text], kept: [units(B)[0]!.text], failed: [] });
+  assert.deepEqual(third, { added: [], removed: [units(A)[0]!.text], kept: [units(B)[0]!.text], updated: [], failed: [] });
   assert.deepEqual(
     r.fw.stats().map((s) => [s.rule, s.state, s.active]),
     [

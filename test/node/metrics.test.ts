@@ -198,6 +198,8 @@ describe('metrics server on loopback', { timeout: 30_000 }, () => {
     assert.equal(f0.get('wgts_forward_active')!.type, 'gauge');
     const fwd = { interface: 'srv', kind: 'forward', protocol: 'tcp' };
     assert.equal(value(f0, 'wgts_forward_connections_total', fwd), 0);
+    const target = { ...fwd, target: '10.56.0.2:7000' };
+    assert.equal(value(f0, 'wgts_forward_target_up', target), 0, 'the peer behind the target has no handshake yet');
     assert.ok(!m0.body.includes(encodeKey(a)) && !m0.body.includes(encodeKey(b)), 'no private key in /metrics');
 
     // The client comes up; its keepalive makes the handshake.
@@ -242,6 +244,8 @@ describe('metrics server on loopback', { timeout: 30_000 }, () => {
     assert.equal(value(f3, 'wgts_forward_bytes_total', { ...fwd, direction: 'to_target' }), 13);
     assert.equal(value(f3, 'wgts_forward_bytes_total', { ...fwd, direction: 'from_target' }), 13);
     assert.ok(value(f3, 'wgts_peer_receive_bytes_total', clientKey)! > rx2, 'tunnel bytes rose with the forwarded connection');
+    assert.equal(value(f3, 'wgts_forward_target_connections_total', target), 1);
+    await until(async () => value(parsePrometheus((await get(metrics, '/metrics')).body), 'wgts_forward_target_up', target) === 1, 5000, 'target up once its peer handshook');
     const rules = f3.get('wgts_forward_active')!.samples.map((s) => s.labels['rule']);
     assert.deepEqual(rules, [nat.stats()[0]!.rule]);
 
