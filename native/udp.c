@@ -756,12 +756,21 @@ done:
   return out;
 }
 
+/* The handle of a call whose only argument is one (NULL, with an exception pending, otherwise). */
+static udp_t *u_only_arg(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 1) {
+    napi_throw_type_error(env, NULL, "wgts_udp: expected a UDP handle");
+    return NULL;
+  }
+  return u_unwrap(env, argv[0]);
+}
+
 /* udpLastError(handle) -> errno of the last datagram dropped (0 = none), and resets it */
 static napi_value js_udp_last_error(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], out;
-  UCHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  udp_t *u = u_unwrap(env, argv[0]);
+  napi_value out;
+  udp_t *u = u_only_arg(env, info);
   if (!u) return NULL;
   int e = u->last_error;
   u->last_error = 0;
@@ -772,10 +781,8 @@ static napi_value js_udp_last_error(napi_env env, napi_callback_info info) {
 
 /* udpSourceCleared(handle) -> whether a send since the last call dropped a refused source address (and resets it) */
 static napi_value js_udp_source_cleared(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1], out;
-  UCHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  udp_t *u = u_unwrap(env, argv[0]);
+  napi_value out;
+  udp_t *u = u_only_arg(env, info);
   if (!u) return NULL;
   int c = u->src_cleared;
   u->src_cleared = 0;
