@@ -225,7 +225,7 @@ export class Stack implements Host {
   }
 
   /** Our own address, or a foreign one a transparent socket holds. */
-  private accepts(a: Uint8Array): boolean {
+  accepts(a: Uint8Array): boolean {
     return this.isLocal(a) || (this.held.size > 0 && this.held.has(addressKey(a)));
   }
 

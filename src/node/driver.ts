@@ -4,6 +4,8 @@
  * they return.
  *
  *   UDP datagram -> device.receive -> datagrams out / inner packets -> stack.input
+ *                   (userspace mode: a packet for another peer's AllowedIPs
+ *                   goes back out to that peer, as a kernel hub routes it)
  *   stack.poll   -> inner packets  -> device.send -> datagrams out
  *   one setTimeout armed for min(device.nextDeadline(), stack.nextDeadline())
  *
@@ -20,7 +22,8 @@
  */
 import { availableParallelism } from 'node:os';
 import { isIP } from 'node:net';
-import { Device, sealPending, type Datagram, type Output, type PendingOpen } from '../transport/device.js';
+import { Device, sealPending, type Datagram, type DeliveredPacket, type Output, type PendingOpen } from '../transport/device.js';
+import { decrementHopLimit, packetDestination } from '../transport/packet.js';
 import type { Peer, Endpoint } from '../transport/peer.js';
 import { endpointKey } from '../transport/peer.js';
 import { parseIp } from '../ip/text.js';
@@ -377,8 +380,27 @@ export class Driver {
     if (this.tun) {
       for (const p of out.packets) this.tun.write(p.packet);
     } else if (this.stack) {
-      for (const p of out.packets) this.stack.input(p.packet, t);
+      for (const p of out.packets) if (!this.routeToPeer(p, t)) this.stack.input(p.packet, t);
     }
+  }
+
+  /**
+   * Userspace mode's router: a packet from one peer whose inner destination
+   * is not ours but lies in another peer's AllowedIPs is sent on to that
+   * peer (cryptokey routing on the destination; the sender's source was
+   * already checked against its own AllowedIPs, and the receiver checks it
+   * against ours). The TTL/hop limit falls by one; at 1 the packet is the
+   * stack's (dropped). False: the packet is for the stack.
+   */
+  private routeToPeer(p: DeliveredPacket, t: number): boolean {
+    const dst = packetDestination(p.packet);
+    if (!dst || this.stack!.accepts(dst)) return false;
+    const to = this.device.allowedIps.lookup(dst);
+    if (!to || to === p.peer || !decrementHopLimit(p.packet)) return false;
+    const o = this.device.send(p.packet, t);
+    for (const d of o.datagrams) this.transmit(d);
+    for (const e of o.events) this.events.record(e);
+    return true;
   }
 
   /** A datagram from the device: transport data may still need its seal (deferred crypto). */

@@ -94,6 +94,32 @@ export function packetSource(packet: Uint8Array): Uint8Array | null {
   return packet.subarray(at, at + len);
 }
 
+/**
+ * A router's hop: decrement the IPv4 TTL (updating the header checksum,
+ * RFC 1624 eqn. 3) or the IPv6 hop limit in place. False, and the packet
+ * unchanged, when it may not be forwarded (TTL/hop limit 0 or 1).
+ */
+export function decrementHopLimit(p: Uint8Array): boolean {
+  const at = addrOffset(p);
+  if (at === 12) {
+    const ttl = p[8]!;
+    if (ttl <= 1) return false;
+    p[8] = ttl - 1;
+    // HC' = ~(~HC + ~m + m'), m = the TTL|protocol word: TTL fell by one, so the sum gains 0x0100.
+    let sum = (p[10]! << 8 | p[11]!) + 0x0100;
+    sum = (sum & 0xffff) + (sum >>> 16);
+    p[10] = sum >> 8;
+    p[11] = sum & 0xff;
+    return true;
+  }
+  if (at === 8) {
+    if (p[7]! <= 1) return false;
+    p[7] = p[7]! - 1;
+    return true;
+  }
+  return false;
+}
+
 /** The destination address of a raw IP packet as a view into it (no copy), or null. */
 export function packetDestination(packet: Uint8Array): Uint8Array | null {
   const at = addrOffset(packet);
