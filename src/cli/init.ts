@@ -118,47 +118,90 @@ function check(name: string, text: string): Result<WgConfig> {
 
 /** The VPS and home configs of `wgts init`, checked with parseConfig. */
 export function generatePair(opts: PairOptions, random: Random): Result<{ vps: string; home: string }> {
-  const vk = newKey(random);
+  const r = generateSet({ ...opts, endpoints: [opts.endpoint], vpsFiles: [opts.vpsFile] }, random);
+  return r.ok ? ok({ vps: r.value.vps[0]!, home: r.value.home }) : r;
+}
+
+export interface SetOptions extends Omit<PairOptions, 'endpoint' | 'vpsFile'> {
+  /** One VPS per endpoint, in order. */
+  endpoints: Endpoint[];
+  /** The VPS files' names, one per endpoint. */
+  vpsFiles: string[];
+}
+
+/**
+ * The tunnel host number of VPS `i`: the first is .1 (as with one VPS); the
+ * others count down from .254, so clients added with --peer (counting up
+ * from .3) never take an address another VPS has at home.
+ */
+export function vpsHostNumber(i: number): number {
+  return i === 0 ? 1 : 255 - i;
+}
+
+/** VPS file names for several endpoints: vps.conf -> vps1.conf, vps2.conf, ... */
+export function numberedFiles(file: string, n: number): string[] {
+  if (n === 1) return [file];
+  const base = file.slice(0, -'.conf'.length);
+  return Array.from({ length: n }, (_, i) => `${base}${i + 1}.conf`);
+}
+
+/**
+ * One home config with a [Peer] per VPS (each with its Endpoint and
+ * keepalive) and one set of [Expose] sections that serves them all, plus a
+ * config per VPS forwarding the same ports to the home address. Every text
+ * is checked with parseConfig.
+ */
+export function generateSet(opts: SetOptions, random: Random): Result<{ vps: string[]; home: string }> {
+  const vks = [newKey(random)];
   const hk = newKey(random);
   const ula = ulaPrefix(random);
-  const vps6 = hostIn(ula, 1);
+  for (let i = 1; i < opts.endpoints.length; i++) vks.push(newKey(random));
   const home6 = hostIn(ula, 2);
-  const port = opts.endpoint.port;
-  const vps: string[] = [
-    `# wgts init: the VPS side. Run on the VPS: wgts up ${opts.vpsFile}`,
-    '[Interface]',
-    `PrivateKey = ${vk.priv}`,
-    `ListenPort = ${port}`,
-    `Address = ${VPS_V4}/${V4_PREFIX}, ${vps6}/${V6_PREFIX}`,
-    '',
-    '# home',
-    '[Peer]',
-    `PublicKey = ${hk.pub}`,
-    `AllowedIPs = ${HOME_V4}/32, ${home6}/128`,
-  ];
+  const several = opts.endpoints.length > 1;
   const home: string[] = [
     `# wgts init: the home side. Run at home: ${opts.homeKernel ? `wg-quick up ./${opts.homeFile}` : `wgts up ${opts.homeFile}`}`,
     '[Interface]',
     `PrivateKey = ${hk.priv}`,
     `Address = ${HOME_V4}/${V4_PREFIX}, ${home6}/${V6_PREFIX}`,
-    '',
-    '# the VPS',
-    '[Peer]',
-    `PublicKey = ${vk.pub}`,
-    `Endpoint = ${formatEndpoint(opts.endpoint)}`,
-    `AllowedIPs = ${VPS_V4}/32, ${vps6}/128`,
-    `PersistentKeepalive = ${KEEPALIVE}`,
   ];
+  const vps = opts.endpoints.map((endpoint, i) => {
+    const n = vpsHostNumber(i);
+    const v4 = `${VPS_V4.slice(0, VPS_V4.lastIndexOf('.'))}.${n}`;
+    const v6 = hostIn(ula, n);
+    home.push(
+      '',
+      several ? `# VPS ${i + 1}: ${endpoint.host} (${opts.vpsFiles[i]})` : '# the VPS',
+      '[Peer]',
+      `PublicKey = ${vks[i]!.pub}`,
+      `Endpoint = ${formatEndpoint(endpoint)}`,
+      `AllowedIPs = ${v4}/32, ${v6}/128`,
+      `PersistentKeepalive = ${KEEPALIVE}`,
+    );
+    return [
+      `# wgts init: the VPS side${several ? ` (${i + 1} of ${opts.endpoints.length}: ${endpoint.host})` : ''}. Run on the VPS: wgts up ${opts.vpsFiles[i]}`,
+      '[Interface]',
+      `PrivateKey = ${vks[i]!.priv}`,
+      `ListenPort = ${endpoint.port}`,
+      `Address = ${v4}/${V4_PREFIX}, ${v6}/${V6_PREFIX}`,
+      '',
+      '# home',
+      '[Peer]',
+      `PublicKey = ${hk.pub}`,
+      `AllowedIPs = ${HOME_V4}/32, ${home6}/128`,
+    ];
+  });
   for (const f of opts.forwards) {
     const proto = f.protocols.join(',');
-    vps.push('', '[Forward]', `Protocol = ${proto}`, `Listen = ${ruleSpan('0.0.0.0', f.port, f.ports)}`, `Target = ${ruleSpan(HOME_V4, f.port, f.ports)}`);
+    for (const v of vps) v.push('', '[Forward]', `Protocol = ${proto}`, `Listen = ${ruleSpan('0.0.0.0', f.port, f.ports)}`, `Target = ${ruleSpan(HOME_V4, f.port, f.ports)}`);
     if (!opts.homeKernel) {
       home.push('', '[Expose]', `Protocol = ${proto}`, `Listen = ${ruleSpan(HOME_V4, f.port, f.ports)}`, `Target = ${ruleSpan('127.0.0.1', f.port, f.ports)}`);
     }
   }
-  const texts = { vps: vps.join('\n') + '\n', home: home.join('\n') + '\n' };
-  const a = check(opts.vpsFile, texts.vps);
-  if (!a.ok) return a;
+  const texts = { vps: vps.map((v) => v.join('\n') + '\n'), home: home.join('\n') + '\n' };
+  for (const [i, text] of texts.vps.entries()) {
+    const a = check(opts.vpsFiles[i]!, text);
+    if (!a.ok) return a;
+  }
   const b = check(opts.homeFile, texts.home);
   if (!b.ok) return b;
   return ok(texts);
@@ -316,7 +359,9 @@ Writes a VPS config and a home config with fresh keys (mode 0600), or adds one
 client (a phone, a laptop) to an existing VPS config with the next free address.
 
 Pair options:
-  --endpoint HOST[:PORT]   the VPS's public name or IP; PORT (default 51820) is its ListenPort
+  --endpoint HOST[:PORT]   the VPS's public name or IP; PORT (default 51820) is its ListenPort.
+                           Repeat it for several VPSes: one home config with a peer per VPS,
+                           and vps1.conf, vps2.conf... each forwarding the same ports
   --forward PROTO/PORT     publish a home port on the VPS (repeatable): tcp/8080, udp/27015,
                            tcp,udp/6000-6010; the VPS forwards it to the home side, which
                            exposes 127.0.0.1:PORT
@@ -337,12 +382,15 @@ Common:
 
 Examples:
   wgts init --endpoint vps.example.net --forward tcp/8080 --forward udp/27015
+  wgts init --endpoint vps1.example.net --endpoint vps2.example.net --forward tcp/443
   wgts init --peer phone --config vps.conf --endpoint vps.example.net
   wgts qr phone.conf
 `;
 
 export interface InitArgs {
   endpoint?: string;
+  /** Every --endpoint given (a pair: one VPS each; --peer takes one). */
+  endpoints: string[];
   forwards: string[];
   homeKernel: boolean;
   vpsConf: string;
@@ -360,7 +408,7 @@ export interface InitArgs {
 const VALUE_FLAGS = ['--endpoint', '--forward', '--vps-conf', '--home-conf', '--peer', '--config', '--home', '--allowed-ips', '--dns', '--dir'] as const;
 
 export function parseInitArgs(argv: string[]): Result<InitArgs> {
-  const a: InitArgs = { forwards: [], homeKernel: false, vpsConf: 'vps.conf', homeConf: 'home.conf', force: false, help: false };
+  const a: InitArgs = { endpoints: [], forwards: [], homeKernel: false, vpsConf: 'vps.conf', homeConf: 'home.conf', force: false, help: false };
   for (let i = 0; i < argv.length; i++) {
     let arg = argv[i]!;
     let value: string | undefined;
@@ -384,7 +432,7 @@ export function parseInitArgs(argv: string[]): Result<InitArgs> {
       if (value === undefined) return fail(`${arg} needs a value`);
     }
     switch (arg as (typeof VALUE_FLAGS)[number]) {
-      case '--endpoint': a.endpoint = value; break;
+      case '--endpoint': a.endpoint ??= value; a.endpoints.push(value); break;
       case '--forward': a.forwards.push(value); break;
       case '--vps-conf': a.vpsConf = value; break;
       case '--home-conf': a.homeConf = value; break;
@@ -433,8 +481,13 @@ async function initPair(a: InitArgs, out: (s: string) => void): Promise<string |
   for (const [flag, v] of [['--config', a.config], ['--home', a.home], ['--allowed-ips', a.allowedIps], ['--dns', a.dns]] as const) {
     if (v !== undefined) return `${flag} applies only with --peer NAME`;
   }
-  const ep = parseEndpointArg(a.endpoint);
-  if (!ep.ok) return ep.error;
+  const eps: Endpoint[] = [];
+  for (const e of a.endpoints) {
+    const ep = parseEndpointArg(e);
+    if (!ep.ok) return ep.error;
+    if (eps.some((x) => x.host === ep.value.host && x.port === ep.value.port)) return `--endpoint ${formatEndpoint(ep.value)} is given twice`;
+    eps.push(ep.value);
+  }
   const forwards: ForwardSpec[] = [];
   for (const f of a.forwards) {
     const r = parseForwardSpec(f);
@@ -446,28 +499,35 @@ async function initPair(a: InitArgs, out: (s: string) => void): Promise<string |
   const hn = confName('--home-conf', a.homeConf);
   if (!hn.ok) return hn.error;
   if (vn.value === hn.value) return '--vps-conf and --home-conf must differ';
-  const pair = generatePair({ endpoint: ep.value, forwards, homeKernel: a.homeKernel, vpsFile: vn.value, homeFile: hn.value }, random);
-  if (!pair.ok) return pair.error;
+  const vpsFiles = numberedFiles(vn.value, eps.length);
+  if (vpsFiles.includes(hn.value)) return `--home-conf ${hn.value} is also the name of a VPS file; choose another`;
+  const set = generateSet({ endpoints: eps, forwards, homeKernel: a.homeKernel, vpsFiles, homeFile: hn.value }, random);
+  if (!set.ok) return set.error;
   const dir = a.dir ?? '.';
-  const vpsPath = join(dir, vn.value);
+  const vpsPaths = vpsFiles.map((f) => join(dir, f));
   const homePath = join(dir, hn.value);
   if (!a.force) {
-    const e = existsError([vpsPath, homePath]);
+    const e = existsError([...vpsPaths, homePath]);
     if (e) return e;
   }
-  try {
-    await writeFileSafely(vpsPath, pair.value.vps, a.force);
-  } catch (e) {
-    return `cannot write ${vpsPath}: ${errText(e)}; nothing was written`;
+  const written: string[] = [];
+  for (const [path, text] of [...vpsPaths.map((p, i) => [p, set.value.vps[i]!] as const), [homePath, set.value.home] as const]) {
+    try {
+      await writeFileSafely(path, text, a.force);
+      written.push(path);
+    } catch (e) {
+      if (!a.force) for (const w of written) await unlink(w).catch(() => undefined);
+      return `cannot write ${path}: ${errText(e)}${a.force && written.length ? ` (${written.join(' and ')} written)` : '; nothing was written'}`;
+    }
   }
-  try {
-    await writeFileSafely(homePath, pair.value.home, a.force);
-  } catch (e) {
-    if (!a.force) await unlink(vpsPath).catch(() => undefined);
-    return `cannot write ${homePath}: ${errText(e)}${a.force ? ` (${vpsPath} was written)` : '; nothing was written'}`;
-  }
-  const host = formatEndpoint(ep.value);
   const fw = forwards.map((f) => `${f.protocols.join(',')}/${f.port}${f.ports > 1 ? `-${f.port + f.ports - 1}` : ''}`);
+  if (eps.length > 1) {
+    out(severalText(eps, vpsFiles, vpsPaths, homePath, hn.value, fw, a.homeKernel));
+    return undefined;
+  }
+  const ep = { value: eps[0]! };
+  const vpsPath = vpsPaths[0]!;
+  const host = formatEndpoint(ep.value);
   out(
     `Wrote ${vpsPath} and ${homePath} (mode 0600; they hold private keys).\n\n` +
       `1. On the VPS (${ep.value.host}): copy ${vn.value} there, allow UDP port ${ep.value.port} in its firewall, and run\n` +
@@ -480,6 +540,21 @@ async function initPair(a: InitArgs, out: (s: string) => void): Promise<string |
       `Add a phone: wgts init --peer phone --config ${vpsPath} --endpoint ${host}\n`,
   );
   return undefined;
+}
+
+/** What to do next, for a home and several VPSes. */
+function severalText(eps: Endpoint[], files: string[], paths: string[], homePath: string, homeFile: string, fw: string[], homeKernel: boolean): string {
+  const steps = eps.map((ep, i) => `${i + 1}. On VPS ${i + 1} (${ep.host}): copy ${files[i]} there, allow UDP port ${ep.port} in its firewall, and run\n     wgts up ${files[i]}\n`);
+  const hosts = eps.map((e) => e.host).join(' and ');
+  return (
+    `Wrote ${[...paths, homePath].join(', ')} (mode 0600; they hold private keys).\n\n` +
+    steps.join('') +
+    `${eps.length + 1}. At home: run\n     ${homeKernel ? `sudo wg-quick up ./${homeFile}` : `wgts up ${homeFile}`}\n   (one interface with a peer per VPS; it serves all of them at once)\n\n` +
+    (fw.length
+      ? `Then ${fw.join(', ')} on ${hosts} reach ${homeKernel ? `${HOME_V4} (the home tunnel address)` : '127.0.0.1 at home'} on the same port${fw.length === 1 ? '' : 's'}. ` +
+        'Give one DNS name all the VPS addresses: clients that retry another address fail over when a VPS is down.\n'
+      : `The home tunnel address is ${HOME_V4}; add --forward PROTO/PORT to publish ports.\n`)
+  );
 }
 
 async function endpointFromHome(homePath: string, vps: WgConfig): Promise<Endpoint | undefined> {
@@ -498,6 +573,7 @@ async function endpointFromHome(homePath: string, vps: WgConfig): Promise<Endpoi
 async function initPeer(a: InitArgs, out: (s: string) => void): Promise<string | undefined> {
   const name = a.peer!;
   if (a.forwards.length || a.homeKernel) return '--forward and --home-kernel apply to a new pair, not to --peer';
+  if (a.endpoints.length > 1) return '--peer takes one --endpoint (the VPS in --config)';
   if (!INTERFACE_NAME.test(name)) return '--peer NAME must be 1-15 characters from A-Z a-z 0-9 _ = + . - (it names NAME.conf)';
   const cfgPath = a.config ?? join(a.dir ?? '.', 'vps.conf');
   let vpsText: string;

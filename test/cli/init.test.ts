@@ -98,6 +98,40 @@ describe('wgts init (pair)', () => {
     assert.ok(!/[A-Za-z0-9+/]{43}=/.test(r.out + r.err));
   });
 
+  it('several --endpoint: one home config with a peer per VPS and shared [Expose], a config per VPS forwarding the same ports', async () => {
+    const d = tmp();
+    const r = await init(['--endpoint', 'vps1.example.net', '--endpoint', '198.51.100.7:4500', '--forward', 'tcp/443', '--forward', 'udp/27015', '--dir', d]);
+    assert.equal(r.code, 0, r.err);
+    assert.deepEqual(readdirSync(d).sort(), ['home.conf', 'vps1.conf', 'vps2.conf']);
+    const home = load(join(d, 'home.conf'));
+    const v = [load(join(d, 'vps1.conf')), load(join(d, 'vps2.conf'))];
+    for (const c of [home, ...v]) assert.deepEqual(c.warnings, []);
+    assert.deepEqual(home.peers.map((p) => p.endpoint), [{ host: 'vps1.example.net', port: 51820 }, { host: '198.51.100.7', port: 4500 }]);
+    assert.deepEqual(home.peers.map((p) => p.persistentKeepalive), [25, 25]);
+    assert.deepEqual(v.map((c) => c.iface.listenPort), [51820, 4500]);
+    for (const [i, c] of v.entries()) {
+      assert.equal(pub(home.peers[i]!.publicKey), pub(c.iface.publicKey), `home's peer ${i} is VPS ${i + 1}`);
+      assert.equal(pub(c.peers[0]!.publicKey), pub(home.iface.publicKey), `VPS ${i + 1}'s peer is home`);
+      assert.deepEqual(allowed(home, i), addrs(c).map((a) => a.replace(/\/\d+$/, () => (a.includes(':') ? '/128' : '/32'))));
+      assert.deepEqual(allowed(c, 0), addrs(home).map((a) => a.replace(/\/\d+$/, () => (a.includes(':') ? '/128' : '/32'))));
+      const fw = (c.extensions['Forward'] as NatRule[]).map((f) => `${f.protocols}:${f.listen.host}:${f.listen.port}=${f.target.host}:${f.target.port}`);
+      assert.deepEqual(fw, ['tcp:0.0.0.0:443=10.100.0.2:443', 'udp:0.0.0.0:27015=10.100.0.2:27015']);
+    }
+    assert.notEqual(pub(v[0]!.iface.publicKey), pub(v[1]!.iface.publicKey));
+    assert.deepEqual(v.map((c) => c.iface.addresses[0]!.ip), ['10.100.0.1', '10.100.0.254']);
+    assert.equal((home.extensions['Expose'] as NatRule[]).length, 2, 'one [Expose] per port, shared by both VPSes');
+    assert.match(r.out, /On VPS 1 \(vps1\.example\.net\).*\n +wgts up vps1\.conf/);
+    assert.match(r.out, /On VPS 2 \(198\.51\.100\.7\): copy vps2\.conf there, allow UDP port 4500/);
+    assert.match(r.out, /wgts up home\.conf/);
+    // A phone added to VPS 1 takes .3, not VPS 2's address.
+    const p = await init(['--peer', 'phone', '--config', join(d, 'vps1.conf'), '--endpoint', 'vps1.example.net']);
+    assert.equal(p.code, 0, p.err);
+    assert.deepEqual(addrs(load(join(d, 'phone.conf')))[0], '10.100.0.3/32');
+    // Mistakes: a repeated endpoint, several endpoints with --peer.
+    assert.match((await init(['--endpoint', 'a.example', '--endpoint', 'a.example:51820', '--dir', tmp()])).err, /--endpoint a\.example:51820 is given twice/);
+    assert.match((await init(['--peer', 'x', '--endpoint', 'a', '--endpoint', 'b', '--config', join(d, 'vps1.conf')])).err, /--peer takes one --endpoint/);
+  });
+
   it('fresh keys and a fresh ULA prefix on every run', () => {
     const rnd = (n: number): Uint8Array => new Uint8Array(randomBytes(n));
     const opts = { endpoint: { host: '192.0.2.1', port: 51820 }, forwards: [], homeKernel: false, vpsFile: 'vps.conf', homeFile: 'home.conf' };
