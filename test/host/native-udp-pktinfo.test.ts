@@ -101,6 +101,16 @@ describe('native UDP sockets: sticky source', { skip }, () => {
     assert.deepEqual(new Set(back.map((b) => b.from.address)), new Set(['127.0.0.3']));
   });
 
+  it('datagrams to one destination from two sources, interleaved, each leave from their own', async () => {
+    const server = open({ family: 4, address: '', pktinfo: true });
+    const client = open({ family: 4, address: '127.0.0.1', gro: false });
+    const back = collect(client);
+    for (let i = 0; i < 20; i++) server.sendFrom(Buffer.from(`${i % 2 ? '127.0.0.5' : '127.0.0.6'} ${i}`), client.address().port, '127.0.0.1', i % 2 ? '127.0.0.5' : '127.0.0.6');
+    server.flush();
+    await waitFor(() => back.length === 20, 5000, '20 datagrams');
+    for (const b of back) assert.equal(b.from.address, b.data.split(' ')[0], b.data);
+  });
+
   it('a source the host does not have: sent from the kernel\'s choice instead, and reported once', async () => {
     const server = open({ family: 4, address: '', pktinfo: true });
     const gone: string[] = [];
