@@ -550,6 +550,7 @@ export class Sender {
     if (st !== 'ESTABLISHED' && st !== 'CLOSE-WAIT' && st !== 'FIN-WAIT-1' && st !== 'CLOSING' && st !== 'LAST-ACK') return;
     if (this.recovery === 'sack') this.recoveryLoop(now);
     else this.newDataLoop(now);
+    if (this.pacer.at === Infinity) this.pacer.paused();
     this.rate.checkAppLimited(seqDiff(this.sendLimit(), this.nxt), this.mss, this.pipe(), this.cc.cwnd, this.recovery === 'sack' && this.log.nextLost() !== null);
     this.armTimers(now);
   }

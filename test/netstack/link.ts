@@ -119,6 +119,12 @@ export class Sim {
   trace = false;
   /** Called on every packet before faults; return false to drop it (scripted loss). */
   filter: ((from: 'a' | 'b', pkt: Uint8Array, t: number) => boolean) | null = null;
+  /**
+   * Ms a stack deadline fires late, drawn per wakeup, as a real driver's
+   * setTimeout does (whole ms, a busy event loop); packets arriving
+   * meanwhile wait for that turn too. None by default.
+   */
+  timerLateness: (() => number) | null = null;
   private readonly heap = new Heap();
   private order = 0;
   private readonly randAb: () => number;
@@ -202,8 +208,11 @@ export class Sim {
 
   /** Advances the fake clock to the next event; false when there is none. */
   advance(limit = Infinity): boolean {
-    const next = Math.min(this.heap.peek()?.at ?? Infinity, this.a.nextDeadline(), this.b.nextDeadline(), limit);
+    const delivery = this.heap.peek()?.at ?? Infinity;
+    const deadline = Math.min(this.a.nextDeadline(), this.b.nextDeadline());
+    let next = Math.min(delivery, deadline, limit);
     if (next === Infinity) return false;
+    if (this.timerLateness !== null && deadline === next && deadline <= delivery) next = Math.min(deadline + this.timerLateness(), limit);
     if (next > this.now) this.now = next;
     return true;
   }

@@ -1,7 +1,7 @@
 /**
  * Pacing (tcp-pacer.ts): the release rule on its own (a quantum of two
- * segments at a time, the gap of the rate between quanta, idle or lateness
- * credited up to two quanta), then on the wire with BBR over the fake-clock
+ * segments at a time, the gap of the rate between quanta, idle time credited
+ * up to two quanta, a late wakeup's owed time up to 10 ms), then on the wire with BBR over the fake-clock
  * path: in every 10 ms window a paced sender sends no more than its pacing
  * rate allows plus that credit, the bursts stay within a quantum, the
  * timer heap wakes the sender once per quantum (not per segment), and the
@@ -9,10 +9,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Pacer, PACING_CREDIT_QUANTA } from '../../src/netstack/tcp-pacer.js';
+import { Pacer, PACING_CREDIT_QUANTA, PACING_LATE_CREDIT_MS } from '../../src/netstack/tcp-pacer.js';
 import { Sim, establish, writeAll } from './link.js';
 import { pathLink } from './path.js';
-import { decodeTcp } from './helpers.js';
+import { decodeTcp, prng } from './helpers.js';
 
 test('Pacer: from idle two quanta and a segment go at once, then a quantum every quantum/rate ms', () => {
   const p = new Pacer();
@@ -41,11 +41,16 @@ test('Pacer: from idle two quanta and a segment go at once, then a quantum every
   }
   assert.equal(sent, 20, 'two segments per wakeup');
   assert.deepEqual(times, [4, 8, 12, 16, 20, 24, 28, 32, 36, 40], 'one wakeup per 2000 bytes at 500 bytes/ms');
-  // A wakeup 10 ms late earns at most two quanta of credit, not 10 ms worth; 1 ms late loses nothing.
-  assert.equal(sendAll(now + 10), 5);
+  // Held by the pacer, a late wakeup sends what it owes: 5 ms late, the 7 ms since the segment was due.
+  assert.equal(sendAll(now + 5), 4);
   const due = p.at;
   assert.equal(sendAll(due + 1), 2);
   assert.equal(p.at, due + 4, 'the schedule did not slip by the late millisecond');
+  // Lateness is made up for PACING_LATE_CREDIT_MS at most: 30 ms late sends 10 ms worth and the segment due.
+  assert.equal(sendAll(p.at + 30), PACING_LATE_CREDIT_MS / 2 + 1);
+  // After a pause of the sender's own (out of data or window) only two quanta of idle time count.
+  p.paused();
+  assert.equal(sendAll(1000), 2 * PACING_CREDIT_QUANTA + 1);
   // Without a finite rate nothing is held.
   const q = new Pacer();
   for (let i = 0; i < 100; i++) q.sent(0, mss, Infinity, mss);
@@ -100,4 +105,27 @@ test('BBR on the wire: departures follow the pacing rate, one wakeup per quantum
   assert.ok(wakeups > 0, 'the timer heap woke the sender for the pacer');
   assert.ok(wakeups <= late.length / 2, `${wakeups} wakeups for ${late.length} segments: a quantum each`);
   assert.ok(goodput > 0.9 * p.mbit, 'pacing did not starve the link');
+});
+
+/** BBR's goodput over [2 s, 6 s] on 20 ms / 1 % loss / 30 Mbit/s, with the stacks' timers firing `late()` ms late. */
+async function bbrWithLateTimers(late: (() => number) | null): Promise<number> {
+  const p = { rtt: 20, loss: 0.01, mbit: 30, size: 0 };
+  const sim = new Sim({ tcp: { congestion: 'bbr' } }, {}, pathLink(p, 6), pathLink(p, 7), 3);
+  sim.timerLateness = late;
+  const { client, server } = await establish(sim);
+  let got = 0;
+  server.on('data', (b: Buffer) => (got += b.length));
+  void writeAll(client, 1e10, 1);
+  await sim.runUntil(2000);
+  const from = got;
+  await sim.runUntil(6000);
+  return ((got - from) * 8) / 4000 / 1000;
+}
+
+test('BBR keeps its rate when the timers that release paced quanta fire late (whole-ms setTimeout plus up to 3 ms)', async (t) => {
+  const exact = await bbrWithLateTimers(null);
+  const rand = prng(17);
+  const late = await bbrWithLateTimers(() => 1 + 3 * rand());
+  t.diagnostic(`exact timers ${exact.toFixed(1)} Mbit/s, late timers ${late.toFixed(1)} Mbit/s`);
+  assert.ok(late > 0.85 * exact, 'the time a late wakeup owes is sent, not lost');
 });
