@@ -94,7 +94,7 @@ export const interfaceSection: SectionSpec<InterfaceConfig> = {
     DNS: {
       parse: parseDns,
       repeatable: true,
-      unsupported: 'DNS is not applied in userspace mode (the system resolver is left unchanged)',
+      unsupported: 'DNS: in userspace mode these servers answer only the names wgts itself looks up (proxies, tunnels, the library), through the tunnel; the system resolver is left unchanged',
     },
     Table: { parse: parseTable, unsupported: 'Table is ignored in userspace mode (no routes are installed)' },
     PreUp: hook('PreUp'),

@@ -38,7 +38,7 @@ import type { PortMapHost } from '../node/portmap-host.js';
 import { driverSnapshot, startMetricsServer, type MetricsServer, type MetricsSnapshot } from '../node/metrics.js';
 import { startUapiServer, type UapiServer } from '../uapi/server.js';
 import { openTun, WgQuick, StateFile, systemRunner, recoverStale, assertInterfaceAbsent, type TunDevice } from '../tun/index.js';
-import { ProxySet, TunnelDialer, type ProxyStats } from '../proxy/index.js';
+import { ProxySet, TunnelDialer, TunnelResolver, systemLookup, type ProxyStats } from '../proxy/index.js';
 import { chooseMode, type ModeRequest } from './mode.js';
 
 export type { ModeRequest } from './mode.js';
@@ -84,6 +84,7 @@ export class Interface extends EventEmitter<InterfaceEvents> {
   private uapi: UapiServer | null = null;
   private metrics: MetricsServer | null = null;
   private dialer_: TunnelDialer | null = null;
+  private resolver_: TunnelResolver | null = null;
   private proxies: ProxySet | null = null;
   private stopping: Promise<void> | null = null;
 
@@ -147,8 +148,28 @@ export class Interface extends EventEmitter<InterfaceEvents> {
    * address no peer's AllowedIPs cover fails at once with EHOSTUNREACH.
    */
   get dialer(): TunnelDialer {
-    this.dialer_ ??= new TunnelDialer(this.net, this.mode === 'userspace' ? { routed: (ip) => this.driver.device.allowedIps.lookup(ip) !== undefined } : {});
+    this.dialer_ ??= new TunnelDialer(this.net, {
+      ...(this.mode === 'userspace' ? { routed: (ip: Uint8Array) => this.driver.device.allowedIps.lookup(ip) !== undefined } : {}),
+      resolve: (name) => this.lookup(name),
+    });
     return this.dialer_;
+  }
+
+  /**
+   * A name to addresses: through the tunnel to the `DNS =` servers (search
+   * domains applied), or the system resolver when the config names none.
+   */
+  lookup(name: string, family: 0 | 4 | 6 = 0): Promise<string[]> {
+    const r = this.resolver;
+    return r ? r.lookup(name, family) : systemLookup(name, family);
+  }
+
+  /** The resolver for the config's `DNS =` servers; null when there are none. */
+  get resolver(): TunnelResolver | null {
+    const dns = this.config.iface.dns;
+    if (dns.servers.length === 0) return null;
+    this.resolver_ ??= new TunnelResolver(this.net, { servers: dns.servers, search: dns.search });
+    return this.resolver_;
   }
 
   /** The [Socks5]/[http] proxies' counters. */
@@ -317,7 +338,13 @@ export class Interface extends EventEmitter<InterfaceEvents> {
    */
   async reload(config: WgConfig): Promise<void> {
     const log = this.o.log;
+    const oldDns = JSON.stringify(this.config.iface.dns);
     this.config = config;
+    if (JSON.stringify(config.iface.dns) !== oldDns) {
+      // New servers or search domains: a new resolver (and cache) on next use.
+      this.resolver_?.close();
+      this.resolver_ = null;
+    }
     this.driver.reconfigurePeers(config);
     const r = await this.nat!.apply(rulesOf(config, this.cliRules()));
     for (const x of r.added) log.info(`started ${x}`);
@@ -340,6 +367,7 @@ export class Interface extends EventEmitter<InterfaceEvents> {
     await this.metrics?.close();
     await this.portmap?.close();
     await this.proxies?.close();
+    this.resolver_?.close();
     await this.nat?.close();
     if (this.wq && this.wqUp) for (const err of await this.wq.down(this.tun ?? undefined)) this.o.log.warn(`teardown: ${err.message}`);
     else await this.tun?.close(); // wg-quick's steps undid themselves; the device is still ours

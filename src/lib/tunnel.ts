@@ -5,6 +5,7 @@
  *
  *   Tunnel.start(config, options)   path | wg-quick text | parsed config -> Interface.start
  *   connect(port, host)             -> dialer (names, AllowedIPs) -> TunnelSocket (net.Socket-like)
+ *   lookup(name) / resolve4/6       -> the config's DNS servers through the tunnel (src/proxy/resolver.ts)
  *   createServer(handler).listen(p) -> TunnelServer on the tunnel Address
  *   createSocket('udp4'|'udp6')     -> TunnelUdpSocket (dgram-like)
  *   fetch(url, init)                -> undici Agent whose connect() is connect() [+ TLS]
@@ -25,7 +26,7 @@ import { Interface, type ModeRequest } from '../interface/interface.js';
 import type { MetricsSnapshot } from '../node/metrics.js';
 import { Logger, type LogLevel } from '../node/log.js';
 import { endpointKey, type Peer } from '../transport/peer.js';
-import { TunnelHttpAgent, TunnelHttpsAgent, tlsOver, type ProxyStats, type TunnelSocket } from '../proxy/index.js';
+import { TunnelHttpAgent, TunnelHttpsAgent, tlsOver, type ProxyStats, type TunnelResolver, type TunnelSocket } from '../proxy/index.js';
 import { TunnelServer } from './server.js';
 import { TunnelUdpSocket } from './dgram.js';
 
@@ -132,9 +133,29 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     return s;
   }
 
-  /** Names to addresses inside the tunnel. */
-  lookup(name: string): Promise<string[]> {
-    return this.iface.dialer.lookup(name);
+  /**
+   * A name to its addresses (IPv4 first), through the config's `DNS =`
+   * servers inside the tunnel with its search domains; the system resolver
+   * when the config has no DNS line. Errors carry node:dns codes
+   * (ENOTFOUND, EAI_AGAIN).
+   */
+  lookup(name: string, options: { family?: 0 | 4 | 6 } = {}): Promise<string[]> {
+    return this.iface.lookup(name, options.family ?? 0);
+  }
+
+  /** As dns.resolve4 / resolve6 against the tunnel's DNS servers: the name as given, no search domains. */
+  resolve4(name: string): Promise<string[]> {
+    return this.resolver().resolve(name, 'A');
+  }
+
+  resolve6(name: string): Promise<string[]> {
+    return this.resolver().resolve(name, 'AAAA');
+  }
+
+  private resolver(): TunnelResolver {
+    const r = this.iface.resolver;
+    if (!r) throw Object.assign(new Error('this tunnel has no DNS servers (add DNS = to [Interface])'), { code: 'ENOTIMP' });
+    return r;
   }
 
   /** A TCP server on our tunnel Address(es), as net.createServer. */

@@ -4,7 +4,7 @@
  * the resolver) and a port in, a TunnelSocket out at once.
  *
  *   dial(port, host) -> TunnelSocket (returned now)
- *     host a name  -> resolver (inside the tunnel) -> addresses | ENOTFOUND
+ *     host a name  -> resolver (inside the tunnel) -> first routed address | ENOTFOUND
  *     address      -> routed to a peer? (AllowedIPs) | EHOSTUNREACH
  *     -> TunnelNet.connectTcp -> socket.attach()   (ECONNREFUSED, ETIMEDOUT later)
  */
@@ -55,7 +55,8 @@ export class TunnelDialer {
       this.lookup(host).then(
         (addrs) => {
           if (sock.destroyed) return;
-          const first = addrs[0];
+          // The first address a peer's AllowedIPs cover (an AAAA answer on an IPv4-only tunnel is skipped).
+          const first = addrs.find((a) => this.isRouted(a)) ?? addrs[0];
           if (first === undefined) sock.fail(netError('ENOTFOUND', 'getaddrinfo', host));
           else this.open(sock, first, port);
         },
@@ -63,6 +64,11 @@ export class TunnelDialer {
       );
     }
     return sock;
+  }
+
+  private isRouted(ip: string): boolean {
+    const raw = parseIp(ip);
+    return raw !== null && (!this.opts.routed || this.opts.routed(raw));
   }
 
   private open(sock: TunnelSocket, ip: string, port: number): void {

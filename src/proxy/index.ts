@@ -13,6 +13,7 @@ import type { ProxyStats } from './relay.js';
 
 export { TunnelDialer, netError, type Resolver } from './dial.js';
 export { TunnelSocket } from './socket.js';
+export { TunnelResolver, systemLookup, dnsError, type ResolverStats } from './resolver.js';
 export { TunnelHttpAgent, TunnelHttpsAgent, tlsOver } from './agents.js';
 export type { ProxyStats } from './relay.js';
 

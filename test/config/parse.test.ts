@@ -86,7 +86,7 @@ test('phone client with DNS, full-tunnel AllowedIPs and a hostname endpoint', ()
   assert.equal(p.persistentKeepalive, 25);
   assert.deepEqual(
     c.warnings.map((w) => formatIssue(w)),
-    ['phone.conf:5: DNS is not applied in userspace mode (the system resolver is left unchanged)'],
+    ['phone.conf:5: DNS: in userspace mode these servers answer only the names wgts itself looks up (proxies, tunnels, the library), through the tunnel; the system resolver is left unchanged'],
   );
 });
 

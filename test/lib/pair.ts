@@ -19,7 +19,7 @@ export interface Pair {
   close(): Promise<void>;
 }
 
-export function pairConfigs(aPort: number | null, extraB = ''): { a: string; b: (port: number) => string } {
+export function pairConfigs(aPort: number | null, extraB = '', bIface = ''): { a: string; b: (port: number) => string } {
   const ka = clampPrivateKey(randomBytes(32));
   const kb = clampPrivateKey(randomBytes(32));
   return {
@@ -35,7 +35,7 @@ AllowedIPs = ${B_ADDR}/32, fd77::2/128
     b: (port) => `[Interface]
 PrivateKey = ${encodeKey(kb)}
 Address = ${B_ADDR}/24, fd77::2/64
-
+${bIface}
 [Peer]
 PublicKey = ${encodeKey(publicKey(ka))}
 Endpoint = 127.0.0.1:${port}
@@ -45,9 +45,9 @@ ${extraB}`,
   };
 }
 
-/** Start both sides; resolves once b has completed a handshake with a. */
-export async function startPair(extraB = ''): Promise<Pair> {
-  const cfg = pairConfigs(null, extraB);
+/** Start both sides; resolves once b has completed a handshake with a. `bIface`: more [Interface] lines for b. */
+export async function startPair(extraB = '', bIface = ''): Promise<Pair> {
+  const cfg = pairConfigs(null, extraB, bIface);
   const a = await Tunnel.start(cfg.a, { name: 'liba', listenAddress: '127.0.0.1' });
   let b: Tunnel;
   try {
