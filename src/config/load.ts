@@ -61,7 +61,20 @@ async function readBounded(path: string, max: number, nonBlock: boolean): Promis
   }
 }
 
+/** A top-level `WGConfig = path` line (wireproxy): the path and its line, or undefined. */
+function wgConfigRef(text: string): { ref: string; line: number } | undefined {
+  for (const l of lexLines(text)) {
+    if (l.kind === 'section') return undefined;
+    if (l.kind === 'pair' && keyId(l.key) === 'wgconfig') return { ref: l.value, line: l.line };
+  }
+  return undefined;
+}
+
 export async function loadConfigFile(path: string, opts: LoadOptions = {}): Promise<ParseResult> {
+  return load(path, opts, false);
+}
+
+async function load(path: string, opts: LoadOptions, nested: boolean): Promise<ParseResult> {
   const failWith = (message: string): ParseResult => ({
     ok: false,
     errors: [{ file: path, line: 0, key: undefined, message }],
@@ -73,6 +86,19 @@ export async function loadConfigFile(path: string, opts: LoadOptions = {}): Prom
   }
   const text = new TextDecoder('utf-8').decode(read.data);
   const { env = process.env, ...parseOpts } = opts;
+
+  const wg = wgConfigRef(text);
+  if (wg && !nested) {
+    // wireproxy's WGConfig: the wg-quick file holds [Interface] and [Peer]; a relative path is relative to this file.
+    const inc = await load(resolve(dirname(path), wg.ref), { env, interfaceName: 'wgconfig', peerDefaultAll: true }, true);
+    if (!inc.ok) {
+      const head: ConfigIssue = { file: path, line: wg.line, key: 'WGConfig', message: `WGConfig = ${show(wg.ref)}: that file is refused (its errors follow)` };
+      return { ok: false, errors: [head, ...inc.errors], warnings: inc.warnings };
+    }
+    (parseOpts as ParseOptions).included = inc.config;
+  } else if (wg) {
+    return failWith(`WGConfig = ${show(wg.ref)}: a file named by WGConfig may not name another`);
+  }
 
   const refs: SecretRef[] = [];
   let r = parseConfig(path, text, {

@@ -28,6 +28,12 @@ const NAME_RULE = 'must be 1-15 characters from A-Z a-z 0-9 _ = + . -';
  * so a stray fragment of a base64 key is not printed as a "key name".
  */
 const PRINTABLE_NAME = /^[A-Za-z][A-Za-z_ \t-]{0,23}$/;
+/** Sections that only wireproxy files have: in such a file a [Peer] without AllowedIPs gets everything, as wireproxy reads it. */
+const WIREPROXY_SECTIONS = new Set(['Socks5', 'http', 'TCPClientTunnel', 'TCPServerTunnel', 'UDPProxyTunnel', 'STDIOTunnel']);
+const ALL_IPS = [
+  { ip: '0.0.0.0', cidr: 0, family: 4 as const },
+  { ip: '::', cidr: 0, family: 6 as const },
+];
 
 interface Open {
   spec: SectionSpec<any>;
@@ -77,6 +83,7 @@ function parseInto(
   const firstSeen = new Map<SectionSpec<any>, number>();
   const opened: Open[] = [];
   let cur: Open | 'skip' | undefined;
+  let wgConfigLine: number | undefined;
 
   for (const l of lexLines(text)) {
     if (l.kind === 'bad') {
@@ -106,8 +113,15 @@ function parseInto(
       issues.error(l.line, undefined, 'not a "Key = value" line: the key name has unexpected characters or is too long');
       continue;
     }
+    if (cur === undefined && keyId(l.key) === 'wgconfig') {
+      // wireproxy's top-level line naming a wg-quick file for [Interface] and [Peer].
+      if (wgConfigLine !== undefined) issues.error(l.line, 'WGConfig', `WGConfig is given again (first at line ${wgConfigLine}); it may appear only once`);
+      else if (!opts.included) issues.error(l.line, 'WGConfig', `WGConfig = ${show(l.value)}: the named file is read only when the config is loaded from its file (wgts up); here give [Interface] and [Peer] inline`);
+      wgConfigLine ??= l.line;
+      continue;
+    }
     if (cur === undefined) {
-      issues.error(l.line, undefined, `${show(l.key)} is outside any section; put it under [Interface] or [Peer]`);
+      issues.error(l.line, undefined, `${show(l.key)} is outside any section; put it under [Interface] or [Peer] (the only top-level key is WGConfig = path)`);
       continue;
     }
     const name = keyIndex.get(cur.spec)!.get(keyId(l.key));
@@ -148,7 +162,11 @@ function parseInto(
     const b: Built = { spec, items: [] };
     built.set(spec.name, b);
     const mine = opened.filter((o) => o.spec === spec);
-    if (spec.required && mine.length === 0) {
+    if (wgConfigLine !== undefined && (spec.name === 'Interface' || spec.name === 'Peer') && mine.length > 0) {
+      issues.error(mine[0]!.line, undefined, `[${spec.name}] here and WGConfig at line ${wgConfigLine}: the WGConfig file gives [Interface] and [Peer]; remove one of them`);
+      continue;
+    }
+    if (spec.required && mine.length === 0 && wgConfigLine === undefined) {
       issues.error(0, undefined, `no [${spec.name}] section (${spec.repeatable ? 'at least' : 'exactly'} one is required)`);
     }
     for (const o of mine) {
@@ -161,24 +179,34 @@ function parseInto(
 
   const ifaceItem = built.get('Interface')?.items[0];
   const peerItems = (built.get('Peer')?.items ?? []) as { input: SectionInput; value: PeerConfig }[];
-  const iface = ifaceItem?.value as InterfaceConfig | undefined;
+  const included = wgConfigLine !== undefined ? opts.included : undefined;
+  const iface = included ? included.iface : (ifaceItem?.value as InterfaceConfig | undefined);
+  if (opts.peerDefaultAll || wgConfigLine !== undefined || opened.some((o) => WIREPROXY_SECTIONS.has(o.spec.name))) {
+    for (const { input, value } of peerItems) {
+      if (input.lineOf('AllowedIPs') !== undefined) continue;
+      value.allowedIps = ALL_IPS.map((c) => ({ ...c }));
+      issues.warn(input.line, 'AllowedIPs', '[Peer] has no AllowedIPs: it gets 0.0.0.0/0, ::/0 (all traffic), as wireproxy reads such a file; add AllowedIPs to route less');
+    }
+  }
   checkPeers(iface, peerItems, issues);
+  const peers = included ? included.peers : peerItems.map((p) => p.value);
 
   const extensions: Record<string, unknown[]> = {};
   for (const b of built.values()) {
     if (b.spec.name !== 'Interface' && b.spec.name !== 'Peer') extensions[b.spec.name] = b.items.map((i) => i.value);
   }
   if (iface && issues.errorCount === 0) {
-    const partial = { interfaceName, iface, peers: peerItems.map((p) => p.value), sourceFile: fileName, extensions };
+    const partial = { interfaceName, iface, peers, sourceFile: fileName, extensions };
     for (const b of built.values()) b.spec.validate?.(b.items, partial, issues);
   }
 
   const { errors, warnings } = issues.finish();
+  if (included) warnings.unshift(...included.warnings);
   if (errors.length > 0 || !iface) return { ok: false, errors: nonEmpty(errors, fileName), warnings };
   const config: WgConfig = {
     interfaceName,
     iface,
-    peers: peerItems.map((p) => p.value),
+    peers,
     warnings,
     sourceFile: fileName,
     extensions,

@@ -22,8 +22,9 @@ export interface ProxyConfig {
   password?: string;
 }
 
-function parseBind(v: string): KeyParsed<{ host: string; port: number }> {
-  const s = v.startsWith(':') ? `127.0.0.1${v}` : v;
+/** BindAddress: an address of this host and a port; ":port" and "localhost:port" mean 127.0.0.1. */
+export function parseBind(v: string): KeyParsed<{ host: string; port: number }> {
+  const s = v.startsWith(':') ? `127.0.0.1${v}` : v.toLowerCase().startsWith('localhost:') ? `127.0.0.1${v.slice('localhost'.length)}` : v;
   const split = splitHostPort(s, {
     noPort: 'missing port; use ADDRESS:PORT such as 127.0.0.1:1080',
     noHost: 'missing address before ":"',
@@ -41,7 +42,7 @@ function parseText(what: string): (v: string) => KeyParsed<string> {
   return (v) => (v.length === 0 ? fail(`${what} is empty`) : v.length > 255 ? fail(`${what} is longer than 255 bytes (the SOCKS5 limit, RFC 1929)`) : ok(v));
 }
 
-function isLoopback(host: string): boolean {
+export function isLoopback(host: string): boolean {
   return host === '::1' || host.startsWith('127.');
 }
 

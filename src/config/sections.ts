@@ -10,6 +10,7 @@ import { peerSection } from './peer.js';
 import { portMappingSection } from './portmap.js';
 import { httpProxySection, socks5Section } from './proxy.js';
 import type { SectionSpec } from './schema.js';
+import { stdioTunnelSection, tcpClientTunnelSection, tcpServerTunnelSection, udpProxyTunnelSection } from './tunnels.js';
 
 export const SECTIONS: readonly SectionSpec<any>[] = [
   interfaceSection,
@@ -19,4 +20,8 @@ export const SECTIONS: readonly SectionSpec<any>[] = [
   portMappingSection,
   socks5Section,
   httpProxySection,
+  tcpClientTunnelSection,
+  tcpServerTunnelSection,
+  udpProxyTunnelSection,
+  stdioTunnelSection,
 ];

@@ -122,4 +122,12 @@ export interface ParseOptions {
    * first and answers from what it read. Without it those keys are errors.
    */
   secrets?: (ref: SecretRef) => SecretText;
+  /**
+   * The wg-quick file a top-level `WGConfig = path` line names (wireproxy's
+   * form), already parsed: its [Interface] and [Peer]s are this config's.
+   * loadConfigFile reads it; without it a WGConfig line is an error.
+   */
+  included?: WgConfig;
+  /** A [Peer] without AllowedIPs gets 0.0.0.0/0, ::/0, as wireproxy reads one (set for a WGConfig file). */
+  peerDefaultAll?: boolean;
 }

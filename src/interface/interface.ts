@@ -227,7 +227,11 @@ export class Interface extends EventEmitter<InterfaceEvents> {
     for (const r of applied.added) log.info(`started ${r}`);
     checkpoint();
 
-    this.proxies = new ProxySet(this.dialer, log);
+    this.proxies = new ProxySet(this.dialer, log, {
+      net: this.net,
+      addresses: () => this.addresses,
+      onStdioDone: (why) => this.emit('stop-request', why, 0),
+    });
     const proxyFailed = await this.proxies.apply(cfg);
     if (proxyFailed.length) throw new Error(proxyFailed.map((f) => `cannot start the ${f}`).join('\n'));
 

@@ -12,8 +12,12 @@ import type { Duplex } from 'node:stream';
 import type { ProxyConfig } from '../config/proxy.js';
 
 export interface ProxyStats {
-  kind: 'socks5' | 'http';
+  /** A proxy ([Socks5], [http]) or a wireproxy tunnel section. */
+  kind: 'socks5' | 'http' | 'tcp-client' | 'tcp-server' | 'udp' | 'stdio';
+  /** Where it takes connections: host:port on this host, `tunnel:PORT` for a TCPServerTunnel, `stdio`. */
   listen: string;
+  /** The fixed destination of a tunnel section (host:port as written). */
+  target?: string;
   /** Connections through the proxy still open. */
   active: number;
   /** Connections through the proxy made so far. */
@@ -24,16 +28,21 @@ export interface ProxyStats {
   bytesOut: number;
 }
 
-function hostPort(host: string, port: number): string {
+export function hostPort(host: string, port: number): string {
   return `${host.includes(':') ? `[${host}]` : host}:${port}`;
 }
 
-export function newStats(cfg: ProxyConfig): ProxyStats {
-  return { kind: cfg.kind, listen: hostPort(cfg.bind.host, cfg.bind.port), active: 0, total: 0, refused: {}, bytesIn: 0, bytesOut: 0 };
+export function newStats(cfg: { kind: ProxyStats['kind']; bind?: { host: string; port: number } }, listen?: string, target?: string): ProxyStats {
+  return {
+    kind: cfg.kind,
+    listen: listen ?? (cfg.bind ? hostPort(cfg.bind.host, cfg.bind.port) : ''),
+    ...(target !== undefined ? { target } : {}),
+    active: 0, total: 0, refused: {}, bytesIn: 0, bytesOut: 0,
+  };
 }
 
 /** Listen on the section's BindAddress (rejects on bind errors); the bound port goes into the stats. */
-export async function listenOn(server: Server, cfg: ProxyConfig, stats: ProxyStats): Promise<{ address: string; port: number }> {
+export async function listenOn(server: Server, cfg: { bind: { host: string; port: number } }, stats: ProxyStats): Promise<{ address: string; port: number }> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ host: cfg.bind.host, port: cfg.bind.port }, () => {

@@ -1,20 +1,28 @@
 /**
- * A SOCKS5 server (RFC 1928) whose CONNECTs go into the tunnel, with
- * username/password authentication (RFC 1929) when the [Socks5] section
- * has credentials. Names (ATYP 3) are resolved inside the tunnel.
+ * A SOCKS5 server (RFC 1928) whose CONNECTs and UDP ASSOCIATEs go into the
+ * tunnel, with username/password authentication (RFC 1929) when the
+ * [Socks5] section has credentials. Names (ATYP 3) are resolved inside the
+ * tunnel.
  *
  *   greeting  VER=5 NMETHODS METHODS  -> 5 METHOD (0 none | 2 user/pass | 0xFF refused)
  *   [auth]    1 ULEN UNAME PLEN PASSWD -> 1 STATUS (0 ok, else close)
- *   request   5 CMD 0 ATYP ADDR PORT   -> dial -> 5 REP 0 ATYP BND.ADDR BND.PORT
- *   then      bytes both ways (relay.ts)
+ *   CONNECT   5 1 0 ATYP ADDR PORT     -> dial -> 5 REP 0 ATYP BND.ADDR BND.PORT
+ *             then bytes both ways (relay.ts)
+ *   UDP ASSOCIATE 5 3 0 ATYP ADDR PORT -> a relay UDP socket beside the control
+ *             connection -> 5 0 0 ATYP BND (the relay's address); datagrams
+ *             RSV FRAG=0 ATYP DST DATA from the client's address go to DST
+ *             through the tunnel, answers come back with the sender as header;
+ *             everything closes with the control connection (socks5-udp.ts)
  *
  * A client that sends something else gets the RFC's refusal where there is
  * one and the connection closed; the reason is counted.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { formatIp, parseIp } from '../ip/text.js';
 import type { ProxyConfig } from '../config/proxy.js';
+import type { TunnelNet } from '../host/net.js';
 import type { TunnelDialer } from './dial.js';
+import { readAddress, writeAddress } from './socks5-addr.js';
+import { UdpAssociation } from './socks5-udp.js';
 import { countRefused, credentialsOf, listenOn, newStats, relay, type Credentials, type ProxyStats } from './relay.js';
 
 /** RFC 1928 section 6 reply codes. */
@@ -45,6 +53,7 @@ export class Socks5Server {
   constructor(
     private readonly cfg: ProxyConfig,
     private readonly dialer: TunnelDialer,
+    private readonly net: TunnelNet,
   ) {
     this.creds = credentialsOf(cfg);
     this.stats = newStats(cfg);
@@ -117,12 +126,34 @@ export class Socks5Server {
           c.pause();
           const rest = buf.subarray(req.length);
           if (rest.length) c.unshift(rest);
-          this.connect(c, req.host, req.port);
+          if (req.cmd === CMD_UDP) this.associate(c, req.port);
+          else this.connect(c, req.host, req.port);
           return;
         }
       }
     };
     c.on('data', onData);
+  }
+
+  /** UDP ASSOCIATE: the relay lives as long as the control connection. */
+  private associate(c: Socket, clientPort: number): void {
+    const a = new UdpAssociation(this.net, this.dialer, this.stats, c.remoteAddress ?? '', clientPort);
+    c.once('close', () => a.close());
+    c.resume();
+    c.on('data', () => {}); // RFC 1928: the control connection only carries its closing
+    a.start(c.localAddress ?? '127.0.0.1').then(
+      (bound) => {
+        if (c.destroyed) return a.close();
+        this.stats.active++;
+        this.stats.total++;
+        c.once('close', () => this.stats.active--);
+        c.write(reply(REP.ok, bound.address, bound.port));
+      },
+      (e: NodeJS.ErrnoException) => {
+        countRefused(this.stats, e.code ?? 'udp-bind');
+        if (!c.destroyed) c.end(reply(REP.failure));
+      },
+    );
   }
 
   private connect(c: Socket, host: string, port: number): void {
@@ -145,47 +176,26 @@ export class Socks5Server {
   }
 }
 
-type Request = { host: string; port: number; length: number } | { error: string; rep: number };
+const CMD_CONNECT = 1;
+const CMD_UDP = 3;
+
+type Request = { cmd: number; host: string; port: number; length: number } | { error: string; rep: number };
 
 /** RFC 1928 section 4; null until the whole request is there. */
 function parseRequest(b: Buffer): Request | null {
   if (b.length < 5) return null;
   if (b[0] !== 5) return { error: 'bad-version', rep: REP.failure };
   const cmd = b[1]!;
-  const atyp = b[3]!;
-  let host: string;
-  let at: number;
-  if (atyp === 1) {
-    if (b.length < 10) return null;
-    host = formatIp(b.subarray(4, 8));
-    at = 8;
-  } else if (atyp === 4) {
-    if (b.length < 22) return null;
-    host = formatIp(b.subarray(4, 20));
-    at = 20;
-  } else if (atyp === 3) {
-    const n = b[4]!;
-    if (b.length < 5 + n + 2) return null;
-    host = b.subarray(5, 5 + n).toString('latin1');
-    at = 5 + n;
-    if (n === 0 || !/^[A-Za-z0-9.-]+$/.test(host)) return { error: 'bad-name', rep: REP.hostUnreachable };
-  } else {
-    return { error: 'bad-address-type', rep: REP.atypUnsupported };
-  }
-  if (cmd !== 1) return { error: `command-${cmd}`, rep: REP.cmdUnsupported };
-  const port = b.readUInt16BE(at);
-  if (port === 0) return { error: 'bad-port', rep: REP.failure };
-  return { host, port, length: at + 2 };
+  const a = readAddress(b, 3);
+  if (a === null) return null;
+  if ('error' in a) return { error: a.error, rep: a.error === 'bad-name' ? REP.hostUnreachable : REP.atypUnsupported };
+  if (cmd !== CMD_CONNECT && cmd !== CMD_UDP) return { error: `command-${cmd}`, rep: REP.cmdUnsupported };
+  // UDP ASSOCIATE may give port 0 ("not known yet", RFC 1928 section 4).
+  if (a.port === 0 && cmd === CMD_CONNECT) return { error: 'bad-port', rep: REP.failure };
+  return { cmd, host: a.host, port: a.port, length: a.end };
 }
 
+/** A reply: VER REP RSV and the bound address (0.0.0.0:0 when none). */
 function reply(rep: number, addr?: string, port?: number): Buffer {
-  const ip = addr !== undefined ? parseIp(addr) : null;
-  const a = ip ?? new Uint8Array(4);
-  const out = Buffer.alloc(6 + a.length);
-  out[0] = 5;
-  out[1] = rep;
-  out[3] = a.length === 4 ? 1 : 4;
-  out.set(a, 4);
-  out.writeUInt16BE(port ?? 0, 4 + a.length);
-  return out;
+  return Buffer.concat([Buffer.from([5, rep, 0]), writeAddress(addr ?? '0.0.0.0', port ?? 0)]);
 }

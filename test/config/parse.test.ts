@@ -68,7 +68,7 @@ test('VPS server with several peers', () => {
       [11, 'PostDown'],
     ],
   );
-  assert.deepEqual(c.extensions, { Forward: [], Expose: [], PortMapping: [], Socks5: [], http: [] });
+  assert.deepEqual(c.extensions, { Forward: [], Expose: [], PortMapping: [], Socks5: [], http: [], TCPClientTunnel: [], TCPServerTunnel: [], UDPProxyTunnel: [], STDIOTunnel: [] });
 });
 
 test('phone client with DNS, full-tunnel AllowedIPs and a hostname endpoint', () => {

@@ -45,7 +45,7 @@ BindAddress = [::1]:25345
 test('errors name file:line and never echo the Password', () => {
   const r = parseConfig('wp.conf', `${base}
 [Socks5]
-BindAddress = localhost:1080
+BindAddress = proxy.lan:1080
 Password = hunter2
 
 [HTTP]
@@ -53,7 +53,7 @@ Username = u
 `);
   assert.ok(!r.ok);
   const text = r.errors.map(formatIssue).join('\n');
-  assert.match(text, /wp\.conf:10: .*BindAddress = "?localhost:1080"?: the address must be an IP address/);
+  assert.match(text, /wp\.conf:10: .*BindAddress = "?proxy\.lan:1080"?: the address must be an IP address/);
   assert.match(text, /wp\.conf:13: .*\[http\] needs BindAddress/);
   assert.doesNotMatch(text, /hunter2/);
 });

@@ -56,6 +56,10 @@ test('an added section is parsed into extensions and serialized back', () => {
     PortMapping: [],
     Socks5: [],
     http: [],
+    TCPClientTunnel: [],
+    TCPServerTunnel: [],
+    UDPProxyTunnel: [],
+    STDIOTunnel: [],
     Toy: [
       { listen: { host: '127.0.0.1', port: 8080 }, proto: 'tcp' },
       { listen: { host: '127.0.0.1', port: 53 }, proto: 'udp' },
@@ -91,5 +95,5 @@ test('validate hooks see the whole config', () => {
 test('without the added section, [Toy] is an unknown section', () => {
   const r = parseConfig('wg0.conf', `${BASE}[Toy]\nListen = 127.0.0.1:1\n`);
   assert.equal(r.ok, false);
-  if (!r.ok) assert.deepEqual(r.errors.map(formatIssue), ['wg0.conf:5: unknown section [Toy] (known sections: [Interface], [Peer], [Forward], [Expose], [PortMapping], [Socks5], [http])']);
+  if (!r.ok) assert.deepEqual(r.errors.map(formatIssue), ['wg0.conf:5: unknown section [Toy] (known sections: [Interface], [Peer], [Forward], [Expose], [PortMapping], [Socks5], [http], [TCPClientTunnel], [TCPServerTunnel], [UDPProxyTunnel], [STDIOTunnel])']);
 });
