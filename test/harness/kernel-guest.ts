@@ -6,7 +6,8 @@
 //   kernelGuestStatus()   what is missing (qemu, kernel image, modules, busybox)
 //   buildInitramfs()      busybox + ip + wg + their ldd libraries + the module
 //                         closure of virtio_net/virtio_pci/wireguard + /init,
-//                         cached under /var/tmp per kernel version and input hash
+//                         cached under /var/tmp per kernel version and input hash;
+//                         pruneInitramfsCache() then drops superseded builds
 //   KernelGuest.boot(ns)  tap in ns -> qemu (console on ttyS0 = the Proc's
 //                         output, dumped on failure) -> control on hvc0
 //                         (virtio-console: flow-controlled, unlike a 16550 whose
@@ -208,7 +209,10 @@ export function buildInitramfs(f: KernelFiles): string {
   for (const m of modules) hash.update(`${m}\0`).update(String(statSync(join(f.modulesDir, m)).mtimeMs));
   const key = hash.digest('hex').slice(0, 16);
   const out = join(CACHE_DIR, `initramfs-${f.version}-${key}.cpio`);
-  if (existsSync(out)) return out;
+  if (existsSync(out)) {
+    pruneInitramfsCache(CACHE_DIR, out);
+    return out;
+  }
 
   const root = mkdtempSync(join(tmpdir(), 'wgts-initramfs-'));
   try {
@@ -232,10 +236,51 @@ export function buildInitramfs(f: KernelFiles): string {
     const tmp = `${out}.${process.pid}.tmp`;
     writeFileSync(tmp, cpio.stdout);
     renameSync(tmp, out); // atomic: a concurrent builder never sees half a file
+    pruneInitramfsCache(CACHE_DIR, out);
     return out;
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+}
+
+/** An interrupted build's temporary file older than this is removed by pruning. */
+const STALE_TMP_MS = 60 * 60 * 1000;
+const CACHE_ENTRY = /^initramfs-(.+)-[0-9a-f]{16}\.cpio(\.\d+\.tmp)?$/;
+
+/**
+ * Remove what a fresh build `keep` (a path in `dir`) supersedes: other builds
+ * for the same kernel version (older inputs: wg, libraries, modules, /init),
+ * builds for kernels no longer installed (`installed(version)` false: no
+ * /lib/modules/VERSION), and temporary files of interrupted builds older than
+ * an hour (a younger one may be a concurrent builder's). Other names are left
+ * alone. Returns the names removed.
+ */
+export function pruneInitramfsCache(
+  dir: string,
+  keep: string,
+  installed: (version: string) => boolean = (v) => existsSync(`/lib/modules/${v}`),
+  now = Date.now(),
+): string[] {
+  const kept = /^initramfs-(.+)-[0-9a-f]{16}\.cpio$/.exec(keep.slice(keep.lastIndexOf('/') + 1));
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return removed;
+  }
+  for (const name of names) {
+    const m = CACHE_ENTRY.exec(name);
+    if (!m || join(dir, name) === keep) continue;
+    const path = join(dir, name);
+    const stale = m[2] !== undefined
+      ? now - statSync(path).mtimeMs > STALE_TMP_MS
+      : m[1] === kept?.[1] || !installed(m[1]!);
+    if (!stale) continue;
+    rmSync(path, { force: true });
+    removed.push(name);
+  }
+  return removed;
 }
 
 export interface GuestResult {
