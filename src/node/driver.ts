@@ -100,6 +100,17 @@ function testUnderLoadThreshold(): { underLoadThreshold?: number } {
   return env !== undefined && /^\d+$/.test(env) ? { underLoadThreshold: Number(env) } : {};
 }
 
+/**
+ * Test-only knob: WGTS_TEST_REKEY_AFTER_MESSAGES=N makes the initiator re-key
+ * once a session has sent N messages (normally 2^49, never reached), so a
+ * fault test can run a transfer across several rekeys in seconds instead of
+ * REKEY_AFTER_TIME (120 s) each. Not a config key and not documented for users.
+ */
+function testRekeyAfterMessages(): { rekeyAfterMessages?: number } {
+  const env = process.env['WGTS_TEST_REKEY_AFTER_MESSAGES'];
+  return env !== undefined && /^\d+$/.test(env) ? { rekeyAfterMessages: Number(env) } : {};
+}
+
 const now = (): number => performance.now();
 export class Driver {
   readonly device: Device;
@@ -131,6 +142,7 @@ export class Driver {
       mtu: cfg.iface.mtu ?? 1420,
       ...(cfg.iface.maxStagedPackets !== undefined ? { maxStagedPackets: cfg.iface.maxStagedPackets } : {}),
       ...testUnderLoadThreshold(),
+      ...testRekeyAfterMessages(),
     });
     this.events = new EventLog(this.log, opts.onPeerEvent);
     this.endpoints = new EndpointResolver({

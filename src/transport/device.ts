@@ -117,6 +117,8 @@ export interface DeviceOptions {
   maxStagedPackets?: number;
   /** Handshake messages per second above which the device demands cookies. */
   underLoadThreshold?: number;
+  /** The initiator re-keys once a keypair's send counter passes this (default SEND_REKEY_AFTER_MESSAGES; tests lower it to rekey quickly). */
+  rekeyAfterMessages?: number;
 }
 
 export interface PeerOptions {
@@ -156,6 +158,7 @@ export class Device {
   mtu: number;
   private readonly maxStaged: number;
   private readonly underLoadThreshold: number;
+  private readonly rekeyAfterMessages: number;
   private loadWindowStart = -Infinity;
   private loadWindowCount = 0;
   private underLoadUntil = -Infinity;
@@ -170,6 +173,7 @@ export class Device {
     this.mtu = opts.mtu ?? 1420;
     this.maxStaged = opts.maxStagedPackets ?? MAX_STAGED_PACKETS;
     this.underLoadThreshold = opts.underLoadThreshold ?? UNDER_LOAD_HANDSHAKES;
+    this.rekeyAfterMessages = Math.min(opts.rekeyAfterMessages ?? SEND_REKEY_AFTER_MESSAGES, SEND_REKEY_AFTER_MESSAGES);
     this.checker = new CookieChecker(ZERO_KEY, this.random);
     if (opts.privateKey) this.setPrivateKey(opts.privateKey);
   }
@@ -350,7 +354,7 @@ export class Device {
     T.onAnyAuthenticatedPacketSent(peer.timers);
     // Keep the key fresh: the initiator re-keys when the session is old or worn;
     // a keypair that can send no more needs a new session whichever side we are.
-    if (wornOut || (kp.isInitiator && (kp.sendCounter > SEND_REKEY_AFTER_MESSAGES || now - kp.created >= REKEY_AFTER_TIME))) {
+    if (wornOut || (kp.isInitiator && (kp.sendCounter > this.rekeyAfterMessages || now - kp.created >= REKEY_AFTER_TIME))) {
       this.sendInitiation(peer, false, now, out);
     }
   }

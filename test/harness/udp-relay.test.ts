@@ -142,6 +142,30 @@ for (const kind of kinds) describe(`udp-relay (${kind} sockets)`, () => {
     );
   });
 
+  it('rebindB moves B-side traffic to a fresh source port, as a NAT rebinding; the old port is gone', async () => {
+    const { a, b, relay } = await setup({}, 1);
+    const fromPorts: number[] = [];
+    b.sock.on('message', (_m: Buffer, r: { port: number }) => fromPorts.push(r.port));
+    const old = relay.portB;
+    a.sock.send(Buffer.alloc(8), relay.portA, '127.0.0.1');
+    await waitFor(() => b.got.length === 1, 2000, 'first datagram');
+    const fresh = await relay.rebindB();
+    assert.notEqual(fresh, old);
+    assert.equal(relay.portB, fresh);
+    const buf = Buffer.alloc(8);
+    buf.writeUInt32BE(1, 0);
+    a.sock.send(buf, relay.portA, '127.0.0.1');
+    await waitFor(() => b.got.length === 2, 2000, 'datagram after the rebinding');
+    assert.deepEqual(fromPorts, [old, fresh]);
+    // B answers the new port: it reaches A. The old port relays nothing any more.
+    b.sock.send(buf, old, '127.0.0.1');
+    b.sock.send(buf, fresh, '127.0.0.1');
+    await waitFor(() => a.got.length === 1, 2000, 'reply through the new port');
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(relay.stats.bToA.received, 1);
+    assert.equal(a.got.length, 1);
+  });
+
   it('drops, duplicates and reorders at roughly the configured rates', async () => {
     const n = 3000;
     const rates = { drop: 0.1, duplicate: 0.1, reorder: 0.1 };

@@ -173,12 +173,18 @@ class Direction {
     private readonly rand: () => number,
     private readonly jitterRand: () => number,
     impair: Impairment,
-    private readonly out: NetUdpSocket,
+    private out: NetUdpSocket,
     private readonly target: () => HostPort | null,
   ) {
     this.impair = impair;
+    if (!(out instanceof NativeUdpSocket)) this.onSent = (err) => void (err && this.stats.sendErrors++);
+    this.setOut(out);
+  }
+
+  /** Send through `out` (of the same kind) from now on (UdpRelay.rebindB: a NAT's new mapping). */
+  setOut(out: NetUdpSocket): void {
+    this.out = out;
     if (out instanceof NativeUdpSocket) out.onDrop = (_code, n) => void (this.stats.sendErrors += n);
-    else this.onSent = (err) => void (err && this.stats.sendErrors++);
   }
 
   handle(data: Buffer): void {
@@ -303,7 +309,8 @@ function bindSocket(address: string, port: number, io: 'native' | 'dgram'): Prom
 
 export class UdpRelay {
   readonly sockA: NetUdpSocket;
-  readonly sockB: NetUdpSocket;
+  /** Replaced by rebindB(). */
+  sockB: NetUdpSocket;
   private readonly aToB: Direction;
   private readonly bToA: Direction;
   private learnedA: HostPort | null = null;
@@ -323,13 +330,34 @@ export class UdpRelay {
       if (this.learnedA === null || this.learnedA.port !== from.port || this.learnedA.address !== from.address) this.learnedA = { address: from.address, port: from.port };
       this.aToB.handle(msg);
     });
-    sockB.on('message', (msg: Buffer, from: HostPort) => {
+    this.listenB(sockB);
+    // Late errors (e.g. ICMP-driven) must not crash the test process.
+    sockA.on('error', () => this.aToB.stats.sendErrors++);
+  }
+
+  private listenB(sock: NetUdpSocket): void {
+    sock.on('message', (msg: Buffer, from: HostPort) => {
       if (this.learnedB === null || this.learnedB.port !== from.port || this.learnedB.address !== from.address) this.learnedB = { address: from.address, port: from.port };
       this.bToA.handle(msg);
     });
-    // Late errors (e.g. ICMP-driven) must not crash the test process.
-    sockA.on('error', () => this.aToB.stats.sendErrors++);
-    sockB.on('error', () => this.bToA.stats.sendErrors++);
+    sock.on('error', () => this.bToA.stats.sendErrors++);
+  }
+
+  /**
+   * NAT rebinding: replace the B-side socket with one on a fresh port and
+   * close the old one, as a NAT that drops a mapping and makes a new one.
+   * A's traffic reaches B from the new port from now on; what B still sends
+   * to the old port is lost (port unreachable) until B learns the new one.
+   * Returns the new port.
+   */
+  async rebindB(): Promise<number> {
+    const old = this.sockB;
+    const fresh = await bindSocket(old.address().address, 0, this.io);
+    this.listenB(fresh);
+    this.sockB = fresh;
+    this.aToB.setOut(fresh);
+    await new Promise<void>((r) => old.close(() => r()));
+    return fresh.address().port;
   }
 
   static async start(opts: RelayOptions): Promise<UdpRelay> {

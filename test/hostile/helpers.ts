@@ -68,14 +68,8 @@ export class Wgts {
   }
 
   /** `stats=1` (wgts extension): counters such as drop.<reason>, as numbers by key. */
-  async stats(): Promise<Map<string, number>> {
-    const text = await uapiClient(this.socketPath, 'stats=1\n\n', { timeoutMs: 3000 });
-    const out = new Map<string, number>();
-    for (const l of text.split('\n')) {
-      const eq = l.indexOf('=');
-      if (eq > 0) out.set(l.slice(0, eq), Number(l.slice(eq + 1)));
-    }
-    return out;
+  stats(): Promise<Map<string, number>> {
+    return uapiStats(this.socketPath);
   }
 
   async stop(): Promise<number | null> {
@@ -86,6 +80,36 @@ export class Wgts {
     untrackPath(this.socketPath);
     return exit.code;
   }
+}
+
+/** `stats=1` over a UAPI socket (wgts extension): counters such as drop.<reason>, as numbers by key. */
+export async function uapiStats(socketPath: string): Promise<Map<string, number>> {
+  const text = await uapiClient(socketPath, 'stats=1\n\n', { timeoutMs: 3000 });
+  const out = new Map<string, number>();
+  for (const l of text.split('\n')) {
+    const eq = l.indexOf('=');
+    if (eq > 0) out.set(l.slice(0, eq), Number(l.slice(eq + 1)));
+  }
+  return out;
+}
+
+/**
+ * `wgts up --userspace` from a whole config text (written 0600 into `dir` as
+ * NAME.conf) -> its process, outer UDP port and UAPI socket path.
+ */
+export async function startWgtsConf(
+  dir: string, name: string, conf: string, opts: { env?: Record<string, string>; nodeFlags?: string[] } = {},
+): Promise<{ proc: Proc; port: number; socketPath: string }> {
+  const file = join(dir, `${name}.conf`);
+  writeFileSync(file, conf, { mode: 0o600 });
+  const proc = new Proc([process.execPath, ...(opts.nodeFlags ?? []), CLI, 'up', file, '--userspace', '--interface', name], { label: `wgts ${name}`, ...(opts.env ? { env: opts.env } : {}) });
+  const out = await waitFor(() => {
+    if (!proc.running) throw new Error(`wgts ${name} exited: ${proc.output()}`);
+    return proc.output().includes('UAPI socket') ? proc.output() : null;
+  }, 10_000, `wgts ${name}`);
+  const socketPath = /UAPI socket (\S+)/.exec(out)![1]!;
+  trackPath(socketPath);
+  return { proc, port: Number(/listening on UDP port (\d+)/.exec(out)![1]), socketPath };
 }
 
 /** A legitimate peer: the project's own sans-IO Device behind a UDP socket on 127.0.0.1. */

@@ -9,12 +9,12 @@
  * 300) and exits 1 on errors or a failed check; CI runs 8 s (soak.test.ts).
  */
 import { createServer, connect, type Server } from 'node:net';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeKey } from '../../src/crypto/util.js';
-import { Proc, waitFor, trackPath } from '../harness/netns.js';
-import { CLI, LegitPeer, newKeys, rssKb, type Keys } from './helpers.js';
+import { type Proc, waitFor, trackPath } from '../harness/netns.js';
+import { LegitPeer, newKeys, rssKb, startWgtsConf, type Keys } from './helpers.js';
 
 export interface SoakReport {
   seconds: number;
@@ -80,15 +80,8 @@ export function rssVerdict(r: SoakReport): RssVerdict {
 /** Extra node flags for the two wgts processes (experiments: SOAK_NODE_FLAGS="--trace-gc"). */
 const NODE_FLAGS = (process.env['SOAK_NODE_FLAGS'] ?? '').split(' ').filter((f) => f.length > 0);
 
-async function start(dir: string, name: string, conf: string): Promise<{ proc: Proc; port: number }> {
-  const file = join(dir, `${name}.conf`);
-  writeFileSync(file, conf, { mode: 0o600 });
-  const proc = new Proc([process.execPath, ...NODE_FLAGS, CLI, 'up', file, '--userspace', '--interface', name], { label: `wgts ${name}` });
-  const out = await waitFor(() => {
-    if (!proc.running) throw new Error(`wgts ${name} exited: ${proc.output()}`);
-    return proc.output().includes('UAPI socket') ? proc.output() : null;
-  }, 10_000, `wgts ${name}`);
-  return { proc, port: Number(/listening on UDP port (\d+)/.exec(out)![1]) };
+function start(dir: string, name: string, conf: string): Promise<{ proc: Proc; port: number }> {
+  return startWgtsConf(dir, name, conf, { nodeFlags: NODE_FLAGS });
 }
 
 function echoOnce(port: number, size: number): Promise<void> {

@@ -135,6 +135,17 @@ describe('timers', () => {
     assert.equal(initiations(p, 'a').length, 1);
   });
 
+  it('rekeyAfterMessages (the test knob) lowers the send-count rekey: the initiator re-keys once the counter passes it', () => {
+    const p = new Pair({ a: { rekeyAfterMessages: 5 } });
+    p.handshake();
+    p.advance(REKEY_TIMEOUT, { deliver: true }); // past the initiation rate limit
+    const sent = p.peerOfA.keypairs.current!.sendCounter;
+    for (let i = sent; i < 5; i++) p.sendFromA();
+    assert.equal(initiations(p, 'a').length, 0, `counter ${p.peerOfA.keypairs.current!.sendCounter}: not past 5 yet`);
+    p.sendFromA();
+    assert.equal(initiations(p, 'a').length, 1);
+  });
+
   it('the send counter stops below 2^53: no counter repeats or reaches the limit, and a new session is required', () => {
     for (const side of ['a', 'b'] as const) { // the initiator, and the responder
       const p = new Pair();

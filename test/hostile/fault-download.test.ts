@@ -1,0 +1,19 @@
+/**
+ * The short CI version of the fault download (`npm run soak:download` runs
+ * 200 MB): 16 MB through the vps's [Forward] to the home's [Expose] while the
+ * outer UDP loses 3 % and reorders 3 % each way, the home side re-keys every
+ * 3000 messages (test knob WGTS_TEST_REKEY_AFTER_MESSAGES; REKEY_AFTER_TIME is
+ * 120 s) and its NAT rebinds twice. Same bar as the long run: right SHA-256,
+ * every byte, no gap over 2 s at the client.
+ */
+import { it } from 'node:test';
+import assert from 'node:assert/strict';
+import { describeFault, faultVerdict, runFaultDownload } from './fault-download.js';
+
+it('a forwarded download survives rekeys, NAT rebinding and 3 % loss with reordering: right SHA-256, no stall over 2 s', { timeout: 240_000 }, async (t) => {
+  const rebindAt = [0.3, 0.7];
+  const r = await runFaultDownload({ bytes: 16 << 20, rebindAt, rekeyEvery: 3000, timeoutMs: 200_000 });
+  t.diagnostic(describeFault(r));
+  assert.deepEqual(faultVerdict(r, rebindAt.length), [], describeFault(r));
+  assert.ok(r.handshakes.home >= 2, `several rekeys expected at one per 3000 messages: ${describeFault(r)}`);
+});
