@@ -122,6 +122,11 @@ function statsLines(stats: Array<[string, string]>, nowMs: number): string[] {
       lines.push(`  port mapping: ${m.protocol} ${m.externalPort} -> ${m.internal} (${m.origin}${m.description ? ` "${m.description.replace(/[\x00-\x1f\x7f]/g, '?')}"` : ''}, expires in ${m.expiresIn} s)`);
     } catch { /* a newer wgts: skip what we cannot read */ }
   }
+  const http = new Map(stats.filter(([k]) => k.startsWith('upnp_http.')).map(([k, v]) => [k.slice(10), Number(v)]));
+  if (http.size) {
+    const refused = [...http].filter(([k]) => k.startsWith('refused_') || k.startsWith('rejected_') || k.startsWith('error_')).map(([k, n]) => `${k} ${n}`);
+    lines.push(`  upnp http: ${http.get('open') ?? 0} open, ${http.get('accepted') ?? 0} accepted, ${http.get('timed_out') ?? 0} timed out${refused.length ? `; ${refused.join(', ')}` : ''}`);
+  }
   if (drops.length) lines.push(`  dropped: ${drops.join(', ')}`);
   if (errs.length) lines.push(`  send errors: ${errs.join(', ')}`);
   return lines;

@@ -36,9 +36,25 @@ import type { NatHost } from './nat-host.js';
 export const PORTMAP_UDP_PORT = 5351;
 const SSDP_GROUP = '239.255.255.250';
 const SSDP_PORT = 1900;
-/** Slow or stalled HTTP clients are cut after this. */
-const HTTP_IDLE_MS = 10_000;
-const MAX_HTTP_CONNECTIONS = 32;
+/** Slow or stalled HTTP clients are cut after this (from accept, not reset by data: a slowloris gains nothing). */
+export const HTTP_IDLE_MS = 10_000;
+/** Open IGD HTTP connections in all, and from one tunnel address (so one peer cannot hold them all). */
+export const MAX_HTTP_CONNECTIONS = 32;
+export const MAX_HTTP_PER_SOURCE = 8;
+
+/** What the IGD's HTTP port did with hostile or broken clients (`wgts show`/UAPI stats as upnp_http.*). */
+interface HttpCounters {
+  accepted: number;
+  refused_busy: number;
+  refused_per_source: number;
+  timed_out: number;
+  /** Requests refused before the handler, by HTTP status (400, 411, 413, 431, 501, 505) or 500 for a handler that threw. */
+  rejected: Map<number, number>;
+  /** Error responses of the IGD handler, by status (404, 405, and 500 for SOAP faults: malformed or refused actions). */
+  errors: Map<number, number>;
+}
+
+const bump = (m: Map<number, number>, status: number): void => void m.set(status, (m.get(status) ?? 0) + 1);
 
 /** The lease as a [Forward]-style rule: public listen port -> the requester's tunnel address. */
 export function leaseRule(l: Lease, listenAddress: string): NatRule {
@@ -82,6 +98,8 @@ export class PortMapHost {
   private readonly sockets: NetUdpSocket[] = [];
   private readonly listeners: Array<{ close(): void }> = [];
   private readonly http = new Set<NetSocket>();
+  private readonly httpPerSource = new Map<string, number>();
+  private readonly httpCounters: HttpCounters = { accepted: 0, refused_busy: 0, refused_per_source: 0, timed_out: 0, rejected: new Map(), errors: new Map() };
   private chain: Promise<unknown> = Promise.resolve();
   private timer: NodeJS.Timeout | null = null;
   private closed = false;
@@ -195,16 +213,35 @@ export class PortMapHost {
   }
 
   private onHttp(sock: NetSocket, handler: ReturnType<typeof createIgdHandler>): void {
-    if (this.closed || this.http.size >= MAX_HTTP_CONNECTIONS) {
+    const c = this.httpCounters;
+    const source = sock.remoteAddress ?? '';
+    const fromSource = this.httpPerSource.get(source) ?? 0;
+    if (this.closed || this.http.size >= MAX_HTTP_CONNECTIONS || fromSource >= MAX_HTTP_PER_SOURCE) {
+      if (!this.closed) {
+        if (this.http.size >= MAX_HTTP_CONNECTIONS) c.refused_busy++;
+        else c.refused_per_source++;
+      }
       sock.destroy();
       return;
     }
+    c.accepted++;
     this.http.add(sock);
-    const idle = setTimeout(() => sock.destroy(), HTTP_IDLE_MS);
+    this.httpPerSource.set(source, fromSource + 1);
+    const idle = setTimeout(() => { c.timed_out++; sock.destroy(); }, HTTP_IDLE_MS);
     idle.unref();
-    sock.on('close', () => { clearTimeout(idle); this.http.delete(sock); });
+    sock.on('close', () => {
+      clearTimeout(idle);
+      if (!this.http.delete(sock)) return;
+      const n = (this.httpPerSource.get(source) ?? 1) - 1;
+      if (n > 0) this.httpPerSource.set(source, n);
+      else this.httpPerSource.delete(source);
+    });
     sock.on('error', () => {});
-    serveHttpConnection(sock, handler);
+    serveHttpConnection(sock, (req, remote) => {
+      const res = handler(req, remote);
+      if (res.status >= 400) bump(c.errors, res.status);
+      return res;
+    }, { onReject: (status) => bump(c.rejected, status) });
     sock.resume();
   }
 
@@ -264,8 +301,22 @@ export class PortMapHost {
     });
   }
 
-  /** For `wgts show`: one entry per live lease. */
+  /** For `wgts show`: one entry per live lease, then the IGD HTTP port's counters. */
   stats(now = performance.now()): Array<[string, string]> {
+    const c = this.httpCounters;
+    const http: Array<[string, string]> = this.policy.services.upnp ? [
+      ['upnp_http.open', String(this.http.size)],
+      ['upnp_http.accepted', String(c.accepted)],
+      ['upnp_http.refused_busy', String(c.refused_busy)],
+      ['upnp_http.refused_per_source', String(c.refused_per_source)],
+      ['upnp_http.timed_out', String(c.timed_out)],
+      ...[...c.rejected].sort(([a], [b]) => a - b).map(([status, n]): [string, string] => [`upnp_http.rejected_${status}`, String(n)]),
+      ...[...c.errors].sort(([a], [b]) => a - b).map(([status, n]): [string, string] => [`upnp_http.error_${status}`, String(n)]),
+    ] : [];
+    return [...this.leaseStats(now), ...http];
+  }
+
+  private leaseStats(now: number): Array<[string, string]> {
     return this.table.list().map((l, i): [string, string] => [`portmap.${i}`, JSON.stringify({
       protocol: l.protocol,
       externalPort: l.externalPort,
