@@ -1,0 +1,82 @@
+/**
+ * The two arms of the forwarding benches, on the forwarder's netns topology
+ * (client -> vps -> home, test/interop/forward-topology.ts): home runs
+ * wireguard-go in both; the vps runs either the kernel path wgts replaces
+ * (wireguard-go + an nftables DNAT rule, home routing replies back through
+ * the tunnel) or `wgts up --userspace` with one [Forward] per port.
+ *
+ *   startHome(t) -> kernelArm(t, home, ports) ... stop() -> wgtsArm(t, home, ports) ... stop()
+ *
+ * Ports are forwarded one to one (vps public port P -> home tunnel address
+ * port P). The wgts daemon gets WGTS_BENCH_NODE_ARGS (e.g. --cpu-prof) and
+ * is stopped with SIGTERM so a profile is written.
+ */
+import { join, resolve } from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { formatEndpoint, waitFor, WireguardGo, type Proc } from '../test/harness/netns.js';
+import { A, tempDir, vpsConf, WG_PORT_HOME, WG_PORT_VPS, type Topology } from '../test/interop/forward-topology.js';
+import { benchNodeArgs, NOFILE } from './netns-bench.js';
+
+export interface Arm {
+  name: string;
+  /** The vps process doing the forwarding in user space (wgts), or null for the kernel arm. */
+  proc: Proc | null;
+  stop(): Promise<void>;
+}
+
+export const KERNEL_ARM = 'wireguard-go + nftables DNAT';
+
+/** wireguard-go at home: every address routed back through the tunnel (DNAT needs it). */
+export async function startHome(t: Topology): Promise<WireguardGo> {
+  const home = await WireguardGo.start(t.home);
+  await configureHome(t, home);
+  await home.addAddress(`${A.homeTun4}/24`);
+  await home.up();
+  await t.home.run(['ip', 'route', 'add', `${A.client4}/32`, 'dev', home.iface]);
+  return home;
+}
+
+async function configureHome(t: Topology, home: WireguardGo): Promise<void> {
+  await home.setconf({
+    privateKey: t.kHome.privateKey, listenPort: WG_PORT_HOME,
+    peers: [{ publicKey: t.kVps.publicKey, endpoint: formatEndpoint(A.vpsBack4, WG_PORT_VPS), allowedIps: ['0.0.0.0/0'], persistentKeepalive: 25 }],
+  });
+}
+
+/** The reference: wireguard-go on the vps and `dnat to` home for the given TCP ports. */
+export async function kernelArm(t: Topology, home: WireguardGo, ports: readonly number[]): Promise<Arm> {
+  const vg = await WireguardGo.start(t.vps);
+  await vg.setconf({ privateKey: t.kVps.privateKey, listenPort: WG_PORT_VPS, peers: [{ publicKey: t.kHome.publicKey, allowedIps: [`${A.homeTun4}/32`] }] });
+  await vg.addAddress(`${A.vpsTun4}/24`);
+  await vg.up();
+  await t.vps.run(['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+  const nft = `table ip wgtsbench {\n chain pre {\n  type nat hook prerouting priority -100;\n  ip daddr ${A.vpsPub4} tcp dport { ${ports.join(', ')} } dnat to ${A.homeTun4}\n }\n}\n`;
+  const loaded = await t.vps.exec(['nft', '-f', '-'], { input: nft });
+  if (loaded.code !== 0) throw new Error(`nft: ${loaded.stderr}`);
+  await home.waitForHandshake(t.kVps.publicKey, 10_000);
+  return {
+    name: KERNEL_ARM,
+    proc: null,
+    stop: async () => {
+      await t.vps.exec(['nft', 'delete', 'table', 'ip', 'wgtsbench']);
+      await vg.stop();
+    },
+  };
+}
+
+/** `wgts up --userspace` on the vps with a [Forward] per port (under prlimit, NOFILE). */
+export async function wgtsArm(t: Topology, home: WireguardGo, ports: readonly number[]): Promise<Arm> {
+  await configureHome(t, home); // a fresh session for the new vps key holder
+  const dir = tempDir(0o755, 'bench');
+  const file = join(dir, 'vps.conf');
+  writeFileSync(file, vpsConf(t, ports.map((p) => ({ listen: `${A.vpsPub4}:${p}`, target: `${A.homeTun4}:${p}` }))), { mode: 0o600 });
+  const w = t.vps.spawn([
+    'prlimit', `--nofile=${NOFILE}:${NOFILE}`, '--',
+    process.execPath, ...benchNodeArgs(), resolve('dist/src/cli/main.js'), 'up', file, '--userspace', '--interface', `wgtsf${process.pid % 10000}`,
+  ], { label: 'wgts vps' });
+  await waitFor(() => {
+    w.assertRunning();
+    return w.output().includes('handshake complete');
+  }, 15_000, 'wgts vps handshake');
+  return { name: 'wgts [Forward]', proc: w, stop: () => w.stop(5000).then(() => undefined) };
+}

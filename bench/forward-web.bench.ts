@@ -1,0 +1,199 @@
+/**
+ * A website behind the vps (root only, netns; needs nginx and wrk, e.g.
+ * `apt-get install nginx-light wrk`; skipped loudly otherwise): home serves
+ * a small page with nginx over wireguard-go, the client loads it through the
+ * vps's public port, the vps being wgts --userspace with a [Forward] or the
+ * kernel path (wireguard-go + nftables DNAT), measured in the same run.
+ *
+ *   conn/s:      wrk -t2 -c32 -d4s -H 'Connection: close' (one connection per request)
+ *                with its median and p99 latency
+ *   alone:       one request at a time, connect to last byte, median of 200 (a Node client)
+ *   keep-alive:  wrk -t2 -c1000 -d4s, requests/s and errors
+ *   CPU per GB:  whole-machine busy time from /proc/stat while iperf3 moves
+ *                data through the arm alone, per GB moved
+ *
+ * Each arm runs alone (the other is stopped), kernel first. WGTS_BENCH_NODE_ARGS
+ * (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the wgts daemon.
+ */
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Row } from './harness.js';
+import { skip } from './harness.js';
+import { cleanupAll, waitFor, which, type Netns, type Proc } from '../test/harness/netns.js';
+import { A, createTopology, tempDir } from '../test/interop/forward-topology.js';
+import { kernelArm, KERNEL_ARM, startHome, wgtsArm, type Arm } from './forward-arms.js';
+import { NOFILE, netnsUnavailable, percentile } from './netns-bench.js';
+
+export const about = 'forwarded web load: conn/s and latency (wrk Connection: close), one request alone, wrk -c1000 keep-alive, CPU s per GB; wgts [Forward] vs wireguard-go + nft DNAT';
+export const needsRoot = true;
+
+const HTTP = 8080;
+const IPERF = 5201;
+const PAGE = 612; // bytes: the size of nginx's default welcome page
+const ALONE = 200;
+const WRK_SECONDS = 4;
+const CPU_SECONDS = 4;
+
+interface Wrk { rps: number; p50: number; p99: number; errors: number; requests: number }
+
+interface Figures { close: Wrk; alone: number[]; keepalive: Wrk; cpuPerGB: number; gb: number }
+
+function nginxConf(dir: string): string {
+  return `worker_processes 2;
+pid ${dir}/nginx.pid;
+error_log stderr warn;
+worker_rlimit_nofile ${Math.min(NOFILE, 65536)};
+events { worker_connections 8192; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}; proxy_temp_path ${dir}; fastcgi_temp_path ${dir}; uwsgi_temp_path ${dir}; scgi_temp_path ${dir};
+  keepalive_requests 1000000;
+  server { listen ${A.homeTun4}:${HTTP} reuseport backlog=4096; root ${dir}/www; }
+}
+`;
+}
+
+async function startNginx(home: Netns): Promise<Proc> {
+  const dir = tempDir(0o755, 'nginx');
+  const { mkdirSync } = await import('node:fs');
+  mkdirSync(join(dir, 'www'));
+  writeFileSync(join(dir, 'www', 'index.html'), 'x'.repeat(PAGE - 1) + '\n');
+  writeFileSync(join(dir, 'nginx.conf'), nginxConf(dir));
+  const p = home.spawn(['prlimit', `--nofile=${NOFILE}:${NOFILE}`, '--', 'nginx', '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], { label: 'nginx' });
+  await waitFor(async () => {
+    p.assertRunning();
+    const r = await home.exec(['bash', '-c', `exec 3<>/dev/tcp/${A.homeTun4}/${HTTP}`]);
+    return r.code === 0;
+  }, 5000, 'nginx to listen');
+  return p;
+}
+
+/** Milliseconds of a wrk latency figure ("812.00us", "4.21ms", "1.02s"). */
+function wrkMs(text: string): number {
+  const m = /^([\d.]+)(us|ms|s|m)$/.exec(text.trim());
+  if (!m) throw new Error(`wrk latency "${text}"`);
+  const scale = { us: 0.001, ms: 1, s: 1000, m: 60_000 }[m[2] as 'us' | 'ms' | 's' | 'm'];
+  return Number(m[1]) * scale;
+}
+
+export function parseWrk(out: string): Wrk {
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
+  const req = /(\d+) requests in/.exec(out);
+  const p50 = /^\s+50%\s+(\S+)/m.exec(out);
+  const p99 = /^\s+99%\s+(\S+)/m.exec(out);
+  if (!rps || !req || !p50 || !p99) throw new Error(`wrk output not understood:\n${out}`);
+  let errors = 0;
+  const sock = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  if (sock) errors += Number(sock[1]) + Number(sock[2]) + Number(sock[3]) + Number(sock[4]);
+  const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out);
+  if (non2xx) errors += Number(non2xx[1]);
+  return { rps: Number(rps[1]), p50: wrkMs(p50[1]!), p99: wrkMs(p99[1]!), errors, requests: Number(req[1]) };
+}
+
+async function wrk(client: Netns, conns: number, close: boolean): Promise<Wrk> {
+  const cmd = ['prlimit', `--nofile=${NOFILE}:${NOFILE}`, '--', 'wrk', '-t2', `-c${conns}`, `-d${WRK_SECONDS}s`, '--latency', '--timeout', '5s'];
+  if (close) cmd.push('-H', 'Connection: close');
+  const r = await client.exec([...cmd, `http://${A.vpsPub4}:${HTTP}/`], { timeoutMs: (WRK_SECONDS + 20) * 1000 });
+  if (r.code !== 0) throw new Error(`wrk failed (${r.code}): ${r.stderr}${r.stdout}`);
+  return parseWrk(r.stdout);
+}
+
+/** One GET at a time on a fresh connection; ms from connect() to the response's last byte. */
+const ALONE_CLIENT = `
+const net = require('node:net');
+const [host, port, n] = [process.argv[1], Number(process.argv[2]), Number(process.argv[3])];
+const req = 'GET / HTTP/1.1\\r\\nHost: bench\\r\\nConnection: close\\r\\n\\r\\n';
+const out = [];
+(async () => {
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await new Promise((resolve, reject) => {
+      const s = net.connect({ host, port, noDelay: true }, () => s.write(req));
+      let got = 0;
+      s.on('data', (b) => (got += b.length));
+      s.on('end', () => (got > 0 ? resolve() : reject(new Error('empty response'))));
+      s.on('error', reject);
+    });
+    out.push(performance.now() - t0);
+  }
+  console.log(JSON.stringify(out));
+})().catch((e) => { console.error(e.message); process.exit(1); });
+`;
+
+async function alone(client: Netns): Promise<number[]> {
+  const r = await client.exec([process.execPath, '-e', ALONE_CLIENT, A.vpsPub4, String(HTTP), String(ALONE)], { timeoutMs: 120_000 });
+  if (r.code !== 0) throw new Error(`single-request client failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as number[];
+}
+
+/** Busy and total jiffies of the whole machine (cpu line of /proc/stat). */
+function machineTicks(): { busy: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0); // user..steal (guest is inside user)
+  const idle = f[3]! + f[4]!; // idle + iowait
+  return { busy: total - idle, total };
+}
+
+/** CPU seconds per GB: iperf3 client -> the arm -> home for CPU_SECONDS, busy time of the machine over that run. */
+async function cpuPerGB(client: Netns): Promise<{ perGB: number; gb: number }> {
+  const before = machineTicks();
+  const r = await client.exec(['iperf3', '-c', A.vpsPub4, '-p', String(IPERF), '-t', String(CPU_SECONDS), '-J'], { timeoutMs: 30_000 });
+  const after = machineTicks();
+  const j = JSON.parse(r.stdout) as { error?: string; end: { sum_received: { bytes: number } } };
+  if (j.error) throw new Error(`iperf3 through the forward: ${j.error}`);
+  const gb = j.end.sum_received.bytes / 1e9;
+  return { perGB: (after.busy - before.busy) / 100 / gb, gb };
+}
+
+async function measure(client: Netns): Promise<Figures> {
+  const close = await wrk(client, 32, true);
+  const single = await alone(client);
+  const keepalive = await wrk(client, 1000, false);
+  const cpu = await cpuPerGB(client);
+  return { close, alone: single, keepalive, cpuPerGB: cpu.perGB, gb: cpu.gb };
+}
+
+function rows(ours: Figures, ref: Figures): Row[] {
+  const r = (name: string, a: number, b: number, unit: string, detail?: string, target?: { text: string; met: boolean }): Row => ({
+    group: 'forward-web', name, opsPerSec: a, unit, reference: { name: KERNEL_ARM, opsPerSec: b }, ...(detail ? { detail } : {}), ...(target ? { target } : {}),
+  });
+  const med = (xs: number[]) => percentile(xs, 50);
+  return [
+    r('connections/s (wrk -c32, Connection: close)', ours.close.rps, ref.close.rps, 'conn/s',
+      `errors ${ours.close.errors} / ${ref.close.errors}`, { text: '>= 1.0x', met: ours.close.rps >= ref.close.rps }),
+    r('  median latency of those', ours.close.p50, ref.close.p50, 'ms', undefined, { text: '<= 1.2x', met: ours.close.p50 <= 1.2 * ref.close.p50 }),
+    r('  p99 latency of those', ours.close.p99, ref.close.p99, 'ms', undefined, { text: '<= 1.5x', met: ours.close.p99 <= 1.5 * ref.close.p99 }),
+    r(`one request alone, connect to last byte (median of ${ALONE})`, med(ours.alone), med(ref.alone), 'ms',
+      `p90 ${percentile(ours.alone, 90).toFixed(3)} / ${percentile(ref.alone, 90).toFixed(3)} ms`, { text: '<= 1.2x', met: med(ours.alone) <= 1.2 * med(ref.alone) }),
+    r('requests/s, 1,000 keep-alive connections (wrk -c1000)', ours.keepalive.rps, ref.keepalive.rps, 'req/s',
+      `errors ${ours.keepalive.errors} / ${ref.keepalive.errors}; p99 ${ours.keepalive.p99.toFixed(1)} / ${ref.keepalive.p99.toFixed(1)} ms`,
+      { text: '>= 0.8x, 0 errors', met: ours.keepalive.rps >= 0.8 * ref.keepalive.rps && ours.keepalive.errors === 0 }),
+    r('whole-machine CPU seconds per GB forwarded (iperf3, /proc/stat)', ours.cpuPerGB, ref.cpuPerGB, 's/GB',
+      `${ours.gb.toFixed(2)} / ${ref.gb.toFixed(2)} GB moved`, { text: '<= 1.0x', met: ours.cpuPerGB <= ref.cpuPerGB }),
+  ];
+}
+
+export async function run(): Promise<Row[]> {
+  const why = netnsUnavailable(['nft', 'iperf3']) ?? (which('nginx') ? (which('wrk') ? null : '`wrk` not found (apt-get install wrk)') : '`nginx` not found (apt-get install nginx-light)');
+  if (why !== null) return skip('forward-web', why);
+  const procs: Proc[] = [];
+  try {
+    const t = await createTopology();
+    const home = await startHome(t);
+    procs.push(await startNginx(t.home));
+    procs.push(t.home.spawn(['iperf3', '-s', '-B', A.homeTun4, '-p', String(IPERF)], { label: 'iperf3 -s' }));
+    const results: Figures[] = [];
+    for (const make of [kernelArm, wgtsArm]) {
+      const arm: Arm = await make(t, home, [HTTP, IPERF]);
+      try {
+        results.push(await measure(t.client));
+      } finally {
+        await arm.stop();
+      }
+    }
+    return rows(results[1]!, results[0]!);
+  } finally {
+    for (const p of procs) await p.stop();
+    await cleanupAll();
+  }
+}
