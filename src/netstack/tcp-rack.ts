@@ -40,6 +40,18 @@ export interface SentRecord {
   txInFlight: number;
 }
 
+/**
+ * A record for a first transmission. Written out field by field (not spread
+ * from the stamp): one is made per segment sent, and a literal of fixed
+ * shape is far cheaper than copying properties at run time.
+ */
+function newRecord(start: number, end: number, now: number, tsval: number, rate: RateStamp): SentRecord {
+  return {
+    start, end, xmit: now, tsval, retrans: false, everRetrans: false, sacked: false, lost: false,
+    delivered: rate.delivered, deliveredTime: rate.deliveredTime, firstTxTime: rate.firstTxTime, appLimited: rate.appLimited, txInFlight: rate.txInFlight,
+  };
+}
+
 /** Records kept at most: the bound on segments in flight per connection. */
 export const MAX_RECORDS = 8192;
 
@@ -111,7 +123,7 @@ export class SentLog {
   onSend(start: number, end: number, now: number, tsval: number, rate: RateStamp): void {
     const last = this.last();
     if (last === undefined || seqGe(start, last.end)) {
-      this.recs.push({ start, end, xmit: now, tsval, retrans: false, everRetrans: false, sacked: false, lost: false, ...rate });
+      this.recs.push(newRecord(start, end, now, tsval, rate));
       return;
     }
     let i = this.find(start);
@@ -131,7 +143,7 @@ export class SentLog {
         this.retransBytes += len;
       }
     }
-    if (seqGt(end, last.end)) this.recs.push({ start: last.end, end, xmit: now, tsval, retrans: false, everRetrans: false, sacked: false, lost: false, ...rate });
+    if (seqGt(end, last.end)) this.recs.push(newRecord(last.end, end, now, tsval, rate));
   }
 
   /** Drops records at or below the cumulative ACK; `delivered` sees each that was not SACKed before. */
@@ -241,9 +253,17 @@ export class SentLog {
     this.lostHint = this.head;
   }
 
-  /** Calls fn(record, index) from the oldest until it returns false. */
-  scan(fn: (r: SentRecord, i: number) => boolean): void {
-    for (let i = this.head; i < this.recs.length; i++) if (!fn(this.recs[i]!, i)) return;
+  /** Index of the oldest live record; live records are at(first) .. at(end - 1). */
+  get first(): number {
+    return this.head;
+  }
+
+  get end(): number {
+    return this.recs.length;
+  }
+
+  at(i: number): SentRecord {
+    return this.recs[i]!;
   }
 }
 
@@ -262,6 +282,8 @@ export class Rack {
   reoWndPersist = 0;
   /** RACK.dsack_round: SND.NXT when the last D-SACK widened the window; null outside such a round. */
   dsackRound: number | null = null;
+  /** Set by detectLoss(): ms until the reorder timer should fire, 0 for none. */
+  timeout = 0;
 
   reset(seq: number): void {
     this.xmitTs = -Infinity;
@@ -314,24 +336,30 @@ export class Rack {
   /**
    * RFC 8985 6.2 step 5: marks lost every outstanding record sent before
    * the RACK segment by more than reo_wnd and RACK.rtt ago. Returns whether
-   * anything was marked and, for records not yet due, the ms until the
-   * earliest is (0: none).
+   * anything was marked; `timeout` is then, for records not yet due, the ms
+   * until the latest of them is (0: none). Runs on every ACK, so it
+   * allocates nothing.
    */
-  detectLoss(log: SentLog, now: number, reoWnd: number): { marked: boolean; timeout: number } {
+  detectLoss(log: SentLog, now: number, reoWnd: number): boolean {
     let marked = false;
     let timeout = 0;
-    if (this.xmitTs === -Infinity) return { marked, timeout };
-    log.scan((r, i) => {
-      const before = r.xmit < this.xmitTs || (r.xmit === this.xmitTs && seqLt(r.end, this.endSeq));
-      if (!before) return r.everRetrans; // records above one never resent were all sent after it
-      if (r.sacked || (r.lost && !r.retrans)) return true;
-      const remaining = r.xmit + this.rtt + reoWnd - now;
-      if (remaining <= 0) {
-        log.markLost(r, i);
-        marked = true;
-      } else timeout = Math.max(timeout, remaining);
-      return true;
-    });
-    return { marked, timeout };
+    if (this.xmitTs !== -Infinity) {
+      for (let i = log.first, end = log.end; i < end; i++) {
+        const r = log.at(i);
+        const before = r.xmit < this.xmitTs || (r.xmit === this.xmitTs && seqLt(r.end, this.endSeq));
+        if (!before) {
+          if (r.everRetrans) continue;
+          break; // records above one never resent were all sent after it
+        }
+        if (r.sacked || (r.lost && !r.retrans)) continue;
+        const remaining = r.xmit + this.rtt + reoWnd - now;
+        if (remaining <= 0) {
+          log.markLost(r, i);
+          marked = true;
+        } else timeout = Math.max(timeout, remaining);
+      }
+    }
+    this.timeout = timeout;
+    return marked;
   }
 }

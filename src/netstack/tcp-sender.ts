@@ -83,6 +83,26 @@ export class Sender {
   /** One record per segment in flight, RACK (RFC 8985) and PRR (RFC 6937) state. */
   readonly log = new SentLog();
   readonly rack = new Rack();
+  // Per-ACK and per-segment work allocates nothing: the callbacks, the
+  // controller's AckEvent and the timestamps option are made once per
+  // connection and refilled (consumers copy what they keep).
+  /** `now` and the usable TSecr of the ACK being processed, for the callbacks below. */
+  private ackNow = 0;
+  private ackTsEcr: number | null = null;
+  /** A record newly delivered by a SACK-era ACK: RACK and the rate sampler learn from it. */
+  private readonly learn = (r: SentRecord): void => {
+    this.rack.update(r, this.ackNow, this.minRtt, this.ackTsEcr);
+    this.rate.onDelivered(r, this.ackNow);
+  };
+  /** A record newly delivered without SACK: the rate sampler learns from it. */
+  private readonly delivered = (r: SentRecord): void => this.rate.onDelivered(r, this.ackNow);
+  /** Whether the scoreboard holds [s, e) wholly SACKed. */
+  private readonly sackCovered = (s: number, e: number): boolean => this.board.unsacked(s, e) === 0;
+  private readonly ev: AckEvent = {
+    now: 0, acked: 0, rtt: undefined, minRtt: Infinity, srtt: 0, inflight: 0, priorInflight: 0,
+    cwndLimited: false, inRecovery: false, roundStart: false, rate: null, mss: 0,
+  };
+  private readonly tsOut = { val: 0, ecr: 0 };
   readonly prr = new Prr();
   /** Delivery-rate samples for the controller (draft-cheng-iccrg-delivery-rate-estimation). */
   readonly rate = new RateSampler();
@@ -292,7 +312,8 @@ export class Sender {
       delivered = acked + this.sackInput(seg, now);
     } else {
       this.board.advance(ack);
-      this.log.ackTo(ack, (r) => this.rate.onDelivered(r, now));
+      this.ackNow = now;
+      this.log.ackTo(ack, this.delivered);
       delivered = acked;
     }
     if (this.tlpEnd !== null && seqGe(ack, this.tlpEnd)) this.tlpAcked(now);
@@ -335,11 +356,9 @@ export class Sender {
    * segment and marks what it now knows lost. Returns the bytes newly SACKed.
    */
   private sackInput(seg: Segment, now: number): number {
-    const tsEcr = this.c.ts.ok ? seg.tsEcr : null;
-    const learn = (r: SentRecord): void => {
-      this.rack.update(r, now, this.minRtt, tsEcr);
-      this.rate.onDelivered(r, now);
-    };
+    this.ackNow = now;
+    this.ackTsEcr = this.c.ts.ok ? seg.tsEcr : null;
+    const learn = this.learn;
     // RFC 2883 section 4: a first block below the ACK, or inside the second block, reports a duplicate.
     const d = seg.sack[0];
     // Valid only for data we sent, no larger than the largest window (as Linux checks).
@@ -354,7 +373,7 @@ export class Sender {
     if (seg.sack.length > 0) {
       this.board.add(seg.sack, this.una, this.max);
       for (const b of seg.sack) {
-        if (seqGt(b.end, this.una) && seqLe(b.end, this.max)) this.log.sack(seqMax(b.start, this.una), b.end, (s, e) => this.board.unsacked(s, e) === 0, learn);
+        if (seqGt(b.end, this.una) && seqLe(b.end, this.max)) this.log.sack(seqMax(b.start, this.una), b.end, this.sackCovered, learn);
       }
     }
     this.detectLoss(now);
@@ -365,9 +384,9 @@ export class Sender {
   private detectLoss(now: number): void {
     const reo = this.rack.reoWnd(this.recovery !== 'none', Math.floor(this.log.sackedBytes / this.mss), this.minRtt, this.rto.srtt);
     const lostBefore = this.log.lostBytes;
-    const { marked, timeout } = this.rack.detectLoss(this.log, now, reo);
+    const marked = this.rack.detectLoss(this.log, now, reo);
     this.rate.onLost(this.log.lostBytes - lostBefore);
-    this.rackAt = timeout > 0 ? now + timeout : Infinity;
+    this.rackAt = this.rack.timeout > 0 ? now + this.rack.timeout : Infinity;
     if (marked && this.recovery === 'none' && seqGe(this.una, this.recover)) this.enterRecovery('sack', now);
   }
 
@@ -397,20 +416,20 @@ export class Sender {
   private ackEvent(now: number, delivered: number, rtt: number | undefined, priorInflight: number, inRecovery: boolean): AckEvent {
     const roundStart = seqGe(this.una, this.roundEnd);
     if (roundStart) this.roundEnd = this.max;
-    return {
-      now,
-      acked: delivered,
-      rtt,
-      minRtt: this.minRtt,
-      srtt: this.rto.srtt,
-      inflight: this.sackOk ? this.pipe() : seqDiff(this.max, this.una),
-      priorInflight,
-      cwndLimited: priorInflight >= this.cc.cwnd / 2,
-      inRecovery,
-      roundStart,
-      rate: this.rate.sample(this.minRtt),
-      mss: this.mss,
-    };
+    const e = this.ev;
+    e.now = now;
+    e.acked = delivered;
+    e.rtt = rtt;
+    e.minRtt = this.minRtt;
+    e.srtt = this.rto.srtt;
+    e.inflight = this.sackOk ? this.pipe() : seqDiff(this.max, this.una);
+    e.priorInflight = priorInflight;
+    e.cwndLimited = priorInflight >= this.cc.cwnd / 2;
+    e.inRecovery = inRecovery;
+    e.roundStart = roundStart;
+    e.rate = this.rate.sample(this.minRtt);
+    e.mss = this.mss;
+    return e;
   }
 
   /**
@@ -691,7 +710,12 @@ export class Sender {
     const c = this.c;
     if (blocks === undefined) blocks = this.sackBlocks();
     const o: OutSegment = { srcPort: c.localPort, dstPort: c.remotePort, seq, ack: c.rcvNxt, flags, window: c.windowField() };
-    if (c.ts.ok) o.ts = { val: c.ts.val(this.lastNow), ecr: c.ts.recent };
+    if (c.ts.ok) {
+      const ts = this.tsOut;
+      ts.val = c.ts.val(this.lastNow);
+      ts.ecr = c.ts.recent;
+      o.ts = ts;
+    }
     if (blocks !== null && blocks.length > 0) o.sack = blocks;
     const off = seqDiff(seq, this.bufSeq);
     const pkt = buildSegment(c.v, c.localIp, c.remoteIp, o, len, len > 0 ? (b, at) => this.buf.copyTo(off, len, b, at) : null, c.host.nextIpId());

@@ -37,7 +37,11 @@ export interface RateSample {
   lost: number;
 }
 
-/** What the sender reports for an ACK that acknowledged new data (cumulatively or by SACK). */
+/**
+ * What the sender reports for an ACK that acknowledged new data (cumulatively
+ * or by SACK). The sender refills one object per connection for every ACK:
+ * a controller copies the fields it keeps, never the object.
+ */
 export interface AckEvent {
   now: number;
   /** Bytes newly acknowledged: cumulative plus newly SACKed. */
