@@ -12,8 +12,11 @@
  *   CPU per GB:  whole-machine busy time from /proc/stat while iperf3 moves
  *                data through the arm alone, per GB moved
  *
- * Each arm runs alone (the other is stopped), kernel first. WGTS_BENCH_NODE_ARGS
- * (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the wgts daemon.
+ * Each arm runs alone (the others stopped): the kernel path, then a bare
+ * Node accept-and-relay over wireguard-go (what any Node forwarder can
+ * reach; its figures are printed under each row), then wgts.
+ * WGTS_BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof")
+ * profiles the wgts daemon.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,7 +24,7 @@ import type { Row } from './harness.js';
 import { skip } from './harness.js';
 import { cleanupAll, waitFor, which, type Netns, type Proc } from '../test/harness/netns.js';
 import { A, createTopology, tempDir } from '../test/interop/forward-topology.js';
-import { kernelArm, KERNEL_ARM, startHome, wgtsArm, type Arm } from './forward-arms.js';
+import { kernelArm, KERNEL_ARM, nodeRelayArm, startHome, wgtsArm, type Arm } from './forward-arms.js';
 import { NOFILE, netnsUnavailable, percentile } from './netns-bench.js';
 
 export const about = 'forwarded web load: conn/s and latency (wrk Connection: close), one request alone, wrk -c1000 keep-alive, CPU s per GB; wgts [Forward] vs wireguard-go + nft DNAT';
@@ -53,7 +56,7 @@ http {
 `;
 }
 
-async function startNginx(home: Netns): Promise<Proc> {
+export async function startNginx(home: Netns): Promise<Proc> {
   const dir = tempDir(0o755, 'nginx');
   const { mkdirSync } = await import('node:fs');
   mkdirSync(join(dir, 'www'));
@@ -120,8 +123,8 @@ const out = [];
 })().catch((e) => { console.error(e.message); process.exit(1); });
 `;
 
-async function alone(client: Netns): Promise<number[]> {
-  const r = await client.exec([process.execPath, '-e', ALONE_CLIENT, A.vpsPub4, String(HTTP), String(ALONE)], { timeoutMs: 120_000 });
+export async function alone(client: Netns, n = ALONE): Promise<number[]> {
+  const r = await client.exec([process.execPath, '-e', ALONE_CLIENT, A.vpsPub4, String(HTTP), String(n)], { timeoutMs: 120_000 });
   if (r.code !== 0) throw new Error(`single-request client failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as number[];
 }
@@ -153,23 +156,24 @@ async function measure(client: Netns): Promise<Figures> {
   return { close, alone: single, keepalive, cpuPerGB: cpu.perGB, gb: cpu.gb };
 }
 
-function rows(ours: Figures, ref: Figures): Row[] {
-  const r = (name: string, a: number, b: number, unit: string, detail?: string, target?: { text: string; met: boolean }): Row => ({
-    group: 'forward-web', name, opsPerSec: a, unit, reference: { name: KERNEL_ARM, opsPerSec: b }, ...(detail ? { detail } : {}), ...(target ? { target } : {}),
-  });
+function rows(ours: Figures, ref: Figures, node: Figures): Row[] {
   const med = (xs: number[]) => percentile(xs, 50);
+  const r = (name: string, pick: (f: Figures) => number, unit: string, target: { text: string; met: boolean }, extra = ''): Row => ({
+    group: 'forward-web', name, opsPerSec: pick(ours), unit, reference: { name: KERNEL_ARM, opsPerSec: pick(ref) },
+    detail: `bare Node relay: ${pick(node).toFixed(unit === 'ms' ? 3 : 1)} ${unit}${extra}`, target,
+  });
   return [
-    r('connections/s (wrk -c32, Connection: close)', ours.close.rps, ref.close.rps, 'conn/s',
-      `errors ${ours.close.errors} / ${ref.close.errors}`, { text: '>= 1.0x', met: ours.close.rps >= ref.close.rps }),
-    r('  median latency of those', ours.close.p50, ref.close.p50, 'ms', undefined, { text: '<= 1.2x', met: ours.close.p50 <= 1.2 * ref.close.p50 }),
-    r('  p99 latency of those', ours.close.p99, ref.close.p99, 'ms', undefined, { text: '<= 1.5x', met: ours.close.p99 <= 1.5 * ref.close.p99 }),
-    r(`one request alone, connect to last byte (median of ${ALONE})`, med(ours.alone), med(ref.alone), 'ms',
-      `p90 ${percentile(ours.alone, 90).toFixed(3)} / ${percentile(ref.alone, 90).toFixed(3)} ms`, { text: '<= 1.2x', met: med(ours.alone) <= 1.2 * med(ref.alone) }),
-    r('requests/s, 1,000 keep-alive connections (wrk -c1000)', ours.keepalive.rps, ref.keepalive.rps, 'req/s',
-      `errors ${ours.keepalive.errors} / ${ref.keepalive.errors}; p99 ${ours.keepalive.p99.toFixed(1)} / ${ref.keepalive.p99.toFixed(1)} ms`,
-      { text: '>= 0.8x, 0 errors', met: ours.keepalive.rps >= 0.8 * ref.keepalive.rps && ours.keepalive.errors === 0 }),
-    r('whole-machine CPU seconds per GB forwarded (iperf3, /proc/stat)', ours.cpuPerGB, ref.cpuPerGB, 's/GB',
-      `${ours.gb.toFixed(2)} / ${ref.gb.toFixed(2)} GB moved`, { text: '<= 1.0x', met: ours.cpuPerGB <= ref.cpuPerGB }),
+    r('connections/s (wrk -c32, Connection: close)', (f) => f.close.rps, 'conn/s', { text: '>= 1.0x', met: ours.close.rps >= ref.close.rps },
+      `; errors wgts ${ours.close.errors}, kernel ${ref.close.errors}`),
+    r('  median latency of those', (f) => f.close.p50, 'ms', { text: '<= 1.2x', met: ours.close.p50 <= 1.2 * ref.close.p50 }),
+    r('  p99 latency of those', (f) => f.close.p99, 'ms', { text: '<= 1.5x', met: ours.close.p99 <= 1.5 * ref.close.p99 }),
+    r(`one request alone, connect to last byte (median of ${ALONE})`, (f) => med(f.alone), 'ms', { text: '<= 1.2x', met: med(ours.alone) <= 1.2 * med(ref.alone) },
+      `; p90 wgts ${percentile(ours.alone, 90).toFixed(3)}, kernel ${percentile(ref.alone, 90).toFixed(3)} ms`),
+    r('requests/s, 1,000 keep-alive connections (wrk -c1000)', (f) => f.keepalive.rps, 'req/s',
+      { text: '>= 0.8x, 0 errors', met: ours.keepalive.rps >= 0.8 * ref.keepalive.rps && ours.keepalive.errors === 0 },
+      `; errors wgts ${ours.keepalive.errors}, kernel ${ref.keepalive.errors}`),
+    r('whole-machine CPU seconds per GB forwarded (iperf3, /proc/stat)', (f) => f.cpuPerGB, 's/GB', { text: '<= 1.0x', met: ours.cpuPerGB <= ref.cpuPerGB },
+      `; GB moved: wgts ${ours.gb.toFixed(2)}, kernel ${ref.gb.toFixed(2)}`),
   ];
 }
 
@@ -183,7 +187,7 @@ export async function run(): Promise<Row[]> {
     procs.push(await startNginx(t.home));
     procs.push(t.home.spawn(['iperf3', '-s', '-B', A.homeTun4, '-p', String(IPERF)], { label: 'iperf3 -s' }));
     const results: Figures[] = [];
-    for (const make of [kernelArm, wgtsArm]) {
+    for (const make of [kernelArm, nodeRelayArm, wgtsArm]) {
       const arm: Arm = await make(t, home, [HTTP, IPERF]);
       try {
         results.push(await measure(t.client));
@@ -191,7 +195,7 @@ export async function run(): Promise<Row[]> {
         await arm.stop();
       }
     }
-    return rows(results[1]!, results[0]!);
+    return rows(results[2]!, results[0]!, results[1]!);
   } finally {
     for (const p of procs) await p.stop();
     await cleanupAll();

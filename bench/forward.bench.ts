@@ -7,13 +7,10 @@
  *   goodput: iperf3 -c vps:5201, 4 s
  *   connections/s: a python client opening, echoing one byte and closing
  */
-import { join } from 'node:path';
 import type { Row } from './harness.js';
-import { canRunInterop, cleanupAll, formatEndpoint, waitFor, WireguardGo, which, type Proc, type Netns } from '../test/harness/netns.js';
-import { createTopology, vpsConf, A, WG_PORT_HOME, WG_PORT_VPS, tempDir } from '../test/interop/forward-topology.js';
-import { writeFileSync } from 'node:fs';
-import { benchNodeArgs } from './netns-bench.js';
-import { resolve } from 'node:path';
+import { canRunInterop, cleanupAll, waitFor, which, type Proc, type Netns } from '../test/harness/netns.js';
+import { createTopology, A } from '../test/interop/forward-topology.js';
+import { kernelArm, KERNEL_ARM, startHome, wgtsArm } from './forward-arms.js';
 
 const PY_ECHO = `
 import socket, threading
@@ -65,45 +62,24 @@ export async function run(): Promise<Row[]> {
   try {
     const t = await createTopology();
     // Home: wireguard-go, everything routed back through the tunnel (DNAT needs it), iperf3 + echo.
-    const home = await WireguardGo.start(t.home);
-    await home.setconf({ privateKey: t.kHome.privateKey, listenPort: WG_PORT_HOME, peers: [{ publicKey: t.kVps.publicKey, endpoint: formatEndpoint(A.vpsBack4, WG_PORT_VPS), allowedIps: ['0.0.0.0/0'], persistentKeepalive: 25 }] });
-    await home.addAddress(`${A.homeTun4}/24`);
-    await home.up();
-    await t.home.run(['ip', 'route', 'add', `${A.client4}/32`, 'dev', home.iface]);
+    const home = await startHome(t);
     procs.push(t.home.spawn(['iperf3', '-s', '-B', A.homeTun4, '-p', '5201'], { label: 'iperf3 -s' }));
     const echo = t.home.spawn(['python3', '-c', PY_ECHO], { label: 'echo' });
     procs.push(echo);
     await waitFor(() => echo.output().includes('LISTENING'), 5000, 'echo server');
-
-    // Reference: wireguard-go on the vps + nftables DNAT.
-    const vg = await WireguardGo.start(t.vps);
-    await vg.setconf({ privateKey: t.kVps.privateKey, listenPort: WG_PORT_VPS, peers: [{ publicKey: t.kHome.publicKey, allowedIps: [`${A.homeTun4}/32`] }] });
-    await vg.addAddress(`${A.vpsTun4}/24`);
-    await vg.up();
-    await t.vps.run(['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
-    const nft = `table ip wgtsbench {\n chain pre {\n  type nat hook prerouting priority -100;\n  ip daddr ${A.vpsPub4} tcp dport { 5201, 7007 } dnat to ${A.homeTun4}\n }\n}\n`;
-    const loaded = await t.vps.exec(['nft', '-f', '-'], { input: nft });
-    if (loaded.code !== 0) throw new Error(`nft: ${loaded.stderr}`);
-    await home.waitForHandshake(t.kVps.publicKey, 10_000);
-    const kernel = await measure(t.client);
-    await t.vps.exec(['nft', 'delete', 'table', 'ip', 'wgtsbench']);
-    await vg.stop();
-
-    // wgts --userspace with [Forward] on the same vps.
-    await home.setconf({ privateKey: t.kHome.privateKey, listenPort: WG_PORT_HOME, peers: [{ publicKey: t.kVps.publicKey, endpoint: formatEndpoint(A.vpsBack4, WG_PORT_VPS), allowedIps: ['0.0.0.0/0'], persistentKeepalive: 25 }] });
-    const dir = tempDir(0o755, 'bench');
-    const file = join(dir, 'vps.conf');
-    writeFileSync(file, vpsConf(t, [
-      { listen: `${A.vpsPub4}:5201`, target: `${A.homeTun4}:5201` },
-      { listen: `${A.vpsPub4}:7007`, target: `${A.homeTun4}:7007` },
-    ]), { mode: 0o600 });
-    const w = t.vps.spawn([process.execPath, ...benchNodeArgs(), resolve('dist/src/cli/main.js'), 'up', file, '--userspace', '--interface', `wgtsf${process.pid % 10000}`], { label: 'wgts vps' });
-    procs.push(w);
-    await waitFor(() => w.output().includes('handshake complete'), 15_000, 'wgts vps handshake');
-    const ours = await measure(t.client);
+    const measured: Array<{ goodput: number; cps: number }> = [];
+    for (const make of [kernelArm, wgtsArm]) {
+      const arm = await make(t, home, [5201, 7007]);
+      try {
+        measured.push(await measure(t.client));
+      } finally {
+        await arm.stop();
+      }
+    }
+    const [kernel, ours] = measured as [{ goodput: number; cps: number }, { goodput: number; cps: number }];
     return [
-      { group: 'forward', name: 'wgts [Forward] TCP goodput (iperf3)', opsPerSec: ours.goodput, unit: 'B/s', reference: { name: 'wireguard-go + nftables DNAT', opsPerSec: kernel.goodput } },
-      { group: 'forward', name: 'wgts [Forward] TCP connections (open, 1-byte echo, close)', opsPerSec: ours.cps, unit: 'conn/s', reference: { name: 'wireguard-go + nftables DNAT', opsPerSec: kernel.cps } },
+      { group: 'forward', name: 'wgts [Forward] TCP goodput (iperf3)', opsPerSec: ours.goodput, unit: 'B/s', reference: { name: KERNEL_ARM, opsPerSec: kernel.goodput } },
+      { group: 'forward', name: 'wgts [Forward] TCP connections (open, 1-byte echo, close)', opsPerSec: ours.cps, unit: 'conn/s', reference: { name: KERNEL_ARM, opsPerSec: kernel.cps } },
     ];
   } finally {
     for (const p of procs) await p.stop();
