@@ -70,7 +70,7 @@ export class TargetHealth {
     if (ok === this.probeUp) {
       this.streak = 0;
       if (ok) this.probeReason = 'checks pass';
-      return null;
+      return this.settle(now);
     }
     this.streak++;
     const need = ok ? spec.successes : spec.failures;

@@ -24,6 +24,9 @@ test('an up target goes down after Failures consecutive failed probes, and back 
     now += 5000;
     return c;
   };
+  assert.equal(h.reason, 'not checked yet');
+  assert.equal(run(true), null);
+  assert.equal(h.reason, 'checks pass', 'the reason follows the checks while the state stays');
   assert.equal(run(false), null);
   assert.equal(run(true), null, 'a success between failures starts the count again');
   assert.equal(run(false), null);
