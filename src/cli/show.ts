@@ -116,6 +116,15 @@ function statsLines(stats: Array<[string, string]>, nowMs: number): string[] {
     } catch { /* a newer wgts: skip what we cannot read */ }
   }
   for (const [k, v] of stats) {
+    if (!k.startsWith('proxy.')) continue;
+    try {
+      const p = JSON.parse(v) as { kind: string; listen: string; target?: string; active: number; total: number; bytesIn: number; bytesOut: number; refused: Record<string, number> };
+      const refused = Object.values(p.refused ?? {}).reduce((a, b) => a + b, 0);
+      const name = PROXY_NAMES[p.kind] ?? p.kind;
+      lines.push(`  ${name} ${p.listen}${p.target ? ` -> ${p.target}` : ''}: ${p.active} active, ${p.total} total, ${formatBytes(p.bytesOut)} into the tunnel, ${formatBytes(p.bytesIn)} back${refused ? `, ${refused} refused` : ''}`);
+    } catch { /* a newer wgts: skip what we cannot read */ }
+  }
+  for (const [k, v] of stats) {
     if (!k.startsWith('portmap.')) continue;
     try {
       const m = JSON.parse(v) as { protocol: string; externalPort: number; internal: string; origin: string; description: string; expiresIn: number };
@@ -131,6 +140,10 @@ function statsLines(stats: Array<[string, string]>, nowMs: number): string[] {
   if (errs.length) lines.push(`  send errors: ${errs.join(', ')}`);
   return lines;
 }
+
+const PROXY_NAMES: Record<string, string> = {
+  socks5: 'socks5 proxy', http: 'http proxy', 'tcp-client': 'tcp client tunnel', 'tcp-server': 'tcp server tunnel', udp: 'udp proxy tunnel', stdio: 'stdio tunnel',
+};
 
 export function renderView(name: string, v: UapiDeviceView, nowMs = Date.now(), stats: Array<[string, string]> = []): string {
   const lines = [`interface: ${name}`];
@@ -162,6 +175,7 @@ export function viewJson(name: string, v: UapiDeviceView, stats: Array<[string, 
     interface: name,
     drops: Object.fromEntries(stats.filter(([k]) => k.startsWith('drop.')).map(([k, val]) => [k.slice(5), Number(val)])),
     forwards: stats.filter(([k]) => k.startsWith('nat.')).map(([, val]) => { try { return JSON.parse(val) as unknown; } catch { return null; } }),
+    proxies: stats.filter(([k]) => k.startsWith('proxy.')).map(([, val]) => { try { return JSON.parse(val) as unknown; } catch { return null; } }),
     portMappings: stats.filter(([k]) => k.startsWith('portmap.')).map(([, val]) => { try { return JSON.parse(val) as unknown; } catch { return null; } }),
     publicKey: v.privateKey ? encodeKey(publicKey(v.privateKey)) : null,
     listenPort: v.listenPort,

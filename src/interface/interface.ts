@@ -189,7 +189,7 @@ export class Interface extends EventEmitter<InterfaceEvents> {
 
   /** Peers, drops, send errors and forwarder counters, as the metrics endpoint reports them. */
   stats(): MetricsSnapshot {
-    return driverSnapshot(this.name, this.driver, this.nat);
+    return { ...driverSnapshot(this.name, this.driver, this.nat), proxies: this.proxyStats() };
   }
 
   private async startParts(): Promise<void> {
@@ -315,6 +315,7 @@ export class Interface extends EventEmitter<InterfaceEvents> {
     const name = u.name ?? this.name;
     const backend = driverBackend(driver, (port) => void driver.setListenPort(port), () => [
       ...(this.nat?.stats() ?? []).map((s, i): [string, string] => [`nat.${i}`, JSON.stringify(s)]),
+      ...this.proxyStats().map((s, i): [string, string] => [`proxy.${i}`, JSON.stringify(s)]),
       ...(this.portmap?.stats() ?? []),
     ]);
     try {

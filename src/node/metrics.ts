@@ -38,6 +38,22 @@ export interface MetricsSnapshot {
   sendErrors: Record<string, number>;
   /** One entry per [Forward] / [Expose] unit. */
   units: UnitStats[];
+  /** One entry per proxy or wireproxy tunnel section (filled in by the running interface). */
+  proxies?: ProxySample[];
+}
+
+/** A [Socks5]/[http] proxy or a wireproxy tunnel section's counters (no credentials). */
+export interface ProxySample {
+  kind: string;
+  listen: string;
+  target?: string;
+  active: number;
+  total: number;
+  refused: Record<string, number>;
+  /** From the tunnel side to the client. */
+  bytesIn: number;
+  /** From the client into the tunnel. */
+  bytesOut: number;
 }
 
 export interface Clocks {
@@ -120,6 +136,10 @@ export function renderMetrics(s: MetricsSnapshot): string {
   const total = fam('wgts_forward_connections_total', 'counter', 'TCP connections that reached the target, or UDP sessions created.');
   const bytes = fam('wgts_forward_bytes_total', 'counter', 'Payload bytes relayed by a rule; direction is to_target or from_target.');
   const refused = fam('wgts_forward_refused_total', 'counter', 'Connections reset or first datagrams dropped by a rule, by reason.');
+  const pActive = fam('wgts_proxy_active', 'gauge', 'Open connections (or UDP sessions) of a proxy or tunnel section.');
+  const pTotal = fam('wgts_proxy_connections_total', 'counter', 'Connections (or UDP sessions) a proxy or tunnel section has carried.');
+  const pBytes = fam('wgts_proxy_bytes_total', 'counter', 'Payload bytes through a proxy or tunnel section; direction is into_tunnel or from_tunnel.');
+  const pRefused = fam('wgts_proxy_refused_total', 'counter', 'Clients or requests a proxy or tunnel section refused, by reason.');
   const tUp = fam('wgts_forward_target_up', 'gauge', '1 while a target of a rule is up (health checks pass, its peer has a fresh handshake), else 0.');
   const tChange = fam('wgts_forward_target_last_change_seconds', 'gauge', 'Unix time of the target\'s last state change (or of when it was added).');
   const tActive = fam('wgts_forward_target_active', 'gauge', 'Open TCP connections or UDP sessions of a rule to one target.');
@@ -150,8 +170,16 @@ export function renderMetrics(s: MetricsSnapshot): string {
       tTotal.add(tl, x.total);
     }
   }
+  for (const p of s.proxies ?? []) {
+    const l = { interface: iface, kind: p.kind, listen: p.listen, ...(p.target !== undefined ? { target: p.target } : {}) };
+    pActive.add(l, p.active);
+    pTotal.add(l, p.total);
+    pBytes.add({ ...l, direction: 'into_tunnel' }, p.bytesOut);
+    pBytes.add({ ...l, direction: 'from_tunnel' }, p.bytesIn);
+    for (const [reason, n] of Object.entries(p.refused)) pRefused.add({ ...l, reason }, n);
+  }
   const out: string[] = [];
-  for (const f of [rx, tx, last, age, drops, sendErr, active, total, bytes, refused, tUp, tChange, tActive, tTotal]) f.render(out);
+  for (const f of [rx, tx, last, age, drops, sendErr, active, total, bytes, refused, tUp, tChange, tActive, tTotal, pActive, pTotal, pBytes, pRefused]) f.render(out);
   return out.join('\n') + '\n';
 }
 

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { clampPrivateKey, publicKey } from '../../src/crypto/x25519.js';
 import { encodeKey } from '../../src/crypto/util.js';
-import { Tunnel } from '../../src/lib/index.js';
+import { Tunnel, type TunnelOptions } from '../../src/lib/index.js';
 
 export const A_ADDR = '10.77.0.1';
 export const B_ADDR = '10.77.0.2';
@@ -46,12 +46,12 @@ ${extraB}`,
 }
 
 /** Start both sides; resolves once b has completed a handshake with a. `bIface`: more [Interface] lines for b. */
-export async function startPair(extraB = '', bIface = ''): Promise<Pair> {
+export async function startPair(extraB = '', bIface = '', bOptions: TunnelOptions = {}): Promise<Pair> {
   const cfg = pairConfigs(null, extraB, bIface);
   const a = await Tunnel.start(cfg.a, { name: 'liba', listenAddress: '127.0.0.1' });
   let b: Tunnel;
   try {
-    b = await Tunnel.start(cfg.b(a.listenPort), { name: 'libb', listenAddress: '127.0.0.1' });
+    b = await Tunnel.start(cfg.b(a.listenPort), { name: 'libb', listenAddress: '127.0.0.1', ...bOptions });
   } catch (e) {
     await a.close();
     throw e;

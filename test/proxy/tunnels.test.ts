@@ -20,6 +20,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { skipUnlessPresent } from '../harness/interop.js';
 import { Tunnel } from '../../src/lib/index.js';
+import { getStats, getView, renderView, viewJson } from '../../src/cli/show.js';
+import { renderMetrics } from '../../src/node/metrics.js';
 import { A_ADDR, B_ADDR, pairConfigs, startPair, type Pair } from '../lib/pair.js';
 
 const PY = '/usr/bin/python3';
@@ -56,7 +58,7 @@ InactivityTimeout = 1
 BindAddress = 127.0.0.1:0
 Username = u1
 Password = pw-udp-secret
-`);
+`, '', { uapi: { name: `wgtp${process.pid % 100000}` } });
     await echoes(p);
   });
   after(async () => {
@@ -122,7 +124,42 @@ print(data.decode(), src[0], src[1])
   });
 });
 
-describe('[STDIOTunnel] through `wgts up`', { timeout: 60_000 }, () => {
+describe('proxies and tunnels in wgts show, --json and /metrics', { timeout: 60_000 }, () => {
+  it('each section with its counters, and never the password', async () => {
+    const p = await startPair(`
+[Socks5]
+BindAddress = 127.0.0.1:0
+Username = u2
+Password = pw-never-shown
+
+[TCPClientTunnel]
+BindAddress = 127.0.0.1:0
+Target = ${A_ADDR}:7000
+`, '', { uapi: { name: `wgts${process.pid % 100000}` } });
+    try {
+      await echoes(p);
+      const s = p.b.stats().proxies.find((x) => x.kind === 'tcp-client')!;
+      const c = connect(Number(s.listen.split(':')[1]), '127.0.0.1');
+      c.end('counted');
+      for await (const _ of c) { /* drain */ }
+      const path = p.b.iface.uapiPath!;
+      const stats = await getStats(path);
+      const text = renderView('libb', await getView(path), Date.now(), stats);
+      assert.match(text, new RegExp(`tcp client tunnel ${s.listen.replace(/\./g, '\\.')} -> 10\\.77\\.0\\.1:7000: 0 active, 1 total, 7 B into the tunnel, 7 B back`));
+      assert.match(text, /socks5 proxy 127\.0\.0\.1:\d+: 0 active, 0 total/);
+      const json = viewJson('libb', await getView(path), stats) as { proxies: Array<{ kind: string; total: number }> };
+      assert.deepEqual(json.proxies.map((x) => [x.kind, x.total]), [['socks5', 0], ['tcp-client', 1]]);
+      const metrics = renderMetrics(p.b.stats());
+      assert.match(metrics, /wgts_proxy_connections_total\{interface="libb",kind="tcp-client",listen="127\.0\.0\.1:\d+",target="10\.77\.0\.1:7000"\} 1/);
+      assert.match(metrics, /wgts_proxy_bytes_total\{interface="libb",kind="tcp-client",[^}]*direction="into_tunnel"\} 7/);
+      for (const out of [text, JSON.stringify(json), metrics]) assert.doesNotMatch(out, /pw-never-shown/);
+    } finally {
+      await p.close();
+    }
+  });
+});
+
+describe('[STDIOTunnel] through `wgts up`', { timeout: 150_000 }, () => {
   it('stdin/stdout carry a TCP connection inside the tunnel; the process exits when it closes', async () => {
     const cfg = pairConfigs(null);
     const a = await Tunnel.start(cfg.a, { name: 'stdioa', listenAddress: '127.0.0.1' });
@@ -137,7 +174,7 @@ describe('[STDIOTunnel] through `wgts up`', { timeout: 60_000 }, () => {
       child.stdin.write('line one\n');
       let out = '';
       child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-      const deadline = Date.now() + 20_000;
+      const deadline = Date.now() + 90_000; // a child node under a loaded machine starts slowly
       while (!out.includes('line one\n') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       assert.equal(out, 'line one\n', err);
       child.stdin.end('line two\n');
