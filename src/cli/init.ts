@@ -52,8 +52,8 @@ export interface PairOptions {
 export interface PeerOptions {
   name: string;
   endpoint: Endpoint;
-  /** Client AllowedIPs; default full tunnel. */
-  allowedIps: string;
+  /** Client AllowedIPs; default (undefined): the tunnel's subnets, the VPS's Address networks. */
+  allowedIps: string | undefined;
   dns: string | undefined;
 }
 
@@ -280,8 +280,12 @@ export function addPeer(
   if (!free.ok) return free;
   const addrs = [free.value.v4 && `${free.value.v4}/32`, free.value.v6 && `${free.value.v6}/128`].filter((x): x is string => !!x);
   const key = newKey(random);
-  const sep = vpsText === '' || vpsText.endsWith('\n') ? '' : '\n';
-  const vps = `${vpsText}${sep}\n# ${opts.name} (added by wgts init --peer)\n[Peer]\nPublicKey = ${key.pub}\nAllowedIPs = ${addrs.join(', ')}\n`;
+  // The appended lines end as the file's do (a CRLF file stays CRLF).
+  const eol = /\r\n/.test(vpsText) ? '\r\n' : '\n';
+  const sep = vpsText === '' || vpsText.endsWith('\n') ? '' : eol;
+  const vps = `${vpsText}${sep}${[``, `# ${opts.name} (added by wgts init --peer)`, `[Peer]`, `PublicKey = ${key.pub}`, `AllowedIPs = ${addrs.join(', ')}`, ``].join(eol)}`;
+  // Split tunnel by default: the tunnel's subnets (the VPS and the other peers, which a VPS routes between).
+  const allowedIps = opts.allowedIps ?? [4, 6].map((f) => cfg.iface.addresses.find((x) => x.family === f)).filter((x): x is Cidr => !!x).map((n) => `${offset(n, 0)}/${n.cidr}`).join(', ');
   const client = [
     '[Interface]',
     `PrivateKey = ${key.priv}`,
@@ -290,7 +294,7 @@ export function addPeer(
     '',
     '[Peer]',
     `PublicKey = ${encodeKey(cfg.iface.publicKey)}`,
-    `AllowedIPs = ${opts.allowedIps}`,
+    `AllowedIPs = ${allowedIps}`,
     `Endpoint = ${formatEndpoint(opts.endpoint)}`,
     `PersistentKeepalive = ${KEEPALIVE}`,
   ].join('\n') + '\n';
@@ -373,7 +377,11 @@ Peer options:
   --config FILE            the VPS config to extend (default DIR/vps.conf)
   --endpoint HOST[:PORT]   the VPS's public address; default: the Endpoint in --home FILE
   --home FILE              home config to take the endpoint from (default home.conf next to --config)
-  --allowed-ips LIST       the client's AllowedIPs (default 0.0.0.0/0, ::/0: full tunnel)
+  --allowed-ips LIST       the client's AllowedIPs (default: the tunnel's subnets, so it
+                           reaches the VPS and the other peers; its own internet stays direct)
+  --full-tunnel            AllowedIPs = 0.0.0.0/0, ::/0: all the client's traffic goes to the
+                           VPS, which must then pass it on: TUN mode with ip_forward and NAT,
+                           or the client uses the VPS's [Socks5]/[http] proxies
   --dns LIST               DNS servers for the client
 Common:
   --dir DIR                where to write (default: the current directory; for --peer, the
@@ -399,6 +407,7 @@ export interface InitArgs {
   config?: string;
   home?: string;
   allowedIps?: string;
+  fullTunnel?: boolean;
   dns?: string;
   dir?: string;
   force: boolean;
@@ -418,9 +427,10 @@ export function parseInitArgs(argv: string[]): Result<InitArgs> {
       arg = arg.slice(0, eq);
     }
     if (arg === '--help' || arg === '-h') { a.help = true; continue; }
-    if (arg === '--force' || arg === '--home-kernel') {
+    if (arg === '--force' || arg === '--home-kernel' || arg === '--full-tunnel') {
       if (value !== undefined) return fail(`${arg} takes no value`);
       if (arg === '--force') a.force = true;
+      else if (arg === '--full-tunnel') a.fullTunnel = true;
       else a.homeKernel = true;
       continue;
     }
@@ -478,7 +488,7 @@ export async function runInit(argv: string[], out: (s: string) => void = (s) => 
 
 async function initPair(a: InitArgs, out: (s: string) => void): Promise<string | undefined> {
   if (a.endpoint === undefined) return '--endpoint HOST[:PORT] is required (the public name or IP of the VPS); see wgts init --help';
-  for (const [flag, v] of [['--config', a.config], ['--home', a.home], ['--allowed-ips', a.allowedIps], ['--dns', a.dns]] as const) {
+  for (const [flag, v] of [['--config', a.config], ['--home', a.home], ['--allowed-ips', a.allowedIps], ['--full-tunnel', a.fullTunnel], ['--dns', a.dns]] as const) {
     if (v !== undefined) return `${flag} applies only with --peer NAME`;
   }
   const eps: Endpoint[] = [];
@@ -597,7 +607,9 @@ async function initPeer(a: InitArgs, out: (s: string) => void): Promise<string |
     endpoint = await endpointFromHome(homePath, vcfg.config);
     if (!endpoint) return `--endpoint HOST[:PORT] is required (no Endpoint for this VPS found in ${homePath})`;
   }
-  const res = addPeer(vpsText, basename(cfgPath), { name, endpoint, allowedIps: a.allowedIps ?? '0.0.0.0/0, ::/0', dns: a.dns }, random);
+  if (a.fullTunnel && a.allowedIps !== undefined) return '--full-tunnel and --allowed-ips: give one';
+  const allowedIps = a.fullTunnel ? '0.0.0.0/0, ::/0' : a.allowedIps;
+  const res = addPeer(vpsText, basename(cfgPath), { name, endpoint, allowedIps, dns: a.dns }, random);
   if (!res.ok) return res.error;
   const clientPath = join(a.dir ?? dirname(cfgPath), `${name}.conf`);
   if (!a.force) {
@@ -620,7 +632,12 @@ async function initPeer(a: InitArgs, out: (s: string) => void): Promise<string |
   out(
     `Added ${name} (${res.value.address.join(', ')}) to ${cfgPath} and wrote ${clientPath} (mode 0600).\n\n` +
       `1. On the VPS: copy the new ${basename(cfgPath)} there and reload it: kill -HUP the running wgts (or restart wgts up ${basename(cfgPath)})\n` +
-      `2. On the phone: scan  wgts qr ${clientPath}  with the WireGuard app (or import ${name}.conf on a laptop)\n`,
+      `2. On the phone: scan  wgts qr ${clientPath}  with the WireGuard app (or import ${name}.conf on a laptop)\n` +
+      (a.fullTunnel
+        ? `\nFull tunnel: ${name} sends all its traffic to the VPS. A userspace-mode VPS does not pass it on to the internet;\n` +
+          `run the VPS in TUN mode with IP forwarding and NAT (sysctl net.ipv4.ip_forward=1 and a masquerade rule in PostUp),\n` +
+          `or leave ${name} on the default split tunnel and use the VPS's [Socks5]/[http] proxies for what should leave from there.\n`
+        : `\n${name} reaches the tunnel's subnets through the VPS; its own internet traffic stays direct (--full-tunnel changes that).\n`),
   );
   return undefined;
 }

@@ -50,7 +50,15 @@ export const COMMANDS: Subcommand[] = [
       return 0;
     },
   },
-  { name: 'version', summary: 'Shows the version of wgts', run: async () => { await write(process.stdout, `${PROG} ${version()}\n`); return 0; } },
+  {
+    name: 'version',
+    summary: 'Shows the version of wgts (also: wgts --version)',
+    run: async (argv) => {
+      if (argv.length) return usageOf('version', argv);
+      await write(process.stdout, `${PROG} ${version()}\n`);
+      return 0;
+    },
+  },
 ];
 
 /** The package's version, from the package.json beside dist/ (or beside src/ when run from the sources). */
@@ -81,6 +89,7 @@ const EXAMPLES: Record<string, string> = {
   genkey: 'Example:\n  wgts genkey | tee privatekey | wgts pubkey > publickey\n',
   genpsk: 'Example:\n  wgts genpsk > presharedkey   # the same file goes in PresharedKey on both sides\n',
   pubkey: 'Example:\n  wgts pubkey < privatekey\n',
+  version: 'Example:\n  wgts --version\n',
 };
 
 async function usageOf(name: string, argv: string[]): Promise<number> {

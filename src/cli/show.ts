@@ -206,7 +206,11 @@ export async function runShow(argv: string[]): Promise<number> {
   const args = argv.filter((a) => a !== '--json');
   if (args.includes('--help') || args.includes('-h')) { console.log(SHOW_USAGE); return 0; }
   if (args.length > 1 || args.some((a) => a.startsWith('-'))) {
-    process.stderr.write(`${args.find((a) => a.startsWith('-')) ? `wgts show: unknown option ${args.find((a) => a.startsWith('-'))}\n` : ''}${SHOW_USAGE}\n`);
+    const opt = args.find((a) => a.startsWith('-'));
+    const extra = args[1] !== undefined && /^[a-z-]{1,32}$/.test(args[1]) ? args[1] : '(not shown)';
+    const why = opt ? `unknown option ${opt}`
+      : `wgts show takes one NAME; "${extra}" is not supported (for wg's fields use \`wg show ${args[0]} ${extra}\`, for scripts \`wgts show ${args[0]} --json\`)`;
+    process.stderr.write(`wgts show: ${why}\n${SHOW_USAGE}\n`);
     return 1;
   }
   const all = await findInterfaces();

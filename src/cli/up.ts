@@ -6,6 +6,7 @@
  *   argv -> file -> config (+ --forward/--expose) -> Interface.start
  *        -> signals: SIGHUP reload, SIGINT/SIGTERM (or a stop-request) stop
  */
+import { existsSync } from 'node:fs';
 import { loadConfigFile } from '../config/load.js';
 import { formatIssue } from '../config/issues.js';
 import { Logger, isLogLevel, type LogLevel } from '../node/log.js';
@@ -16,9 +17,10 @@ import type { CliRules } from '../node/nat-host.js';
 import { Interface, ConfigRefused } from '../interface/interface.js';
 import { StateFile, systemRunner, downInterface } from '../tun/index.js';
 
-export const UP_USAGE = `Usage: wgts up FILE.conf [--tun | --userspace] [--interface NAME] [--log-level error|warn|info|debug]
+export const UP_USAGE = `Usage: wgts up FILE.conf | NAME [--tun | --userspace] [--interface NAME] [--forward SPEC]... [--expose SPEC]... [--log-level error|warn|info|debug]
 
 Reads a wg-quick configuration file and runs the interface in the foreground.
+A bare NAME (no / and no .conf) is /etc/wireguard/NAME.conf, as for wg-quick.
 Without --tun or --userspace it picks TUN mode when it can open /dev/net/tun
 with CAP_NET_ADMIN, else userspace mode, and says which.
   --tun              a kernel-visible interface, set up step by step as wg-quick does
@@ -77,6 +79,7 @@ export async function runUp(argv: string[]): Promise<number> {
     process.stderr.write(`wgts up: ${args}\n${UP_USAGE}\n`);
     return 1;
   }
+  args.file = configPath(args.file);
   const parsed = await loadConfigFile(args.file, args.name !== undefined ? { interfaceName: args.name } : {});
   if (!parsed.ok) {
     for (const e of parsed.errors) process.stderr.write(`error: ${formatIssue(e)}\n`);
@@ -142,6 +145,12 @@ export async function runUp(argv: string[]): Promise<number> {
       if (!stopping) void reload(args, iface, log);
     });
   });
+}
+
+/** wg-quick's CONFIG_FILE rule: a bare interface name means /etc/wireguard/NAME.conf. */
+export function configPath(arg: string, exists: (p: string) => boolean = existsSync): string {
+  if (arg.includes('/') || arg.endsWith('.conf') || exists(arg)) return arg;
+  return /^[a-zA-Z0-9_=+.-]{1,15}$/.test(arg) ? `/etc/wireguard/${arg}.conf` : arg;
 }
 
 /** Command-line --forward/--expose rules, checked against the config like its own sections. */

@@ -208,7 +208,7 @@ describe('wgts init (pair)', () => {
     const flags = [...new Set(INIT_HELP.match(/--[a-z-]+/g))];
     assert.ok(flags.length >= 12);
     for (const f of flags) {
-      const takesNoValue = f === '--force' || f === '--home-kernel' || f === '--help';
+      const takesNoValue = f === '--force' || f === '--home-kernel' || f === '--full-tunnel' || f === '--help';
       const r = parseInitArgs(takesNoValue ? [f] : [f, 'x']);
       assert.ok(r.ok, `${f}: ${!r.ok && r.error}`);
     }
@@ -253,12 +253,39 @@ describe('wgts init --peer', () => {
     assert.equal(pub(vps.peers[1]!.publicKey), pub(phone.iface.publicKey));
     assert.equal(pub(vps.peers[2]!.publicKey), pub(laptop.iface.publicKey));
     assert.equal(pub(phone.peers[0]!.publicKey), pub(vps.iface.publicKey));
-    assert.deepEqual(allowed(phone, 0), ['0.0.0.0/0', '::/0']);
+    // Issue 19 bug 1b: a split tunnel by default (the tunnel's subnets), not 0.0.0.0/0 that a userspace VPS cannot carry.
+    assert.deepEqual(allowed(phone, 0), ['10.100.0.0/24', `${ula}/${vps.iface.addresses[1]!.cidr}`]);
+    assert.match(r1.out, /its own internet traffic stays direct \(--full-tunnel changes that\)/);
     assert.deepEqual(allowed(laptop, 0), ['10.100.0.0/24']);
     assert.deepEqual(laptop.iface.dns.servers, ['10.100.0.1']);
     assert.deepEqual(phone.peers[0]!.endpoint, { host: 'vps.example.net', port: 51999 });
     assert.deepEqual(laptop.peers[0]!.endpoint, { host: 'vps.example.net', port: 51999 }, 'port defaults to the VPS ListenPort');
     assert.ok(!readdirSync(d).some((f) => f.endsWith('.tmp')));
+  });
+
+  it('--full-tunnel routes everything to the VPS and says what the VPS then needs', async () => {
+    const d = tmp();
+    assert.equal((await init(['--endpoint', 'vps.example.net', '--dir', d])).code, 0);
+    const r = await init(['--peer', 'phone', '--config', join(d, 'vps.conf'), '--full-tunnel']);
+    assert.equal(r.code, 0, r.err);
+    assert.deepEqual(allowed(load(join(d, 'phone.conf')), 0), ['0.0.0.0/0', '::/0']);
+    assert.match(r.out, /TUN mode with IP forwarding and NAT/);
+    assert.match(r.out, /\[Socks5\]\/\[http\] proxies/);
+    const both = await init(['--peer', 'tablet', '--config', join(d, 'vps.conf'), '--full-tunnel', '--allowed-ips', '10.0.0.0/8']);
+    assert.equal(both.code, 1);
+    assert.match(both.err, /--full-tunnel and --allowed-ips: give one/);
+  });
+
+  it('a CRLF vps.conf gets CRLF lines appended (issue 19 bug 16)', async () => {
+    const d = tmp();
+    assert.equal((await init(['--endpoint', 'vps.example.net', '--dir', d])).code, 0);
+    const vpsPath = join(d, 'vps.conf');
+    writeFileSync(vpsPath, readFileSync(vpsPath, 'utf8').replace(/\r?\n/g, '\r\n'), { mode: 0o600 });
+    const r = await init(['--peer', 'phone', '--config', vpsPath]);
+    assert.equal(r.code, 0, r.err);
+    const text = readFileSync(vpsPath, 'utf8');
+    assert.equal(text.replace(/\r\n/g, '').includes('\n'), false, 'every line still ends in CRLF');
+    assert.equal(load(vpsPath).peers.length, 2);
   });
 
   it('fills a gap left by a removed peer', async () => {
