@@ -52,7 +52,7 @@ export const COMMANDS: Subcommand[] = [
   },
   {
     name: 'version',
-    summary: 'Shows the version of wgts (also: wgts --version)',
+    summary: 'Shows the version of wgts',
     run: async (argv) => {
       if (argv.length) return usageOf('version', argv);
       await write(process.stdout, `${PROG} ${version()}\n`);
@@ -89,7 +89,7 @@ const EXAMPLES: Record<string, string> = {
   genkey: 'Example:\n  wgts genkey | tee privatekey | wgts pubkey > publickey\n',
   genpsk: 'Example:\n  wgts genpsk > presharedkey   # the same file goes in PresharedKey on both sides\n',
   pubkey: 'Example:\n  wgts pubkey < privatekey\n',
-  version: 'Example:\n  wgts --version\n',
+  version: 'Example:\n  wgts version\n',
 };
 
 async function usageOf(name: string, argv: string[]): Promise<number> {
