@@ -17,6 +17,7 @@ import { EventEmitter } from 'node:events';
 import type { AgentOptions } from 'node:http';
 import type { AgentOptions as HttpsAgentOptions } from 'node:https';
 import type { Duplex } from 'node:stream';
+import type { ConnectionOptions } from 'node:tls';
 import { loadConfigFile } from '../config/load.js';
 import { formatIssue } from '../config/issues.js';
 import { parseConfig } from '../config/parse.js';
@@ -60,6 +61,8 @@ export type TunnelConfig = string | WgConfig;
 
 type UndiciAgent = import('undici').Agent;
 type FetchInit = Parameters<typeof import('undici').fetch>[1];
+/** The pool key of fetch() calls without `tls`. */
+const DEFAULT_TLS = {};
 
 /** Read a path, wg-quick text, or take a parsed config; refuse a bad one with every file:line error. */
 async function toConfig(config: TunnelConfig, name: string | undefined): Promise<WgConfig> {
@@ -81,7 +84,7 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   private readonly servers = new Set<TunnelServer>();
   private readonly udp = new Set<TunnelUdpSocket>();
   private readonly agents: { destroy(): unknown }[] = [];
-  private undici: UndiciAgent | null = null;
+  private readonly undici = new Map<object, UndiciAgent>();
   private closing: Promise<void> | null = null;
 
   private constructor(
@@ -189,28 +192,38 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
     return a;
   }
 
-  /** WHATWG fetch through the tunnel (undici); http: and https:. */
-  async fetch(url: string | URL, init?: FetchInit): Promise<import('undici').Response> {
+  /**
+   * WHATWG fetch through the tunnel (undici); http: and https:. `tls` sets
+   * the TLS options of https: requests (e.g. `{ ca }` for a private CA);
+   * each distinct object gets its own connection pool.
+   */
+  async fetch(url: string | URL, init?: FetchInit & { tls?: ConnectionOptions }): Promise<import('undici').Response> {
     const undici = await import('undici');
-    this.undici ??= new undici.Agent({
-      connect: (o, cb) => {
-        const host = o.hostname;
-        const port = Number(o.port || (o.protocol === 'https:' ? 443 : 80));
-        const raw = this.connect(port, host);
-        const sock = o.protocol === 'https:' ? tlsOver(raw, host, { ...(o.servername ? { servername: o.servername } : {}), ALPNProtocols: ['http/1.1'] }) : raw;
-        if (sock !== raw) this.track(sock);
-        let settled = false;
-        const onErr = (e: Error): void => {
-          if (!settled) (settled = true), cb(e, null);
-        };
-        sock.once('error', onErr);
-        sock.once(o.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
-          sock.off('error', onErr);
-          if (!settled) (settled = true), cb(null, sock as never);
-        });
-      },
-    });
-    return undici.fetch(url, { ...init, dispatcher: this.undici });
+    const { tls, ...rest } = init ?? {};
+    const key = tls ?? DEFAULT_TLS;
+    let agent = this.undici.get(key);
+    if (!agent) {
+      agent = new undici.Agent({
+        connect: (o, cb) => {
+          const host = o.hostname;
+          const port = Number(o.port || (o.protocol === 'https:' ? 443 : 80));
+          const raw = this.connect(port, host);
+          const sock = o.protocol === 'https:' ? tlsOver(raw, host, { ...tls, ...(o.servername ? { servername: o.servername } : {}), ALPNProtocols: ['http/1.1'] }) : raw;
+          if (sock !== raw) this.track(sock);
+          let settled = false;
+          const onErr = (e: Error): void => {
+            if (!settled) (settled = true), cb(e, null);
+          };
+          sock.once('error', onErr);
+          sock.once(o.protocol === 'https:' ? 'secureConnect' : 'connect', () => {
+            sock.off('error', onErr);
+            if (!settled) (settled = true), cb(null, sock as never);
+          });
+        },
+      });
+      this.undici.set(key, agent);
+    }
+    return undici.fetch(url, { ...rest, dispatcher: agent });
   }
 
   /** Peers (handshake age, bytes), drops by reason, forwards, and the proxies. */
@@ -230,7 +243,8 @@ export class Tunnel extends EventEmitter<TunnelEvents> {
   }
 
   private async shutdown(): Promise<void> {
-    if (this.undici) await this.undici.destroy().catch(() => {});
+    for (const a of this.undici.values()) await a.destroy().catch(() => {});
+    this.undici.clear();
     for (const a of this.agents) a.destroy();
     for (const s of this.servers) s.close(), s.closeAllConnections();
     for (const u of [...this.udp]) u.close();

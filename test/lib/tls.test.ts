@@ -51,3 +51,16 @@ it('httpsAgent: a verified TLS request to node:https on the tunnel', { skip, tim
   assert.match(String(err.code), /SELF_SIGNED|UNABLE_TO_VERIFY|CERT/);
   web.close();
 });
+
+it('fetch over https: a verified request with the CA given as tls.ca, refused without it', { skip, timeout: 60_000 }, async () => {
+  const ca = readFileSync(join(dir, 'cert.pem'));
+  const web = createServer({ key: readFileSync(join(dir, 'key.pem')), cert: ca }, (req, res) => res.end(`fetched ${req.url} over ${(req.socket as { encrypted?: boolean }).encrypted ? 'tls' : 'plain'}`));
+  const server = p!.a.createServer((s) => web.emit('connection', s));
+  await once(server.listen(8443), 'listening');
+  const res = await p!.b.fetch(`https://${A_ADDR}:8443/f`, { tls: { ca } });
+  assert.equal(res.status, 200);
+  assert.equal(await res.text(), 'fetched /f over tls');
+  await assert.rejects(p!.b.fetch(`https://${A_ADDR}:8443/f`), (e: Error & { cause?: { code?: string } }) => /SELF_SIGNED|UNABLE_TO_VERIFY|CERT/.test(String(e.cause?.code)));
+  server.close();
+  web.close();
+});
