@@ -87,6 +87,8 @@ export class Interface extends EventEmitter<InterfaceEvents> {
   private resolver_: TunnelResolver | null = null;
   private proxies: ProxySet | null = null;
   private stopping: Promise<void> | null = null;
+  /** Every part of the config runs (start() resolved); /readyz answers 200 from then until stop(). */
+  private started = false;
 
   private constructor(
     private config: WgConfig,
@@ -125,6 +127,7 @@ export class Interface extends EventEmitter<InterfaceEvents> {
       await iface.stop();
       throw o.signal?.aborted ? o.signal.reason : e;
     }
+    iface.started = true;
     return iface;
   }
 
@@ -255,8 +258,8 @@ export class Interface extends EventEmitter<InterfaceEvents> {
     const ml = cfg.iface.metricsListen;
     if (ml) {
       try {
-        this.metrics = await startMetricsServer(ml, () => this.stats());
-        log.info(`metrics on http://${formatEndpoint(this.metrics.address)}/metrics (health: /healthz)`);
+        this.metrics = await startMetricsServer(ml, () => this.stats(), () => (this.stopping ? 'shutting down' : this.started ? null : 'starting'));
+        log.info(`metrics on http://${formatEndpoint(this.metrics.address)}/metrics (health: /healthz, probes: /livez, /readyz)`);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         const why = code === 'EADDRINUSE' ? `${formatEndpoint(ml)} is in use: choose another MetricsListen`

@@ -3,7 +3,12 @@
  * taken (driverSnapshot: Driver peers, drops, send errors + NatHost unit
  * stats), rendered as text exposition format 0.0.4 (renderMetrics) or judged
  * for /healthz (health: some peer handshook within 180 s, REJECT_AFTER_TIME
- * of the whitepaper §6.1). Only public keys appear; no key material is read.
+ * of the whitepaper §6.1). Kubernetes-style probes beside it: /livez (the
+ * process answers and can read its counters: 200, else 500) and /readyz (the
+ * interface finished starting and is not shutting down: 200, else 503 with
+ * the reason); neither depends on a peer, so a pod is not restarted or taken
+ * out of service because a remote peer is away (that is /healthz's job).
+ * Only public keys appear; no key material is read.
  * Hostile clients are bounded: a cap on connections in all and per client
  * address (a scraper needs one), headers within HEADERS_TIMEOUT_MS (checked
  * every CHECK_INTERVAL_MS, so a slowloris or a silent connection is cut
@@ -221,7 +226,12 @@ function reply(res: ServerResponse, status: number, type: string, body: string, 
   res.end(head ? undefined : body);
 }
 
-function handle(req: IncomingMessage, res: ServerResponse, source: () => MetricsSnapshot): void {
+const PATHS = new Set(['/metrics', '/healthz', '/livez', '/readyz']);
+
+/** What /readyz asks: null when ready, else why not. */
+export type ReadyCheck = () => string | null;
+
+function handle(req: IncomingMessage, res: ServerResponse, source: () => MetricsSnapshot, ready: ReadyCheck): void {
   const head = req.method === 'HEAD';
   let path = '';
   try {
@@ -230,8 +240,13 @@ function handle(req: IncomingMessage, res: ServerResponse, source: () => Metrics
     path = '';
   }
   const text = 'text/plain; charset=utf-8';
-  if ((req.method !== 'GET' && !head) || (path !== '/metrics' && path !== '/healthz')) {
-    reply(res, 404, text, 'not found: try GET /metrics or GET /healthz\n', head);
+  if ((req.method !== 'GET' && !head) || !PATHS.has(path)) {
+    reply(res, 404, text, 'not found: try GET /metrics, /healthz, /livez or /readyz\n', head);
+    return;
+  }
+  if (path === '/readyz') {
+    const why = ready();
+    reply(res, why === null ? 200 : 503, text, `${why === null ? 'ok' : why.replace(/[\r\n]+/g, ' ')}\n`, head);
     return;
   }
   let snap: MetricsSnapshot;
@@ -243,6 +258,8 @@ function handle(req: IncomingMessage, res: ServerResponse, source: () => Metrics
   }
   if (path === '/metrics') {
     reply(res, 200, 'text/plain; version=0.0.4; charset=utf-8', renderMetrics(snap), head);
+  } else if (path === '/livez') {
+    reply(res, 200, text, 'ok\n', head);
   } else {
     const h = health(snap);
     reply(res, h.ok ? 200 : 503, text, `${h.message.replace(/[\r\n]+/g, ' ')}\n`, head);
@@ -250,16 +267,16 @@ function handle(req: IncomingMessage, res: ServerResponse, source: () => Metrics
 }
 
 /**
- * Listen on host:port (IPv6 hosts without brackets) and serve /metrics and
- * /healthz. node:http is loaded here, only when metrics are asked for: it
+ * Listen on host:port (IPv6 hosts without brackets) and serve /metrics,
+ * /healthz, /livez and /readyz. node:http is loaded here, only when metrics are asked for: it
  * costs ~2.5 MB of resident memory in every daemon otherwise.
  */
-export async function startMetricsServer(listen: { host: string; port: number }, source: () => MetricsSnapshot): Promise<MetricsServer> {
+export async function startMetricsServer(listen: { host: string; port: number }, source: () => MetricsSnapshot, ready: ReadyCheck = () => null): Promise<MetricsServer> {
   const { createServer } = await import('node:http');
   const server = createServer({
     connectionsCheckingInterval: CHECK_INTERVAL_MS, headersTimeout: HEADERS_TIMEOUT_MS,
     requestTimeout: REQUEST_TIMEOUT_MS, maxHeaderSize: MAX_HEADER_BYTES,
-  }, (req, res) => handle(req, res, source));
+  }, (req, res) => handle(req, res, source, ready));
   server.maxConnections = MAX_CONNECTIONS;
   server.timeout = IDLE_TIMEOUT_MS;
   const open = new Set<Socket>();
