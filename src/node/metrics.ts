@@ -50,10 +50,14 @@ export interface MetricsSnapshot {
 /** A [Socks5]/[http] proxy or a wireproxy tunnel section's counters (no credentials). */
 export interface ProxySample {
   kind: string;
+  /** Where it takes connections: host:port on this host, `tunnel:PORT` for a TCPServerTunnel, `stdio`. */
   listen: string;
+  /** The fixed destination of a tunnel section (host:port as written). */
   target?: string;
+  /** Connections (or UDP sessions) open now, and made so far. */
   active: number;
   total: number;
+  /** Clients refused: bad credentials, bad requests, targets that failed (by reason). */
   refused: Record<string, number>;
   /** From the tunnel side to the client. */
   bytesIn: number;

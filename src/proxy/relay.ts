@@ -10,22 +10,12 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Server } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ProxyConfig } from '../config/proxy.js';
+import type { ProxySample } from '../node/metrics.js';
 
-export interface ProxyStats {
+/** A proxy's counters: the metrics' ProxySample (listen, target, active, total, refused, bytes) with its kind. */
+export interface ProxyStats extends ProxySample {
   /** A proxy ([Socks5], [http]) or a wireproxy tunnel section. */
   kind: 'socks5' | 'http' | 'tcp-client' | 'tcp-server' | 'udp' | 'stdio';
-  /** Where it takes connections: host:port on this host, `tunnel:PORT` for a TCPServerTunnel, `stdio`. */
-  listen: string;
-  /** The fixed destination of a tunnel section (host:port as written). */
-  target?: string;
-  /** Connections through the proxy still open. */
-  active: number;
-  /** Connections through the proxy made so far. */
-  total: number;
-  /** Clients refused: bad credentials, bad requests, targets that failed (by reason). */
-  refused: Record<string, number>;
-  bytesIn: number;
-  bytesOut: number;
 }
 
 export function hostPort(host: string, port: number): string {
