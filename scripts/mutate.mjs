@@ -5,14 +5,15 @@
 //     names contain one of the --tests words: a lower bound for those files'
 //     score (fewer tests kill fewer mutants), in minutes instead of hours.
 // Not part of `npm test` or CI: run it before a release, or after changing a
-// folder's tests. The suites are on node:test, so Stryker's command runner
-// runs the folder's compiled test files once per mutant. Mutants are placed in
+// folder's tests. Stryker's command runner runs the folder's compiled test
+// files with vitest (one process, files in turn, stop at the first failure)
+// once per mutant. Mutants are placed in
 // the compiled JavaScript (dist/src/FOLDER), built once here, so no mutant
 // needs a TypeScript build; the report names dist/*.js lines, which map 1:1
 // to statements of src/*.ts. Incremental: a rerun only tests mutants whose
 // code or tests changed (reports/mutation/FOLDER-incremental.json).
 //
-//   tsc ──> Stryker (sandbox copy, mutants switched by env) ──> node --test dist/test/FOLDER ──> score, reports/mutation/FOLDER.html
+//   tsc ──> Stryker (sandbox copy, mutants switched by env) ──> vitest run dist/test/FOLDER ──> score, reports/mutation/FOLDER.html
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -55,8 +56,8 @@ if (testFiles.length === 0) {
 const { Stryker } = await import('@stryker-mutator/core');
 const stryker = new Stryker({
   testRunner: 'command',
-  // One node:test process for the folder; a failing test exits non-zero and kills the mutant.
-  commandRunner: { command: `node --test --test-concurrency=1 --test-reporter=dot ${testFiles.join(' ')}` },
+  // One vitest process for the folder; a failing test exits non-zero and kills the mutant.
+  commandRunner: { command: `node node_modules/vitest/vitest.mjs run --config vitest.config.mjs --no-file-parallelism --bail=1 --reporter=dot ${testFiles.join(' ')}` },
   coverageAnalysis: 'off', // the command runner cannot report per-test coverage
   mutate,
   // The sandbox needs the compiled code, the native addon and package.json; not the rest.

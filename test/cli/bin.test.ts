@@ -4,7 +4,7 @@
  * fresh clone tsc writes it 0644 (npm links the bin before `prepare` builds
  * it); scripts/bin-executable.mjs marks it, and `npm test` builds the same way.
  */
-import { it } from 'node:test';
+import { it } from 'vitest';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, readFileSync } from 'node:fs';

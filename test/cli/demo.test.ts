@@ -2,7 +2,7 @@
  * `wgts demo` (the README's first command): it fetches the home page through
  * the forwarded public port, and while it runs the printed URL works by hand.
  */
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { resolve } from 'node:path';
@@ -20,7 +20,7 @@ describe('wgts demo', { timeout: 30_000 }, () => {
 
   it('keeps running with a URL that works by hand, and stops on SIGINT', async (t) => {
     const child = spawn(process.execPath, [CLI, 'demo'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    t.after(() => {
+    t.onTestFinished(() => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     });
     let out = '';

@@ -11,7 +11,7 @@
 //
 // The command list comes from `wgts help`, which prints the COMMANDS table:
 // importing main.js would run the CLI inside the test process.
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';

@@ -4,7 +4,7 @@
  * half-written) without --force, and --peer takes the next free address.
  * Runs runInit in-process on temp directories, plus one spawn of the CLI.
  */
-import { describe, it, after } from 'node:test';
+import { describe, it, afterAll } from 'vitest';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -20,7 +20,7 @@ import { INIT_HELP, generatePair, parseForwardSpec, parseInitArgs, runInit } fro
 
 const CLI = resolve('dist/src/cli/main.js');
 const dirs: string[] = [];
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 function tmp(): string {
   const d = mkdtempSync(join(tmpdir(), 'wgts-init-'));

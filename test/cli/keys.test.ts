@@ -2,7 +2,7 @@
  * `wgts genkey|genpsk|pubkey` against wg(8): spawns dist/src/cli/main.js and
  * /usr/bin/wg on the same inputs and compares exit codes and output.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';

@@ -12,7 +12,7 @@
  * own (so the dependencies come from the npm cache `npm ci` filled, with no
  * registry traffic); without them in the cache the suite skips loudly.
  */
-import { describe, it, before, after } from 'node:test';
+import { describe, it, beforeAll, afterAll } from 'vitest';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
@@ -60,7 +60,7 @@ let installOut = '';
 let unavailable: string | null = null;
 
 describe('the npm package', { timeout: 900_000 }, () => {
-  before(() => {
+  beforeAll(() => {
     const packed = npm(['pack', '--ignore-scripts', '--json', '--pack-destination', work], ROOT);
     assert.equal(packed.code, 0, packed.out);
     const name = (JSON.parse(packed.out.slice(packed.out.indexOf('['))) as Array<{ filename: string }>)[0]!.filename;
@@ -82,7 +82,7 @@ describe('the npm package', { timeout: 900_000 }, () => {
     else assert.equal(r.code, 0, r.out);
   });
 
-  after(() => rmSync(work, { recursive: true, force: true }));
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
 
   it('the tarball holds the compiled CLI and library, the addon sources and nothing else', () => {
     const list = spawnSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''));

@@ -4,7 +4,7 @@
  * terminal rendering decode back to that text with an independent decoder
  * (jsqr; PNG read with pngjs). The terminal output must not show key text.
  */
-import { describe, it, after } from 'node:test';
+import { describe, it, afterAll } from 'vitest';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -25,7 +25,7 @@ const jsQR: Decode = typeof jsqrModule === 'function' ? (jsqrModule as unknown a
 
 const CLI = resolve('dist/src/cli/main.js');
 const dirs: string[] = [];
-after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
 
 function tmp(): string {
   const d = mkdtempSync(join(tmpdir(), 'wgts-qr-'));

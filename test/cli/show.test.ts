@@ -3,7 +3,7 @@
  * human and JSON views, a change made with `wgts set`, and (as root) the same
  * run by an unprivileged user whose socket lands in the per-user directory.
  */
-import { describe, it, after } from 'node:test';
+import { describe, it, afterAll } from 'vitest';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync, existsSync, chmodSync } from 'node:fs';
@@ -68,7 +68,7 @@ describe('wgts show / set: formatting', () => {
 describe('wgts show / set against a running wgts', { timeout: 30_000 }, () => {
   const dirs: string[] = [];
   const children: ChildProcess[] = [];
-  after(() => {
+  afterAll(() => {
     for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
     for (const d of dirs) rmSync(d, { recursive: true, force: true });
   });

@@ -4,7 +4,7 @@
  * public key; a broken key file refuses the config with file:line and never
  * prints the file's contents; a key file others can read is warned about.
  */
-import { describe, it, after } from 'node:test';
+import { describe, it, afterAll } from 'vitest';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
@@ -43,7 +43,7 @@ function up(file: string, env: Record<string, string>, until: RegExp | null): Pr
 
 describe('wgts up: PrivateKeyFile and PrivateKeyEnv', { timeout: 60_000 }, () => {
   const dirs: string[] = [];
-  after(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
+  afterAll(() => { for (const d of dirs) rmSync(d, { recursive: true, force: true }); });
   function dir(): string {
     const d = mkdtempSync(join(tmpdir(), 'wgts-keys-'));
     dirs.push(d);

@@ -4,7 +4,7 @@
  * unknown flag, a name Linux refuses), and --version. What it does with a
  * valid name needs root and namespaces: test/interop/wgts-tun.test.ts.
  */
-import { it } from 'node:test';
+import { it } from 'vitest';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

@@ -3,7 +3,7 @@
  * serializer in node (same compression rule as RFC 5952 section 4), masking
  * against a naive BigInt reference, both on random inputs.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { canonicalIp, isHostname, parseCidr, parseEndpoint } from '../../src/config/addr.js';
 import { rng } from './helpers.js';

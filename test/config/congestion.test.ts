@@ -5,7 +5,7 @@
  * serialize round trip, and spelled in the short form and the rule text
  * `wgts show` prints only when set.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { formatIssue, parseConfig, parseShortForm, serializeConfig, type WgConfig } from '../../src/config/index.js';
 import type { NatRule } from '../../src/nat/rule.js';

@@ -2,7 +2,7 @@
  * Every refusal: exact `file:line: message` text, all errors collected in
  * one pass, and no PrivateKey/PresharedKey value in any message.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { formatIssue, MAX_ERRORS, parseConfig, type ParseOptions } from '../../src/config/index.js';
 import { KEYS } from './helpers.js';

@@ -4,7 +4,7 @@
  * parser alone refuses them. Every accepted form, every refusal with its
  * exact `file:line:` message, and no key material in any message.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { spawnSync } from 'node:child_process';

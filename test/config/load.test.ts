@@ -1,5 +1,5 @@
 /** loadConfigFile: reads a file into parseConfig, with a size bound and file-level errors. */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';

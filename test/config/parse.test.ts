@@ -1,5 +1,5 @@
 /** Parsing real-looking wg-quick files: every field, case, CRLF, warnings, names. */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { encodeKey } from '../../src/crypto/util.js';
 import { formatIssue, parseConfig, type WgConfig } from '../../src/config/index.js';

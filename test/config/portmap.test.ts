@@ -3,7 +3,7 @@
  * built PortMapPolicy, every refusal with its exact `file:line:` message,
  * the checks against [Interface]/[Peer]/[Expose], and the serializer.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { formatIssue, parseConfig, serializeConfig, type WgConfig } from '../../src/config/index.js';
 import type { PortMapPolicy } from '../../src/portmap/types.js';

@@ -3,7 +3,7 @@
  * errors, the open-proxy warning, and the Password kept out of every
  * message and of redacted output.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { parseConfig, serializeConfig, formatIssue } from '../../src/config/index.js';
 import { proxiesOf } from '../../src/config/proxy.js';

@@ -3,7 +3,7 @@
  * [Toy] section) is parsed, built, validated and serialized without
  * touching the parser.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { formatIssue, parseConfig, SECTIONS, serializeConfig, type SectionSpec } from '../../src/config/index.js';
 import { parseEndpoint } from '../../src/config/addr.js';

@@ -2,7 +2,7 @@
  * serializeConfig round trips through parseConfig, and agrees with the real
  * wg-quick(8) on which keys are wg-quick-only (`wg-quick strip`).
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';

@@ -5,7 +5,7 @@
  * their own file), and a [Peer] without AllowedIPs taking everything in
  * such a file (and only there).
  */
-import { after, test } from 'node:test';
+import { afterAll, test } from 'vitest';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -47,7 +47,7 @@ BindAddress = 127.0.0.1:25344
 `;
 
 const dir = mkdtempSync(join(tmpdir(), 'wgts-wireproxy-'));
-after(() => rmSync(dir, { recursive: true, force: true }));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 test('the four tunnel sections parse to their configs and serialize back', () => {
   const r = parseConfig('wp.conf', wgQuick + sections);

@@ -4,7 +4,7 @@
 // WireGuard (a UDP echo, a black hole) must produce FAILs and never a PASS.
 // The kernel's run lives in test/interop/kernel-wireguard.test.ts, which
 // already has a guest booted.
-import { it } from 'node:test';
+import { it } from 'vitest';
 import assert from 'node:assert/strict';
 import {
   formatEndpoint, genKeyPair, interopSuite, Netns, vethPair, WireguardGo,

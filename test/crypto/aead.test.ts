@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { seal, sealInto, open, sealNonce, openNonce, counterNonce, TAG_LEN } from '../../src/crypto/aead.js';
 import { loadVectors, hex, toHex, seq } from './vectors.js';

@@ -6,7 +6,7 @@
  * decrypted; after every seal and open (forgeries included) the whole wasm
  * memory reads zero: no key, keystream, plaintext or AAD is left in it.
  */
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { loadVectors, hex } from './vectors.js';

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { tai64n, tai64nAfter, TAI64N_LEN } from '../../src/crypto/tai64n.js';
 import { loadVectors, toHex } from './vectors.js';

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { equalConstantTime, isZero, decodeKey, encodeKey, toHex } from '../../src/crypto/util.js';
 import { seq } from './vectors.js';

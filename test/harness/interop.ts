@@ -1,10 +1,10 @@
 // Gate for interop suites. canRunInterop() probes the machine once (root, a
 // namespace can really be added, /dev/net/tun, the binaries on PATH);
-// interopSuite() wraps node:test's describe so a suite either runs with
+// interopSuite() wraps vitest's describe so a suite either runs with
 // sweep/cleanup/log-dump hooks installed, or is skipped loudly (stderr line +
 // a skipped test carrying the reason), or fails when WGTS_INTEROP=required.
 // skipUnlessPresent() and skipOrFail() do the same for a single test.
-import { describe, it, before, after, afterEach, test, type TestContext } from 'node:test';
+import { describe, it, beforeAll, afterAll, afterEach, test, type TestContext } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { accessSync, closeSync, constants, openSync, readFileSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
@@ -84,7 +84,7 @@ export function canRunInterop(extraBinaries: readonly string[] = []): InteropSta
 }
 
 export interface InteropSuiteOptions {
-  /** Suite timeout in ms (node:test describe option). */
+  /** Per-test timeout in ms inside the suite (vitest describe option). */
   timeout?: number;
   /** Binaries needed beyond ip, wireguard-go, wg. */
   needs?: readonly string[];
@@ -121,22 +121,20 @@ export function interopSuite(
     } else {
       process.stderr.write(`SKIP interop: ${why} (suite "${name}"; set WGTS_INTEROP=required to make this fail)\n`);
       describe(name, () => {
-        it('interop prerequisites', { skip: `interop: ${why}` }, () => {});
+        it.skip(`interop prerequisites: ${why}`, () => {});
       });
     }
     return;
   }
   describe(name, opts.timeout !== undefined ? { timeout: opts.timeout } : {}, () => {
-    before(async () => {
+    beforeAll(async () => {
       const removed = await sweepStale();
       if (removed.length > 0) process.stderr.write(`harness: swept stale leftovers: ${removed.join(', ')}\n`);
     });
     afterEach((t) => {
-      // TestContext.passed exists at run time on Node >= 20.12 but is not in @types/node 20.
-      const passed = (t as unknown as { passed?: boolean }).passed;
-      if (passed === false) dumpLogs(`test "${t.name}" failed`);
+      if (t.task.result?.state === 'fail') dumpLogs(`test "${t.task.name}" failed`);
     });
-    after(cleanupAll);
+    afterAll(cleanupAll);
     fn();
   });
 }
@@ -150,7 +148,7 @@ const reportedMissing = new Set<string>();
  * WGTS_INTEROP=required register one failing test naming it (once per reason
  * and file) and skip the dependent test, which could not run anyway.
  */
-export function skipUnlessPresent(why: string | null | undefined | false): string | false {
+export function skipUnlessPresent(why: string | null | undefined | false): boolean {
   if (!why) return false;
   const first = !reportedMissing.has(why);
   reportedMissing.add(why);
@@ -160,16 +158,16 @@ export function skipUnlessPresent(why: string | null | undefined | false): strin
         throw new Error(`a prerequisite is missing and WGTS_INTEROP=required: ${why}`);
       });
     }
-    return `missing (and required): ${why}`;
+    return true;
   }
   if (first) process.stderr.write(`SKIP: ${why} (set WGTS_INTEROP=required to make this fail)\n`);
-  return why;
+  return true;
 }
 
 /** Inside a running test: skip it loudly when something is missing, or fail under WGTS_INTEROP=required. */
 export function skipOrFail(t: TestContext, why: string): void {
   if (interopMode() === 'required') throw new Error(`a prerequisite is missing and WGTS_INTEROP=required: ${why}`);
-  process.stderr.write(`SKIP: ${why} (test "${t.name}"; set WGTS_INTEROP=required to make this fail)\n`);
+  process.stderr.write(`SKIP: ${why} (test "${t.task.name}"; set WGTS_INTEROP=required to make this fail)\n`);
   t.skip(why);
 }
 

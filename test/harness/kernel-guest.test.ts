@@ -2,7 +2,7 @@
 // a fresh build supersedes older builds of the same kernel and builds of
 // kernels no longer installed; a young temporary file (a concurrent build)
 // and foreign names stay.
-import { it } from 'node:test';
+import { it } from 'vitest';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,7 +11,7 @@ import { pruneInitramfsCache } from './kernel-guest.js';
 
 it('pruneInitramfsCache keeps the new build, other installed kernels, young temp files and foreign names', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'wgts-kcache-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  t.onTestFinished(async () => { await rmSync(dir, { recursive: true, force: true }); });
   const names = {
     keep: 'initramfs-6.1.0-57-amd64-3182dfab8602b01d.cpio',
     sameVersionOlder: 'initramfs-6.1.0-57-amd64-0000000000000001.cpio',

@@ -40,7 +40,7 @@ function installHooks(): void {
   for (const sig of ['SIGINT', 'SIGTERM'] as const) {
     process.on(sig, () => {
       cleanupAllSync();
-      // Another listener (node:test's own) will exit; otherwise do it here.
+      // Another listener (the test runner's own) will exit; otherwise do it here.
       if (process.listenerCount(sig) === 1) process.exit(sig === 'SIGINT' ? 130 : 143);
     });
   }

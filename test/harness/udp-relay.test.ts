@@ -4,7 +4,7 @@
 // ordering perturbed, and same seed -> same decisions; then the delay line:
 // every datagram at least delayMs late, in order under jitter, the same drop
 // decisions with and without delay. Run with both socket kinds (native, dgram).
-import { describe, it, before, afterEach } from 'node:test';
+import { describe, it, beforeAll, afterEach } from 'vitest';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { createPrng, UdpRelay, type Impairment } from './udp-relay.js';
@@ -109,7 +109,7 @@ const kinds: Array<'native' | 'dgram'> = nativeUdp() ? ['native', 'dgram'] : ['d
 if (kinds.length === 1) process.stderr.write('udp-relay test: the native UDP addon is not built; testing the dgram relay only\n');
 
 for (const kind of kinds) describe(`udp-relay (${kind} sockets)`, () => {
-  before(() => {
+  beforeAll(() => {
     io = kind;
   });
 

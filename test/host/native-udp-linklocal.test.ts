@@ -6,7 +6,7 @@
  * with only link-local addresses (root only; skipped loudly without, failing
  * under WGTS_INTEROP=required).
  */
-import { after, describe, it } from 'node:test';
+import { afterAll, describe, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { interopMode, which } from '../harness/interop.js';
@@ -26,9 +26,9 @@ if (why && interopMode() === 'required') {
 
 const CHILD = fileURLToPath(new URL('./native-udp-linklocal-child.js', import.meta.url));
 
-describe('native UDP: link-local IPv6 peers keep their scope', { skip: why ?? false }, () => {
+describe('native UDP: link-local IPv6 peers keep their scope', { skip: !!why }, () => {
   const spaces: Netns[] = [];
-  after(async () => { for (const ns of spaces) await ns.destroy(); });
+  afterAll(async () => { for (const ns of spaces) await ns.destroy(); });
 
   it('a datagram to fe80::b%if arrives with a scoped source, and the reply to that source comes back', async () => {
     const a = await Netns.create('llA');

@@ -5,7 +5,7 @@
  * Runs in a private network namespace whose loopback MTU is set to 1280
  * (root only; skipped loudly without, failing under WGTS_INTEROP=required).
  */
-import { after, describe, it } from 'node:test';
+import { afterAll, describe, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { interopMode, which } from '../harness/interop.js';
@@ -22,9 +22,9 @@ if (why && interopMode() === 'required') {
   it('GSO below the path MTU: prerequisites (WGTS_INTEROP=required)', () => assert.fail(why));
 }
 
-describe('native UDP: GSO runs larger than the path MTU', { skip: why ?? false }, () => {
+describe('native UDP: GSO runs larger than the path MTU', { skip: !!why }, () => {
   let ns: Netns | undefined;
-  after(async () => { await ns?.destroy(); });
+  afterAll(async () => { await ns?.destroy(); });
 
   it('with lo at MTU 1280, runs of 1400-byte datagrams still arrive whole, in order, none dropped', async () => {
     ns = await Netns.create('gsomtu');

@@ -9,7 +9,7 @@
  * Without the built addon these skip loudly, and fail under
  * WGTS_INTEROP=required.
  */
-import { afterEach, describe, it } from 'node:test';
+import { afterEach, describe, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { NativeUdpSocket, META, localOf, nativeUdp, type NativeUdpAddon, type UdpSource } from '../../src/host/native-udp.js';
 import { UdpBind } from '../../src/host/udp-bind.js';

@@ -6,7 +6,7 @@
  * built addon these skip loudly, and fail under WGTS_INTEROP=required (CI
  * builds it with `npm ci`).
  */
-import { afterEach, describe, it } from 'node:test';
+import { afterEach, describe, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { NativeUdpSocket, addressOf, nativeUdp, type NativeUdpAddon } from '../../src/host/native-udp.js';
@@ -46,7 +46,7 @@ function open(o: ConstructorParameters<typeof NativeUdpSocket>[1]): NativeUdpSoc
 
 const closeAll = (...ss: NativeUdpSocket[]) => Promise.all(ss.map((s) => new Promise<void>((r) => s.close(r))));
 
-describe('native UDP sockets', { skip }, () => {
+describe('native UDP sockets', { skip: !!skip }, () => {
   for (const gro of [true, false]) {
     it(`a burst of equal datagrams (one GSO run) arrives whole and in order, receiver GRO ${gro ? 'on' : 'off'}`, async () => {
       const a = open({ family: 4, address: '127.0.0.1' });
@@ -186,12 +186,12 @@ describe('native UDP sockets', { skip }, () => {
 
 describe('UdpBind, native and dgram', () => {
   for (const native of [true, false]) {
-    it(`${native ? 'native' : 'dgram'}: datagrams both ways on a dual-stack bind, sources as plain addresses`, { skip: native ? skip : false }, async (t) => {
+    it(`${native ? 'native' : 'dgram'}: datagrams both ways on a dual-stack bind, sources as plain addresses`, { skip: native && !!skip }, async (t) => {
       const gotA: Array<[string, string, number]> = [];
       const gotB: Array<[string, string, number]> = [];
       const a = new UdpBind((d, from) => gotA.push([Buffer.from(d).toString(), from.address, from.port]), () => {}, () => {}, { native });
       const b = new UdpBind((d, from) => gotB.push([Buffer.from(d).toString(), from.address, from.port]), () => {}, () => {}, { native });
-      t.after(() => Promise.all([a.close(), b.close()]));
+      t.onTestFinished(async () => { await Promise.all([a.close(), b.close()]); });
       await a.open(0);
       await b.open(0, '127.0.0.1');
       assert.match(a.kind, native ? /^native/ : /^dgram$/);
@@ -209,11 +209,11 @@ describe('UdpBind, native and dgram', () => {
     });
   }
 
-  it('native: datagrams the kernel refuses reach onDrop (the driver counts them as send errors), not the log', { skip }, async (t) => {
+  it('native: datagrams the kernel refuses reach onDrop (the driver counts them as send errors), not the log', { skip: !!skip }, async (t) => {
     const drops: Array<[string, number]> = [];
     const errors: Error[] = [];
     const a = new UdpBind(() => {}, (e) => errors.push(e), () => {}, { onDrop: (code, n) => drops.push([code, n]) });
-    t.after(() => a.close());
+    t.onTestFinished(async () => { await a.close(); });
     await a.open(0, '127.0.0.1');
     a.send(Buffer.from('x'), { address: '::1', port: 9 });
     a.send(Buffer.from('y'), { address: '::1', port: 9 });

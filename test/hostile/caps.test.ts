@@ -4,7 +4,7 @@
  * `file:line: message` errors) -> Driver (the caps reach the Device and the
  * Stack: staged packets, TIME-WAIT config, fragment table all bounded).
  */
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { formatIssue, parseConfig } from '../../src/config/index.js';
 import type { WgConfig } from '../../src/config/types.js';

@@ -6,14 +6,14 @@
  * 120 s) and its NAT rebinds twice. Same bar as the long run: right SHA-256,
  * every byte, no gap over 2 s at the client.
  */
-import { it } from 'node:test';
+import { it } from 'vitest';
 import assert from 'node:assert/strict';
 import { describeFault, faultVerdict, runFaultDownload } from './fault-download.js';
 
 it('a forwarded download survives rekeys, NAT rebinding and 3 % loss with reordering: right SHA-256, no stall over 2 s', { timeout: 240_000 }, async (t) => {
   const rebindAt = [0.3, 0.7];
   const r = await runFaultDownload({ bytes: 16 << 20, rebindAt, rekeyEvery: 3000, timeoutMs: 200_000 });
-  t.diagnostic(describeFault(r));
+  console.log(describeFault(r));
   assert.deepEqual(faultVerdict(r, rebindAt.length), [], describeFault(r));
   assert.ok(r.handshakes.home >= 2, `several rekeys expected at one per 3000 messages: ${describeFault(r)}`);
 });

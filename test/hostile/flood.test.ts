@@ -20,7 +20,7 @@
  *    LEGIT_RATE_DEFAULT; 0 = full speed): a legitimate handshake completes
  *    through cookie + retry within HANDSHAKE_BOUND_MS. Figures: issue 9.
  */
-import { after, describe, it, type TestContext } from 'node:test';
+import { afterAll, describe, it, type TestContext } from 'vitest';
 import assert from 'node:assert/strict';
 import { resolve } from 'node:path';
 import { encodeKey } from '../../src/crypto/util.js';
@@ -94,10 +94,10 @@ function assertCookieMode(f: FloodStats): void {
 
 function describeFlood(t: TestContext, f: FloodStats, stats: Map<string, number>): void {
   const sent = f.sentGarbage + f.sentValidMac1;
-  t.diagnostic(`flood: ${sent} initiations in ${(f.ms / 1000).toFixed(1)} s = ${((sent / f.ms) * 1000).toFixed(0)} packets/s from ${f.sources > 4 ? `${f.sources} source addresses (all valid mac1)` : `${f.sources} source ports (half garbage, half valid mac1)`}`);
+  console.log(`flood: ${sent} initiations in ${(f.ms / 1000).toFixed(1)} s = ${((sent / f.ms) * 1000).toFixed(0)} packets/s from ${f.sources > 4 ? `${f.sources} source addresses (all valid mac1)` : `${f.sources} source ports (half garbage, half valid mac1)`}`);
   // wgts counts every garbage datagram it reads as drop.bad-mac1: the share it read of what was sent.
   const read = (100 * (stats.get('drop.bad-mac1') ?? 0)) / Math.max(1, f.sentGarbage);
-  t.diagnostic(`wgts read ${read.toFixed(0)}% of the garbage (drop.bad-mac1) and sent ${f.cookieReplies} verified cookie replies that reached the flooder (${((f.cookieReplies / f.ms) * 1000).toFixed(0)}/s, ${((100 * f.cookieReplies) / Math.max(1, f.sentValidMac1)).toFixed(0)}% of the valid-mac1 initiations); ${f.bytesReceived} bytes back for ${f.bytesSent} sent`);
+  console.log(`wgts read ${read.toFixed(0)}% of the garbage (drop.bad-mac1) and sent ${f.cookieReplies} verified cookie replies that reached the flooder (${((f.cookieReplies / f.ms) * 1000).toFixed(0)}/s, ${((100 * f.cookieReplies) / Math.max(1, f.sentValidMac1)).toFixed(0)}% of the valid-mac1 initiations); ${f.bytesReceived} bytes back for ${f.bytesSent} sent`);
 }
 
 async function assertResponsive(t: TestContext, wgts: Wgts, keys: { wgts: Keys; legit: Keys }): Promise<void> {
@@ -106,7 +106,7 @@ async function assertResponsive(t: TestContext, wgts: Wgts, keys: { wgts: Keys; 
   // then under-load mode ends 1 s after the last handshake message.
   const drainMs = await waitIdle(wgts.pid);
   await sleep(1100);
-  t.diagnostic(`after the flood: wgts worked ${drainMs.toFixed(0)} ms more through its socket queue`);
+  console.log(`after the flood: wgts worked ${drainMs.toFixed(0)} ms more through its socket queue`);
   const view = await wgts.get();
   assert.ok(view.some(([k]) => k === 'public_key'), 'the UAPI answers with the peer');
   const fresh = new LegitPeer(keys.legit, keys.wgts.pub, wgts.port);
@@ -118,7 +118,7 @@ async function assertResponsive(t: TestContext, wgts: Wgts, keys: { wgts: Keys; 
       throw new Error(`${e.message}; the peer received ${JSON.stringify([...fresh.received])}, events ${fresh.events.map((x) => x.e.type).join(',')}`);
     });
     assert.equal(fresh.received.get(3) ?? 0, 0, 'no cookie once the load is gone');
-    t.diagnostic(`after the flood: a fresh handshake in ${(ok.at - t1).toFixed(0)} ms, without a cookie`);
+    console.log(`after the flood: a fresh handshake in ${(ok.at - t1).toFixed(0)} ms, without a cookie`);
   } finally {
     fresh.close();
   }
@@ -134,7 +134,7 @@ async function stopAll(wgts: Wgts, rss: RssSampler, legit: LegitPeer, flooder: F
 }
 
 describe('hostile: handshake flood against wgts up', { timeout: 150_000 }, () => {
-  after(async () => { await cleanupAll(); });
+  afterAll(async () => { await cleanupAll(); });
 
   it('at full speed: a legitimate peer completes its handshake; only verified cookie replies, no amplification, bounded memory, still responsive', async (t) => {
     const keys = { wgts: newKeys(), legit: newKeys() };
@@ -156,10 +156,10 @@ describe('hostile: handshake flood against wgts up', { timeout: 150_000 }, () =>
       describeFlood(t, f, await wgts.stats());
       const retries = legit.count('handshake-initiated', (e) => e.type === 'handshake-initiated' && e.retry);
       const got = `the peer got ${legit.received.get(3) ?? 0} cookie replies and sent ${retries} retries`;
-      t.diagnostic(done
+      console.log(done
         ? `legitimate handshake: ${(done.at - t0).toFixed(0)} ms under the full-speed flood; ${got}`
         : `legitimate handshake: not completed within ${FULL_SPEED_BOUND_MS} ms of full-speed flood; ${got}`);
-      t.diagnostic(`wgts RSS ${mem.startMb.toFixed(1)} MB at start, peak ${mem.peakMb.toFixed(1)} MB; CPU ${mem.cpuSeconds.toFixed(1)} s in ${(f.ms / 1000).toFixed(1)} s`);
+      console.log(`wgts RSS ${mem.startMb.toFixed(1)} MB at start, peak ${mem.peakMb.toFixed(1)} MB; CPU ${mem.cpuSeconds.toFixed(1)} s in ${(f.ms / 1000).toFixed(1)} s`);
       assertCookieMode(f);
       assert.ok(done, `the legitimate handshake completed under the full-speed flood within ${FULL_SPEED_BOUND_MS} ms; ${got}`);
       assert.equal(legit.dev.dropCount('bad-cookie'), 0, 'the legitimate peer accepted every cookie reply it got');
@@ -190,8 +190,8 @@ describe('hostile: handshake flood against wgts up', { timeout: 150_000 }, () =>
       const mem = rss.stop();
       const retries = legit.count('handshake-initiated', (e) => e.type === 'handshake-initiated' && e.retry);
       describeFlood(t, f, await wgts.stats());
-      t.diagnostic(`legitimate handshake: ${(done.at - t0).toFixed(0)} ms under the flood; the peer got ${legit.received.get(3) ?? 0} cookie reply and sent ${retries} retry`);
-      t.diagnostic(`wgts RSS ${mem.startMb.toFixed(1)} MB at start, peak ${mem.peakMb.toFixed(1)} MB; CPU ${mem.cpuSeconds.toFixed(1)} s in ${(f.ms / 1000).toFixed(1)} s`);
+      console.log(`legitimate handshake: ${(done.at - t0).toFixed(0)} ms under the flood; the peer got ${legit.received.get(3) ?? 0} cookie reply and sent ${retries} retry`);
+      console.log(`wgts RSS ${mem.startMb.toFixed(1)} MB at start, peak ${mem.peakMb.toFixed(1)} MB; CPU ${mem.cpuSeconds.toFixed(1)} s in ${(f.ms / 1000).toFixed(1)} s`);
       assertCookieMode(f);
       assert.ok(stillFlooding, 'the handshake completed while the flood ran');
       assert.ok((legit.received.get(3) ?? 0) >= 1, 'the legitimate peer was sent a cookie reply');
@@ -225,8 +225,8 @@ describe('hostile: handshake flood against wgts up', { timeout: 150_000 }, () =>
       const f = await flooder.finish();
       const mem = rss.stop();
       describeFlood(t, f, await wgts.stats());
-      t.diagnostic(`legitimate handshake: ${(done.at - t0).toFixed(0)} ms under the flood from ${SPREAD_SOURCES} addresses; the peer got ${legit.received.get(3) ?? 0} cookie reply`);
-      t.diagnostic(`wgts RSS ${mem.startMb.toFixed(1)} MB at start, peak ${mem.peakMb.toFixed(1)} MB`);
+      console.log(`legitimate handshake: ${(done.at - t0).toFixed(0)} ms under the flood from ${SPREAD_SOURCES} addresses; the peer got ${legit.received.get(3) ?? 0} cookie reply`);
+      console.log(`wgts RSS ${mem.startMb.toFixed(1)} MB at start, peak ${mem.peakMb.toFixed(1)} MB`);
       assertCookieMode(f);
       assert.ok(stillFlooding, 'the handshake completed while the flood ran');
       assert.ok((legit.received.get(3) ?? 0) >= 1, 'the legitimate peer got its cookie reply');

@@ -15,7 +15,7 @@
  * counted drop (its `stats=1` counters) or an answer received, rather than
  * after a fixed pause.
  */
-import { after, describe, it, type TestContext } from 'node:test';
+import { afterAll, describe, it, type TestContext } from 'vitest';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { randomBytes } from 'node:crypto';
@@ -88,7 +88,7 @@ function typeName(t: number): string {
 }
 
 describe('hostile: garbage into a running wgts', { timeout: 40_000 }, () => {
-  after(async () => { await cleanupAll(); });
+  afterAll(async () => { await cleanupAll(); });
 
   it('answers no garbage, only cookie replies under load, survives, and keeps the real session', async (t: TestContext) => {
     const wgtsKeys = newKeys();
@@ -156,7 +156,7 @@ describe('hostile: garbage into a running wgts', { timeout: 40_000 }, () => {
         total += list.length;
         assert.deepEqual(back.map((b) => `${typeName(b[0]!)} (${b.length} bytes)`), [], `no answer to ${name}`);
       }
-      t.diagnostic(`${total} garbage datagrams in ${phases.length} kinds: no answer to any`);
+      console.log(`${total} garbage datagrams in ${phases.length} kinds: no answer to any`);
 
       // Under load: a burst of replayed (valid-mac1) initiations gets cookie replies only.
       const burst = Array.from({ length: 200 }, () => init);
@@ -172,7 +172,7 @@ describe('hostile: garbage into a running wgts', { timeout: 40_000 }, () => {
       }
       const backBytes = back.reduce((n, b) => n + b.length, 0);
       assert.ok(back.length <= burst.length && backBytes <= sentBytes, 'no amplification');
-      t.diagnostic(`under load: ${burst.length} replayed initiations -> ${back.length} cookie replies (${backBytes} bytes for ${sentBytes})`);
+      console.log(`under load: ${burst.length} replayed initiations -> ${back.length} cookie replies (${backBytes} bytes for ${sentBytes})`);
 
       // Alive, not hijacked, and the real session still carries data.
       assert.ok(wgts.proc.running, 'wgts is still running');

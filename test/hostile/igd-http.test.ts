@@ -15,7 +15,7 @@
  *     (UAPI stats upnp_http.*) say what happened, RSS stayed bounded, wgts
  *     still runs and serves.
  */
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -117,7 +117,7 @@ describe('hostile: clients on the IGD HTTP port', { timeout: 120_000 }, () => {
       const during = await description();
       assert.equal(during.status, 200, 'a legitimate client is served while the attackers hold their connections');
       let s = await stats();
-      t.diagnostic(`phase 1 stats: ${JSON.stringify(Object.fromEntries([...s].filter(([k]) => k.startsWith('upnp_http.'))))}`);
+      console.log(`phase 1 stats: ${JSON.stringify(Object.fromEntries([...s].filter(([k]) => k.startsWith('upnp_http.'))))}`);
       assert.ok((s.get('upnp_http.open') ?? 0) <= MAX_HTTP_PER_SOURCE + 1, `open ${s.get('upnp_http.open')}`);
       assert.ok((s.get('upnp_http.refused_per_source') ?? 0) >= 12, 'refusals past the per-source cap are counted');
       assert.equal(s.get('upnp_http.rejected_431'), 1);
@@ -149,7 +149,7 @@ describe('hostile: clients on the IGD HTTP port', { timeout: 120_000 }, () => {
       assert.equal((await description()).status, 200, 'served again afterwards');
       assert.ok(server.proc.running, 'wgts still runs');
       const r = rss.stop();
-      t.diagnostic(`wgts RSS ${r.startMb.toFixed(1)} MB at start, peak ${r.peakMb.toFixed(1)} MB; ${JSON.stringify(Object.fromEntries([...s].filter(([k]) => k.startsWith('upnp_http.'))))}`);
+      console.log(`wgts RSS ${r.startMb.toFixed(1)} MB at start, peak ${r.peakMb.toFixed(1)} MB; ${JSON.stringify(Object.fromEntries([...s].filter(([k]) => k.startsWith('upnp_http.'))))}`);
       assert.ok(r.peakMb <= RSS_CEILING_MB, `RSS peaked at ${r.peakMb.toFixed(1)} MB`);
     } finally {
       if (drip) clearInterval(drip);

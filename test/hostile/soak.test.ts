@@ -5,7 +5,7 @@
  * its reason in soak.ts). 8 s reaches the plateau, too short to check that it
  * stays flat: the long run does that.
  */
-import { it } from 'node:test';
+import { it } from 'vitest';
 import assert from 'node:assert/strict';
 import { RSS_CEILING_MB, rssVerdict, runSoak } from './soak.js';
 
@@ -15,7 +15,7 @@ it('soak (short): forwarded connections and handshakes churn without errors or u
   assert.ok(r.connections > 100, `only ${r.connections} connections: ${JSON.stringify(r)}`);
   assert.ok(r.handshakes >= 5, `only ${r.handshakes} handshakes`);
   const v = rssVerdict(r);
-  t.diagnostic(`${r.connections} forwarded connections, ${r.handshakes} handshakes in ${r.seconds} s; ${v.text}`);
+  console.log(`${r.connections} forwarded connections, ${r.handshakes} handshakes in ${r.seconds} s; ${v.text}`);
   for (const side of ['vps', 'home'] as const) {
     assert.ok(v.peakMb[side] <= RSS_CEILING_MB, `${side} RSS peaked at ${v.peakMb[side].toFixed(1)} MB (start ${r.rssStartMb[side].toFixed(1)} MB), over the ${RSS_CEILING_MB} MB ceiling`);
   }

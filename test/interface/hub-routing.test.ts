@@ -7,7 +7,7 @@
  * and the reply comes back to the phone the same way; a packet whose TTL is
  * spent is not forwarded; a destination no peer owns stays with the vps.
  */
-import { describe, it, after } from 'node:test';
+import { describe, it, afterAll } from 'vitest';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { parseConfig } from '../../src/config/parse.js';
@@ -50,7 +50,7 @@ describe('userspace hub routing between peers', { timeout: 30_000 }, () => {
   const running: Interface[] = [];
   const atHome: Uint8Array[] = [];
   const atPhone: Uint8Array[] = [];
-  after(async () => { for (const i of running) await i.stop(); });
+  afterAll(async () => { for (const i of running) await i.stop(); });
 
   it('a ping from one peer to another goes through the vps and is answered', async () => {
     const vps = await start(conf('hubvps', `[Interface]

@@ -6,7 +6,7 @@
  * reload(); the refused one that a start that fails half-way releases what
  * it had started (its UDP port binds again).
  */
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

@@ -6,7 +6,7 @@
 // several clients, Source = client, PROXY v1/v2, IPv6 on both sides, a
 // refused target (reset, one log line per burst), SIGHUP reload during a
 // long download, and `wgts show` counters.
-import { before, it } from 'node:test';
+import { beforeAll, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { closeSync, openSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -38,6 +38,7 @@ function stackIsTransparent(): boolean {
   }
 }
 const TRANSPARENT = stackIsTransparent();
+const skipNotTransparent = (): boolean => !TRANSPARENT && (process.stderr.write(`SKIP: ${NOT_TRANSPARENT}\n`), true);
 const NOT_TRANSPARENT = 'src/nat/stack-net.ts has transparent = false: the userspace stack cannot send from a foreign address yet, so wgts refuses Source = client rules';
 
 const FORWARDS: NatSpec[] = [
@@ -113,7 +114,7 @@ interopSuite('forwarder: client -> vps (wgts [Forward], userspace) -> home (wire
   }
 
   // Fixture: client, vps and home; wireguard-go and the servers in home; wgts [Forward] in vps.
-  before(async () => {
+  beforeAll(async () => {
     const t0 = Date.now();
     t = await createTopology();
     served = tempDir(0o755, 'served');
@@ -150,7 +151,7 @@ interopSuite('forwarder: client -> vps (wgts [Forward], userspace) -> home (wire
     const route = await t.vps.exec(['ip', 'route', 'get', A.homeTun4]);
     assert.notEqual(route.code, 0, `vps kernel has no route to ${A.homeTun4}: ${route.stdout}`);
     timings.push(`setup ${Date.now() - t0} ms`);
-  }, { timeout: 30_000 });
+  }, 30_000);
 
   it('the page arrives through the vps veth address; home sees the vps tunnel address (Source = tunnel)', { timeout: 20_000 }, async () => {
     const r = await curl(t.client, pub(8080, '/index.html?source-tunnel'), ['--max-time', '10']);
@@ -200,7 +201,7 @@ interopSuite('forwarder: client -> vps (wgts [Forward], userspace) -> home (wire
     assert.equal(u.active, 8);
   });
 
-  it('Source = client: the home http.server logs the client namespace address', { timeout: 20_000, skip: TRANSPARENT ? false : NOT_TRANSPARENT }, async () => {
+  it('Source = client: the home http.server logs the client namespace address', { timeout: 20_000, skip: skipNotTransparent() }, async () => {
     const r = await curl(t.client, pub(8086, '/index.html?source-client'), ['--max-time', '10']);
     assert.equal(r.code, 0, r.stderr + vps.output());
     assert.equal(r.stdout, page);

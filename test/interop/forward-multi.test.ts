@@ -12,7 +12,7 @@
 //   3. `wgts init --endpoint VPS1 --endpoint VPS2`: vps1, vps2 and home
 //      from the generated files; the page is served through both; vps1
 //      stopped, vps2 still serves.
-import { it } from 'node:test';
+import { it } from 'vitest';
 import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

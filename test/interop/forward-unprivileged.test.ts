@@ -2,7 +2,7 @@
 // WireGuard -> home (wgts [Expose]) -> a server on 127.0.0.1 in home. Both
 // wgts run as uid/gid 65534 with no capabilities (setpriv), in userspace
 // mode; no TUN exists anywhere. IPv4 and IPv6 inside the tunnel.
-import { before, it } from 'node:test';
+import { beforeAll, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -34,7 +34,7 @@ interopSuite('forwarder, both sides unprivileged: vps [Forward] -> home [Expose]
   const page = `<html><body>unprivileged ${randomBytes(8).toString('hex')}</body></html>\n`;
 
   // Fixture: starts both wgts as uid 65534 without capabilities, and a server on 127.0.0.1 in home.
-  before(async () => {
+  beforeAll(async () => {
     const python = pythonForNobody(); // the server in home runs as 65534 too
     assert.ok(python, `no python3 that uid ${NOBODY} can run (tried the one on PATH, /usr/bin/python3, /usr/local/bin/python3)`);
     t = await createTopology();
@@ -68,7 +68,7 @@ interopSuite('forwarder, both sides unprivileged: vps [Forward] -> home [Expose]
       const kinds = links.stdout.split('\n').filter(Boolean).map((l) => l.split(':')[1]!.trim().split('@')[0]!);
       assert.ok(kinds.every((n) => n === 'lo' || n.startsWith('veth')), `${ns.name} has only lo and veths: ${kinds.join(', ')}`);
     }
-  }, { timeout: 30_000 });
+  }, 30_000);
 
   it('curl from the client through the vps port reaches the server bound to 127.0.0.1 in home', { timeout: 20_000 }, async () => {
     const r = await curl(t.client, `http://${A.vpsPub4}:8080/index.html?unpriv4`);

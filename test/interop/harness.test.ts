@@ -4,7 +4,7 @@
 // then re-pointed to IPv6 endpoints), `wg show dump` on both sides, the tunnel
 // carried through a duplicating udp-relay child, and finally proof that
 // cleanup removes the namespaces, daemons and UAPI sockets.
-import { it } from 'node:test';
+import { it } from 'vitest';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import {

@@ -6,7 +6,7 @@
 // count it in `wgts show NAME --json`, while a normal ping still works. wgts
 // also knows a third peer (no endpoint) owning INNER.third; wireguard-go
 // pinging from that address impersonates it and must be dropped the same way.
-import { before, it } from 'node:test';
+import { beforeAll, it } from 'vitest';
 import assert from 'node:assert/strict';
 import {
   exec, formatEndpoint, genKeyPair, interopSuite, Netns, ping, vethPair, waitFor, WireguardGo, type VethPair, type WgKeyPair,
@@ -37,7 +37,7 @@ interopSuite('hostile: cryptokey routing, wireguard-go as the sender', { timeout
 
   // wgts <-> wireguard-go; wireguard-go also holds an address outside wgts's
   // AllowedIPs and one that wgts routes to a third peer.
-  before(async () => {
+  beforeAll(async () => {
     w = await Netns.create('ckw');
     g = await Netns.create('ckg');
     link = await vethPair(w, g, { aAddr4: OUTER.w4, bAddr4: OUTER.g4 });
@@ -61,7 +61,7 @@ interopSuite('hostile: cryptokey routing, wireguard-go as the sender', { timeout
         { publicKey: kc.publicKey, allowedIps: [`${INNER.third}/32`] },
       ],
     });
-  }, { timeout: 20_000 });
+  }, 20_000);
 
   it('a normal ping works (session up)', { timeout: 15_000 }, async () => {
     const p = await ping(g, INNER.w4, 3);

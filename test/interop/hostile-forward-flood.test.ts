@@ -7,7 +7,7 @@
 // SHA-256, wgts never has more than 50 connections active and refuses the
 // rest as max-connections, its RSS stays bounded, and a new connection works
 // afterwards.
-import { before, it } from 'node:test';
+import { beforeAll, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -54,7 +54,7 @@ interopSuite('hostile: connection flood against a [Forward] port', { timeout: 12
   }
 
   // Fixture: client, vps (MaxConnections = 50) and home.
-  before(async () => {
+  beforeAll(async () => {
     t = await createTopology();
     served = tempDir(0o755, 'flood-served');
     downloads = tempDir(0o755, 'flood-dl');
@@ -77,7 +77,7 @@ interopSuite('hostile: connection flood against a [Forward] port', { timeout: 12
     const r = await curl(t.client, ['--max-time', '10', url('/index.html')], 15_000);
     assert.equal(r.code, 0, r.stderr + vps.output());
     assert.equal(r.stdout, page);
-  }, { timeout: 30_000 });
+  }, 30_000);
 
   it('an established download survives the flood; MaxConnections caps it; RSS stays bounded', { timeout: 90_000 }, async () => {
     const out = join(downloads, 'big.bin');

@@ -8,7 +8,7 @@
 //   -> `wgts up VPS.conf --userspace` in vps, `wgts up HOME.conf --userspace` in home
 //   -> home's PersistentKeepalive brings up the handshake
 //   -> curl http://VPS-public:8080/ in client gets home's page
-import { it } from 'node:test';
+import { it } from 'vitest';
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';

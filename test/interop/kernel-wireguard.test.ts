@@ -12,7 +12,7 @@
 //   tap (198.18.70.1) in h   <-> guest eth0 (198.18.70.2)
 //
 // One guest boot serves the whole suite: TCG boots take 20-60 s here.
-import { it } from 'node:test';
+import { it } from 'vitest';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';

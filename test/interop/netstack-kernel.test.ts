@@ -4,7 +4,7 @@
 // transfers both ways keep their SHA-256, passive and active open, half-close,
 // UDP echo; then the same through a UDP relay that drops, reorders and
 // duplicates the outer datagrams, so the kernel's TCP sees real loss.
-import { before, it } from 'node:test';
+import { beforeAll, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
@@ -95,7 +95,7 @@ interopSuite('userspace TCP/IP stack <-> Linux kernel TCP (through wireguard-go)
   }
 
   // Fixture: wgts stack peer, wireguard-go and kernel servers.
-  before(async () => {
+  beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'wgts-netstack-'));
     trackPath(dir);
     w = await Netns.create('sw');
@@ -114,7 +114,7 @@ interopSuite('userspace TCP/IP stack <-> Linux kernel TCP (through wireguard-go)
     await waitFor(() => sink.output().includes('LISTENING'), 5000, 'python sink');
     await waitFor(async () => (await g.exec(['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', `http://127.0.0.1:8000/big.bin`])).stdout === '200', 8000, 'http.server');
     await startPeer(formatEndpoint(link.bAddr4, PORT_G));
-  }, { timeout: 30_000 });
+  }, 30_000);
 
   it('kernel ping reaches the stack over IPv4 and IPv6', { timeout: 15_000 }, async () => {
     for (const addr of [INNER.w4, INNER.w6]) {

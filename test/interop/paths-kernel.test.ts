@@ -8,7 +8,7 @@
 //   client (kernel TCP) -> vps public port -> wgts stack ==relay 10 ms + 1 %==> home kernel TCP
 //
 // A few MB each way must arrive with the SHA-256 the other end computed.
-import { it, before } from 'node:test';
+import { it, beforeAll } from 'vitest';
 import assert from 'node:assert/strict';
 import { interopSuite, type Proc, waitFor } from '../harness/netns.js';
 import type { RelayChild } from '../harness/udp-relay.js';
@@ -68,7 +68,7 @@ interopSuite('userspace TCP <-> Linux kernel TCP over a 20 ms RTT, 1 % loss path
     return r.stdout.trim();
   }
 
-  before(async () => {
+  beforeAll(async () => {
     t = await createPathsTopology();
     relay = await startPathRelay(t, PATH, 21);
     await startHomeKernel(t);

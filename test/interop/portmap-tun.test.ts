@@ -4,7 +4,7 @@
 // lease is a kernel-socket forward into the tunnel.
 //
 //   client --public veth--> vps (wgts --tun, [PortMapping]) --WireGuard--> home (wireguard-go, upnpc, socat)
-import { before, it } from 'node:test';
+import { beforeAll, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { interopSuite, waitFor, WireguardGo } from '../harness/netns.js';
 import { WgtsProc, renderConf } from './wgts-proc.js';
@@ -18,7 +18,7 @@ interopSuite('port mapping with the vps in TUN mode: SSDP on the TUN interface, 
   let vps: WgtsProc;
 
   // Fixture: home (wireguard-go, routes via the tunnel) and the vps with wgts --tun and [PortMapping].
-  before(async () => {
+  beforeAll(async () => {
     t = await createTopology();
     wg = await startHomeBehindVps(t);
     const conf = renderConf({
@@ -31,7 +31,7 @@ interopSuite('port mapping with the vps in TUN mode: SSDP on the TUN interface, 
     vps = await WgtsProc.start(t.vps, conf, { mode: '--tun' });
     assert.match(vps.output(), /portmap: UPnP IGD at http:\/\/198\.19\.10\.1:5000\/rootDesc\.xml; SSDP on 239\.255\.255\.250:1900/, vps.output());
     await wg.waitForHandshake(t.kVps.publicKey, 15_000);
-  }, { timeout: 30_000 });
+  }, 30_000);
 
   it('external-ip discovers the IGD by SSDP through the tunnel into the TUN interface', { timeout: 30_000 }, async () => {
     const r = await t.home.exec(['external-ip'], { timeoutMs: 25_000 });

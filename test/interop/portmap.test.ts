@@ -8,7 +8,7 @@
 // (`default via <vps tunnel address> dev wg`), as a LAN host routes through
 // its gateway, so natpmpc finds the gateway without -g and upnpc/external-ip
 // discover the IGD by SSDP without -u.
-import { before, it } from 'node:test';
+import { beforeAll, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { interopSuite, waitFor, WireguardGo, type Netns, type Proc } from '../harness/netns.js';
 import { CLI, WgtsProc, renderConf } from './wgts-proc.js';
@@ -69,13 +69,13 @@ interopSuite('port mapping: natpmpc and upnpc in home (behind wireguard-go) map 
   }
 
   // Fixture: the namespaces, wireguard-go in home with routes through the tunnel, wgts with [PortMapping] in vps.
-  before(async () => {
+  beforeAll(async () => {
     t = await createTopology();
     wg = await startHomeBehindVps(t);
     vps = await WgtsProc.start(t.vps, vpsPortmapConf(t), { mode: '--userspace' });
     assert.match(vps.output(), /portmap: NAT-PMP\/PCP on 198\.19\.10\.1:5351; UPnP IGD at http:\/\/198\.19\.10\.1:5000\/rootDesc\.xml; SSDP/);
     await wg.waitForHandshake(t.kVps.publicKey, 15_000);
-  }, { timeout: 30_000 });
+  }, 30_000);
 
   it('external-ip (SSDP discovery, then SOAP through the tunnel) prints the configured public address', { timeout: 30_000 }, async () => {
     const r = await t.home.exec(['external-ip'], { timeoutMs: 25_000 });

@@ -9,7 +9,7 @@
 // The vps knows home's endpoint here (vpsConf). A vps that only learns it
 // from home's handshake has to wait, after its restart, for home's next one
 // (up to REKEY_AFTER_TIME, 2 min, as with Linux and wireguard-go).
-import { before, it } from 'node:test';
+import { beforeAll, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -58,7 +58,7 @@ interopSuite('restarts: the vps wgts and the home peer come back and forwards se
     return null;
   }
 
-  before(async () => {
+  beforeAll(async () => {
     t = await createTopology();
     const served = tempDir(0o755, 'restart');
     writeFileSync(join(served, 'index.html'), page);
@@ -69,14 +69,14 @@ interopSuite('restarts: the vps wgts and the home peer come back and forwards se
     vps = await WgtsProc.start(t.vps, conf, { mode: '--userspace' });
     const first = await timeToServe(10_000);
     assert.ok(first !== null, `the forward serves before any restart\n${vps.output().slice(-2000)}`);
-  }, { timeout: 40_000 });
+  }, 40_000);
 
   it(`the vps wgts restarted (SIGTERM, start again) while home keeps its keepalives: serves again within ${RECOVERY_BOUND_MS / 1000} s`, { timeout: 30_000 }, async (tc) => {
     assert.equal(await vps.stop(), 0, 'wgts exits cleanly on SIGTERM');
     await new Promise((r) => setTimeout(r, 2000)); // home's keepalives go unanswered meanwhile
     vps = await WgtsProc.start(t.vps, conf, { mode: '--userspace' });
     const ms = await timeToServe(RECOVERY_BOUND_MS);
-    tc.diagnostic(`vps restart: the forward served again ${ms === null ? 'never' : `${ms.toFixed(0)} ms`} after the new wgts was up`);
+    console.log(`vps restart: the forward served again ${ms === null ? 'never' : `${ms.toFixed(0)} ms`} after the new wgts was up`);
     assert.ok(ms !== null && ms <= RECOVERY_BOUND_MS, `served again after ${ms} ms\n${vps.output().slice(-2000)}`);
   });
 
@@ -85,7 +85,7 @@ interopSuite('restarts: the vps wgts and the home peer come back and forwards se
     await new Promise((r) => setTimeout(r, 2000)); // the vps still holds the old session
     wg = await startHome();
     const ms = await timeToServe(RECOVERY_BOUND_MS);
-    tc.diagnostic(`home restart: the forward served again ${ms === null ? 'never' : `${ms.toFixed(0)} ms`} after home's wireguard-go was up`);
+    console.log(`home restart: the forward served again ${ms === null ? 'never' : `${ms.toFixed(0)} ms`} after home's wireguard-go was up`);
     assert.ok(ms !== null && ms <= RECOVERY_BOUND_MS, `served again after ${ms} ms\n${vps.output().slice(-2000)}`);
   });
 

@@ -2,7 +2,7 @@
 // another namespace. The kernel's own stack carries traffic through the wgts
 // interface; `wgts down`, SIGTERM and kill -9 + recovery leave nothing behind;
 // a full-tunnel config keeps its handshake through the fwmark policy rules.
-import { before, it } from 'node:test';
+import { beforeAll, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import {
@@ -43,7 +43,7 @@ interopSuite('wgts --tun <-> wireguard-go', { timeout: 120_000, needs: ['ping', 
   });
 
   // Fixture: namespaces and wireguard-go.
-  before(async () => {
+  beforeAll(async () => {
     w = await Netns.create('tw');
     g = await Netns.create('tg');
     link = await vethPair(w, g, { aAddr4: OUTER.w4, bAddr4: OUTER.g4 });
@@ -53,7 +53,7 @@ interopSuite('wgts --tun <-> wireguard-go', { timeout: 120_000, needs: ['ping', 
     await wg.addAddress(`${INNER.g4}/24`);
     await wg.addAddress(`${INNER.g6}/64`);
     await wg.up();
-  }, { timeout: 15_000 });
+  }, 15_000);
 
   it('wgts up --tun creates the interface the wg-quick way and kernel traffic flows both ways', { timeout: 20_000 }, async () => {
     wgts = await WgtsProc.start(w, conf([`${INNER.g4}/32`, `${INNER.g6}/128`]), { mode: '--tun' });

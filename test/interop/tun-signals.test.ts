@@ -7,7 +7,7 @@
 // terminal's signal, so the process sees it twice). After each, the
 // namespace must hold no wgts link, no policy rule, no nft table, no state
 // file and no UAPI socket, and the output must say what happened.
-import { before, it } from 'node:test';
+import { beforeAll, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { genKeyPair, interopSuite, Netns, sleep, waitFor, type WgKeyPair } from '../harness/netns.js';
@@ -66,10 +66,10 @@ interopSuite('a signal during TUN start-up leaves nothing behind', { timeout: 60
     return { name, out: p.output(), code: exit.code };
   }
 
-  before(async () => {
+  beforeAll(async () => {
     ns = await Netns.create('sig');
     [kw, kp] = await Promise.all([genKeyPair(), genKeyPair()]);
-  }, { timeout: 15_000 });
+  }, 15_000);
 
   it('a full-tunnel start-up runs its wg-quick steps (the points to interrupt)', { timeout: 30_000 }, async () => {
     const w = await WgtsProc.start(ns, conf(), { mode: '--tun' });

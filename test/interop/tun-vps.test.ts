@@ -2,7 +2,7 @@
 // client ns -> vps ns (wgts --tun, nftables DNAT in PostUp) -> home ns
 // (wireguard-go + a web server). Then the same path with a [Forward] section
 // instead of nftables, which in TUN mode uses kernel sockets.
-import { before, it } from 'node:test';
+import { beforeAll, it } from 'vitest';
 import assert from 'node:assert/strict';
 import {
   formatEndpoint, genKeyPair, interopSuite, Netns, vethPair, waitFor, WireguardGo,
@@ -39,7 +39,7 @@ interopSuite('VPS with wgts --tun: nftables DNAT in PostUp, and [Forward] over k
   });
 
   // Fixture: client, vps and home.
-  before(async () => {
+  beforeAll(async () => {
     client = await Netns.create('vc');
     vps = await Netns.create('vv');
     home = await Netns.create('vh');
@@ -54,7 +54,7 @@ interopSuite('VPS with wgts --tun: nftables DNAT in PostUp, and [Forward] over k
     await wg.up();
     await home.run(['ip', 'route', 'add', `${pub.aAddr4}/32`, 'dev', wg.iface]);
     web = home.spawn(['python3', '-m', 'http.server', '--bind', INNER.h, '8080'], { label: 'home web' });
-  }, { timeout: 20_000 });
+  }, 20_000);
 
   it('nftables DNAT from PostUp: curl from the client gets the home page; PostDown removes the table', { timeout: 30_000 }, async () => {
     const up = `nft add table ip ${table}; nft add chain ip ${table} pre '{ type nat hook prerouting priority -100; }'; nft add rule ip ${table} pre iifname != %i tcp dport 8080 dnat to ${INNER.h}:8080`;

@@ -4,7 +4,7 @@
 //   "refused; nothing was started", no TUN device, no listener; without a
 //   mode it runs in userspace mode and says why;
 // - a forward whose port is taken: the reason once, with the address.
-import { before, it } from 'node:test';
+import { beforeAll, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { interopSuite, Netns, genKeyPair, type WgKeyPair } from '../harness/netns.js';
 import { CLI, WgtsProc, renderConf, uniqueWgtsName } from './wgts-proc.js';
@@ -27,7 +27,7 @@ interopSuite('wgts up refuses a config whole, once, before starting anything', {
     return { code: r.code, out: r.stdout + r.stderr, name };
   }
 
-  before(async () => {
+  beforeAll(async () => {
     ns = await Netns.create('refuse');
     [k, peer] = await Promise.all([genKeyPair(), genKeyPair()]);
   });

@@ -7,7 +7,7 @@
 // UDP socket left behind; `ip link del` ends it; and Debian's wg-quick
 // drives it through WG_QUICK_USERSPACE_IMPLEMENTATION, full tunnel with its
 // fwmark rules included, on this kernel without the WireGuard module.
-import { after, before, it } from 'node:test';
+import { afterAll, beforeAll, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -64,7 +64,7 @@ interopSuite('wgts-tun: a drop-in for wireguard-go', { timeout: 180_000, needs: 
     await withSecretFile(renderWgConfig(cfg), (path) => a.run(['wg', 'setconf', name, path]));
   }
 
-  before(async () => {
+  beforeAll(async () => {
     a = await Netns.create('tunA');
     g = await Netns.create('tunG');
     c = await Netns.create('tunC');
@@ -88,9 +88,9 @@ interopSuite('wgts-tun: a drop-in for wireguard-go', { timeout: 180_000, needs: 
       await wg.up();
       peers.push({ wg, k, port, inner4, target: targets[i]! });
     }
-  }, { timeout: 60_000 });
+  }, 60_000);
 
-  after(async () => {
+  afterAll(async () => {
     for (const n of names) for (const pid of tunPids(n)) try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
     for (const n of names) rmSync(join(SOCK_DIR, `${n}.sock`), { force: true });
   });

@@ -3,7 +3,7 @@
 // wire format (handshake and transport), both handshake directions, PSK, ping
 // over inner IPv4 and IPv6, `wg show` against wgts over the UAPI, restart,
 // roaming, a refused config and full cleanup.
-import { before, it } from 'node:test';
+import { beforeAll, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
@@ -73,7 +73,7 @@ interopSuite('wgts (userspace) <-> wireguard-go', { timeout: 90_000, needs: ['pi
   }
 
   // Fixture: the namespaces, veth and wireguard-go.
-  before(async () => {
+  beforeAll(async () => {
     w = await Netns.create('w');
     g = await Netns.create('g');
     link = await vethPair(w, g, { aAddr4: OUTER.w4, bAddr4: OUTER.g4, aAddr6: OUTER.w6, bAddr6: OUTER.g6 });
@@ -83,7 +83,7 @@ interopSuite('wgts (userspace) <-> wireguard-go', { timeout: 90_000, needs: ['pi
     await wg.addAddress(`${INNER.g4}/24`);
     await wg.addAddress(`${INNER.g6}/64`);
     await wg.up();
-  }, { timeout: 15_000 });
+  }, 15_000);
 
   it('wireguard-go initiates; ping over inner IPv4 and IPv6 reaches wgts', { timeout: 20_000 }, async () => {
     await startWgts();

@@ -7,7 +7,7 @@
  * (timeout, then the next server), and names in connect() and fetch().
  * The same against a real dnsmasq is in test/interop/embed-netns.test.ts.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import { once } from 'node:events';
@@ -39,7 +39,7 @@ function answer(query: Buffer, via: 'udp' | 'tcp', server: string, log: Q[]): Bu
 describe('DNS through the tunnel (library)', { timeout: 60_000 }, () => {
   let p: Pair;
   const log: Q[] = [];
-  before(async () => {
+  beforeAll(async () => {
     p = await startPair('', 'DNS = fd77::1, 10.77.0.1, lab.test');
     for (const [type, addr] of [['udp4', A_ADDR], ['udp6', 'fd77::1']] as const) {
       const u = p.a.createSocket(type);
@@ -65,7 +65,7 @@ describe('DNS through the tunnel (library)', { timeout: 60_000 }, () => {
     const web = createServer((req, res) => res.end(`named ${req.headers.host}`));
     await once(p.a.createServer((s) => web.emit('connection', s)).listen(80), 'listening');
   });
-  after(async () => {
+  afterAll(async () => {
     await p?.close();
   });
 

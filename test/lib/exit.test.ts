@@ -3,14 +3,14 @@
  * uses them (leaving a server, sockets and a fetch connection open) and
  * closes them exits by itself within a few seconds (test/lib/exit-child.ts).
  */
-import { it } from 'node:test';
+import { it } from 'vitest';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { resolve } from 'node:path';
 
 it('a process that closes its tunnels exits on its own', { timeout: 60_000 }, async (t) => {
   const child = spawn(process.execPath, [resolve('dist/test/lib/exit-child.js')], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.after(() => {
+  t.onTestFinished(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
   let out = '';

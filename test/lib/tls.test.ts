@@ -4,7 +4,7 @@
  * certificate (made by openssl for this run) as the only trusted CA, so the
  * handshake and the name check are real.
  */
-import { after, before, it } from 'node:test';
+import { afterAll, beforeAll, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -20,13 +20,13 @@ const skip = skipUnlessPresent(!haveOpenssl && 'openssl is not installed');
 
 let p: Pair | undefined;
 let dir = '';
-before(async () => {
+beforeAll(async () => {
   if (skip) return;
   dir = mkdtempSync(join(tmpdir(), 'wgts-tls-'));
   execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=web.internal', '-addext', `subjectAltName=IP:${A_ADDR}`], { stdio: 'ignore' });
   p = await startPair();
 });
-after(async () => {
+afterAll(async () => {
   await p?.close();
   if (dir) rmSync(dir, { recursive: true, force: true });
 });

@@ -4,7 +4,7 @@
  * createSocket, fetch and the http agent against node:http served on the
  * tunnel, and the error codes node:net gives.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer as createHttpServer, get as httpGet } from 'node:http';
@@ -15,10 +15,10 @@ const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
 
 describe('Tunnel (two in one process)', { timeout: 120_000 }, () => {
   let p: Pair;
-  before(async () => {
+  beforeAll(async () => {
     p = await startPair();
   });
-  after(async () => {
+  afterAll(async () => {
     await p?.close();
   });
 

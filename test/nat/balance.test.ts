@@ -3,7 +3,7 @@
  * weight, least connections, source stickiness, failover order and the
  * fallback when no target is healthy.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { Balancer, type Candidate } from '../../src/nat/balance.js';
 

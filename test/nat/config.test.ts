@@ -4,7 +4,7 @@
  * what is valid, did-you-mean), the checks against [Interface]/[Peer], and
  * round trips through serializeConfig and shortFormText.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { formatIssue, parseConfig, serializeConfig, type WgConfig } from '../../src/config/index.js';
 import { checkShortFormRules, parseShortForm } from '../../src/config/short-form.js';

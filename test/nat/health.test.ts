@@ -3,7 +3,7 @@
  * Failures/Successes thresholds, probe scheduling, and the peer's
  * handshake overriding probes.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { TargetHealth } from '../../src/nat/health.js';
 import { HEALTH_DEFAULTS, type HealthSpec } from '../../src/nat/rule.js';

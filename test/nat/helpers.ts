@@ -1,12 +1,12 @@
 /**
  * Shared pieces of the forwarder tests: rules, loopback servers and clients,
  * waiting. Whatever opens a socket takes the test's context and closes it in
- * t.after, so a failed assertion never leaves the file hanging on an open
+ * onTestFinished, so a failed assertion never leaves the file hanging on an open
  * handle; the close functions are idempotent, so a test may also close early.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import type { TestContext } from 'node:test';
+import type { TestContext } from 'vitest';
 import { DEFAULTS, type NatRule } from '../../src/nat/rule.js';
 import { Exposer, Forwarder } from '../../src/nat/forwarder.js';
 import type { RuleSetOptions } from '../../src/nat/rule-set.js';
@@ -40,7 +40,7 @@ export interface Rig {
 export function closeAfter(t: TestContext, close: () => Promise<void> | void): () => Promise<void> {
   let done: Promise<void> | null = null;
   const once = (): Promise<void> => (done ??= Promise.resolve().then(close));
-  t.after(once);
+  t.onTestFinished(once);
   return once;
 }
 
@@ -119,7 +119,7 @@ export interface DialOptions { host?: string; localAddress?: string; allowHalfOp
 /** A client connection, destroyed after the test. */
 export async function dial(t: TestContext, port: number, opts: DialOptions = {}): Promise<Socket> {
   const s = await connectTo(port, opts);
-  t.after(() => {
+  t.onTestFinished(() => {
     s.destroy();
   });
   return s;

@@ -6,7 +6,7 @@
  * writing a version 2 of the PROXY protocol header"); then parsed back off
  * a forwarded connection by a receiver written here from the spec alone.
  */
-import { test, type TestContext } from 'node:test';
+import { test, type TestContext } from 'vitest';
 import assert from 'node:assert/strict';
 import { isIPv4, isIPv6, type Socket } from 'node:net';
 import { encodeProxyV1, encodeProxyV2 } from '../../src/nat/proxy-protocol.js';

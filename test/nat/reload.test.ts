@@ -3,7 +3,7 @@
  * leaves the connections of unchanged ones alone; a removed TCP unit stops
  * listening while its open connections drain.
  */
-import { test, type TestContext } from 'node:test';
+import { test, type TestContext } from 'vitest';
 import assert from 'node:assert/strict';
 import type { Socket } from 'node:net';
 import { units } from '../../src/nat/rule.js';

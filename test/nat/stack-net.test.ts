@@ -7,7 +7,7 @@
  * kernel-socket service to A. With Source = client, A sends from the
  * public client's loopback address and B sees it as the peer.
  */
-import { test, type TestContext } from 'node:test';
+import { test, type TestContext } from 'vitest';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Stack } from '../../src/netstack/stack.js';
@@ -49,7 +49,7 @@ function pair(t: TestContext) {
     stopped = true;
     clearInterval(timer);
   };
-  t.after(stop);
+  t.onTestFinished(stop);
   return { a, b, stop };
 }
 
@@ -61,7 +61,7 @@ test('Forwarder over StackNet: a public TCP port reaches a service on the other 
     s.resume();
   });
   const fw = new Forwarder({ tunnel: new StackNet(a) });
-  t.after(() => fw.close());
+  t.onTestFinished(async () => { await fw.close(); });
   const res = await fw.applyRules([rule({ target: { host: '10.0.0.2', port: 8080 } })]);
   assert.deepEqual(res.failed, []);
   const c = await dial(t, portOf(fw));
@@ -79,7 +79,7 @@ test('Forwarder over StackNet: a public TCP port reaches a service on the other 
 test('Forwarder over StackNet: nothing listening in the tunnel resets the public client', async (t) => {
   const { a, stop } = pair(t);
   const fw = new Forwarder({ tunnel: new StackNet(a) });
-  t.after(() => fw.close());
+  t.onTestFinished(async () => { await fw.close(); });
   await fw.applyRules([rule({ target: { host: '10.0.0.2', port: 9 } })]);
   assert.equal(await outcome(portOf(fw)), 'ECONNRESET');
   assert.equal(statsOf(fw).refused['ECONNREFUSED'], 1);
@@ -92,11 +92,11 @@ test('Exposer over StackNet: a tunnel port on one stack reaches a kernel service
   const svc = await tcpServer(t, '127.0.0.1', (s) => s.end('hello from home'));
   const { createSocket } = await import('node:dgram');
   const usvc = createSocket('udp4');
-  t.after(() => usvc.close());
+  t.onTestFinished(async () => { await usvc.close(); });
   await new Promise<void>((r) => usvc.bind(0, '127.0.0.1', r));
   usvc.on('message', (m, ri) => usvc.send(Buffer.concat([Buffer.from('re:'), m]), ri.port, ri.address));
   const ex = new Exposer({ tunnel: new StackNet(b) });
-  t.after(() => ex.close());
+  t.onTestFinished(async () => { await ex.close(); });
   const res = await ex.applyRules([
     rule({ kind: 'expose', listen: { host: '10.0.0.2', port: 80 }, target: { host: '127.0.0.1', port: svc.port } }),
     rule({ kind: 'expose', protocols: ['udp'], listen: { host: '10.0.0.2', port: 53 }, target: { host: '127.0.0.1', port: usvc.address().port } }),
@@ -156,7 +156,7 @@ test('Forwarder over StackNet, Source = client: the home service sees the public
 
     const { createSocket } = await import('node:dgram');
     const u = createSocket('udp4');
-    t.after(() => u.close());
+    t.onTestFinished(async () => { await u.close(); });
     await new Promise<void>((r) => u.bind(0, '127.0.0.9', r));
     const replies: string[] = [];
     u.on('message', (m) => replies.push(m.toString()));
@@ -180,7 +180,7 @@ test('Congestion of a [Forward] / [Expose] rule picks the controller of the stac
     s.resume();
   });
   const fw = new Forwarder({ tunnel: new StackNet(a) });
-  t.after(() => fw.close());
+  t.onTestFinished(async () => { await fw.close(); });
   await fw.applyRules([rule({ target: { host: '10.0.0.2', port: 8080 }, congestion: 'bbr' })]);
   const c = await dial(t, portOf(fw));
   const toHome = () => [...a.tcp.connections()].find((conn) => conn.remotePort === 8080);
@@ -188,7 +188,7 @@ test('Congestion of a [Forward] / [Expose] rule picks the controller of the stac
   accepted.push(`a->8080 ${toHome()!.snd.cc.name}`);
   c.destroy();
   const ex = new Exposer({ tunnel: new StackNet(b) });
-  t.after(() => ex.close());
+  t.onTestFinished(async () => { await ex.close(); });
   const svc = await tcpServer(t, '127.0.0.1', (s) => s.end('x'));
   await ex.applyRules([rule({ kind: 'expose', listen: { host: '10.0.0.2', port: 81 }, target: { host: '127.0.0.1', port: svc.port }, congestion: 'newreno' })]);
   const s = new StackNet(a).connectTcp({ host: '10.0.0.2', port: 81 });

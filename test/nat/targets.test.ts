@@ -5,7 +5,7 @@
  * connections and health, UDP sessions sticking to their target, and the
  * PROXY v2 header on UDP datagrams read byte by byte.
  */
-import { test, type TestContext } from 'node:test';
+import { test, type TestContext } from 'vitest';
 import assert from 'node:assert/strict';
 import { connect, createServer, type Socket } from 'node:net';
 import { createSocket, type Socket as UdpSocket } from 'node:dgram';
@@ -192,7 +192,7 @@ async function udp(t: TestContext): Promise<UdpSocket> {
   const s = createSocket('udp4');
   let open = true;
   s.once('close', () => (open = false));
-  t.after(() => {
+  t.onTestFinished(() => {
     if (open) s.close();
   });
   await new Promise<void>((r) => s.bind(0, '127.0.0.1', r));

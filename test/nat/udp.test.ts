@@ -3,7 +3,7 @@
  * a session socket on the loopback test double (standing in for the
  * tunnel) -> a UDP target, and replies back to the right client.
  */
-import { test, type TestContext } from 'node:test';
+import { test, type TestContext } from 'vitest';
 import assert from 'node:assert/strict';
 import { createSocket, type Socket } from 'node:dgram';
 import { readdirSync } from 'node:fs';
@@ -14,7 +14,7 @@ async function udp(t: TestContext, address = '127.0.0.1'): Promise<Socket> {
   const s = createSocket('udp4');
   let open = true;
   s.once('close', () => (open = false));
-  t.after(() => {
+  t.onTestFinished(() => {
     if (open) s.close();
   });
   await new Promise<void>((r) => s.bind(0, address, r));

@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { sum, fold, checksum, pseudoHeaderSum } from '../../src/netstack/checksum.js';
 import { hex, loadVectors, type PingCapture } from './helpers.js';

@@ -7,7 +7,7 @@
  * transfer still ends with intact data unless a forged RST legitimately
  * reset it. Bounded iterations with a fixed seed, so failures reproduce.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { Stack } from '../../src/netstack/stack.js';
 import type { TcpSocket } from '../../src/netstack/tcp-socket.js';

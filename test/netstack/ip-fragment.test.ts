@@ -5,7 +5,7 @@
  * the same ICMP message as the kernel's own reply. Then order, duplicates,
  * overlaps (RFC 5722), the timeout and the memory bounds.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { Stack } from '../../src/netstack/stack.js';
 import { hex, loadVectors, seededRandom, rawIp, type PingCapture } from './helpers.js';

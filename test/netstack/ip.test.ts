@@ -5,7 +5,7 @@
  * segments left, atomic fragments (RFC 6946). Delivery is observed through
  * a bound UDP socket.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { Stack } from '../../src/netstack/stack.js';
 import { rawUdp, seededRandom, inetChecksum } from './helpers.js';

@@ -9,7 +9,7 @@
  *
  *   rawTcp(data at t) -> stack.input -> poll(t): the ACKs sent at that instant
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { Stack } from '../../src/netstack/stack.js';
 import type { TcpSocket } from '../../src/netstack/tcp-socket.js';

@@ -4,7 +4,7 @@
  * RST on abort and on data for a closed socket, keep-alive (RFC 1122
  * 4.2.3.6), zero-window probing and backpressure in both directions.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { Sim, establish, writeAll, digestOf, payloadDigest } from './link.js';
 import { decodeTcp, F_ACK, F_FIN, F_RST } from './helpers.js';

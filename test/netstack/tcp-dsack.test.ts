@@ -5,7 +5,7 @@
  * the receiver reports the retransmission as a duplicate in the first SACK
  * block, and the sender restores the window it had cut.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { warmedUp } from './link.js';
 import { decodeTcp } from './helpers.js';

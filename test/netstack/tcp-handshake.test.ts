@@ -4,7 +4,7 @@
  * window scaling negotiation (RFC 7323), RST for closed ports (RFC 9293
  * 3.10.7.1), the RFC 5961 checks, backlog bounds, ISNs and ephemeral ports.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { Stack } from '../../src/netstack/stack.js';
 import { Sim, establish } from './link.js';

@@ -3,7 +3,7 @@
  * the MSS (RFC 1191), but only when the quoted sequence number is in
  * flight (RFC 5927 section 4.1); "unreachable" fails a connection attempt.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { Sim, establish } from './link.js';
 import { decodeTcp, rawIp, inetChecksum } from './helpers.js';

@@ -7,7 +7,7 @@
  * timer heap wakes the sender once per quantum (not per segment), and the
  * link still runs full.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { Pacer, PACING_CREDIT_QUANTA, PACING_LATE_CREDIT_MS } from '../../src/netstack/tcp-pacer.js';
 import { Sim, establish, writeAll } from './link.js';
@@ -100,7 +100,7 @@ test('BBR on the wire: departures follow the pacing rate, one wakeup per quantum
     maxBurst = Math.max(maxBurst, burst);
   }
   const goodput = (late.reduce((a, d) => a + d.len, 0) * 8) / (3000 - 1000) / 1000;
-  t.diagnostic(`${late.length} segments, ${wakeups} pacer wakeups, largest burst ${maxBurst}, ${goodput.toFixed(2)} Mbit/s payload, pacing ${((snd.cc.pacingRate() * 8) / 1000).toFixed(2)} Mbit/s`);
+  console.log(`${late.length} segments, ${wakeups} pacer wakeups, largest burst ${maxBurst}, ${goodput.toFixed(2)} Mbit/s payload, pacing ${((snd.cc.pacingRate() * 8) / 1000).toFixed(2)} Mbit/s`);
   assert.ok(maxBurst <= Math.ceil(Pacer.quantum(snd.cc.pacingRate(), mss) / mss), `bursts of ${maxBurst} segments: one quantum (no late wakeups here)`);
   assert.ok(wakeups > 0, 'the timer heap woke the sender for the pacer');
   assert.ok(wakeups <= late.length / 2, `${wakeups} wakeups for ${late.length} segments: a quantum each`);
@@ -126,6 +126,6 @@ test('BBR keeps its rate when the timers that release paced quanta fire late (wh
   const exact = await bbrWithLateTimers(null);
   const rand = prng(17);
   const late = await bbrWithLateTimers(() => 1 + 3 * rand());
-  t.diagnostic(`exact timers ${exact.toFixed(1)} Mbit/s, late timers ${late.toFixed(1)} Mbit/s`);
+  console.log(`exact timers ${exact.toFixed(1)} Mbit/s, late timers ${late.toFixed(1)} Mbit/s`);
   assert.ok(late > 0.85 * exact, 'the time a late wakeup owes is sent, not lost');
 });

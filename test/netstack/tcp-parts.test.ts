@@ -4,7 +4,7 @@
  * send buffer, the SACK scoreboard and the out-of-order queue (RFC 2018,
  * RFC 6675 IsLost), the RTO estimator (RFC 6298), and option parsing.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { seqAdd, seqLt, seqDiff, seqGt } from '../../src/netstack/tcp-seq.js';
 import { ByteQueue, pooledBlocks } from '../../src/netstack/tcp-buffer.js';

@@ -5,7 +5,7 @@
  * fake time is reported as a diagnostic (it is deterministic for a seed);
  * performance is judged in bench/, not asserted here.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { pathTransfer } from './path.js';
 
@@ -13,13 +13,13 @@ const MB = 1_000_000;
 
 test('20 ms RTT, 1 % loss, 100 Mbit/s: 8 MB each way, digests equal', async (t) => {
   const r = await pathTransfer({ rtt: 20, loss: 0.01, mbit: 100, size: 8 * MB });
-  t.diagnostic(`goodput up ${r.up.toFixed(1)} Mbit/s, down ${r.down.toFixed(1)} Mbit/s`);
+  console.log(`goodput up ${r.up.toFixed(1)} Mbit/s, down ${r.down.toFixed(1)} Mbit/s`);
   assert.ok(r.sim.counters.ab.lost > 0 && r.sim.counters.ba.lost > 0, 'the path lost packets both ways');
 });
 
 test('100 ms RTT, 0.5 % loss, 100 Mbit/s: 8 MB each way, digests equal', async (t) => {
   const r = await pathTransfer({ rtt: 100, loss: 0.005, mbit: 100, size: 8 * MB });
-  t.diagnostic(`goodput up ${r.up.toFixed(1)} Mbit/s, down ${r.down.toFixed(1)} Mbit/s`);
+  console.log(`goodput up ${r.up.toFixed(1)} Mbit/s, down ${r.down.toFixed(1)} Mbit/s`);
   assert.ok(r.sim.counters.ab.lost > 0 && r.sim.counters.ba.lost > 0, 'the path lost packets both ways');
 });
 

@@ -5,7 +5,7 @@
  * it waits for the RTO; and during recovery the sender sends what PRR's
  * formula allows for the data each ACK delivered.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { Sim, establish, warmedUp } from './link.js';
 import { decodeTcp, type TcpInfo } from './helpers.js';

@@ -10,7 +10,7 @@
  *   Sim(path) -> establish -> writeAll(client) -> server reads (all / slowly)
  *   -> sim.log: server's segments -> window field << its shift -> assertions
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { Sim, establish, writeAll, digestOf, payloadDigest } from './link.js';
 import { pathLink, type Path } from './path.js';
@@ -76,7 +76,7 @@ for (const timestamps of [true, false]) {
     const r = await transfer(LONG_FAT, { timestamps });
     const first = r.windows[0]!;
     const most = Math.max(...r.windows);
-    t.diagnostic(`first window ${first}, largest ${most}, buffer ${r.server.tcb.rcv.buf}, goodput ${r.mbit.toFixed(1)} Mbit/s`);
+    console.log(`first window ${first}, largest ${most}, buffer ${r.server.tcb.rcv.buf}, goodput ${r.mbit.toFixed(1)} Mbit/s`);
     assert.ok(first <= DEFAULT_TCP.rcvBuf, `the first window ${first} is within the initial buffer`);
     assert.ok(most >= BDP, `the window reached ${most}, the BDP is ${BDP}`);
     assert.ok(most <= DEFAULT_TCP.rcvBufMax && r.server.tcb.rcv.buf <= DEFAULT_TCP.rcvBufMax, 'within rcvBufMax');

@@ -5,7 +5,7 @@
  * and SACK-based recovery (RFC 2018 / RFC 6675) repairing two holes in one
  * round trip where NewReno needs two.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { Sim, establish } from './link.js';
 import { decodeTcp, F_SYN, type TcpInfo } from './helpers.js';

@@ -5,7 +5,7 @@
  * handful of connections, not all of them, while timers of the idle ones
  * (keepalive) and of a busy one (retransmission) still fire on time.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { DeadlineHeap } from '../../src/netstack/deadline-heap.js';
 import { TcpConn } from '../../src/netstack/tcp-conn.js';

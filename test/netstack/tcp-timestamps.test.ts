@@ -4,7 +4,7 @@
  * three beside it, an RTT sample from every ACK of new data (RTTM, section
  * 4.1) and PAWS (section 5.3) dropping an old duplicate with an ACK.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { Sim, establish } from './link.js';
 import { decodeTcp, rawTcp, F_ACK, F_PSH, F_SYN, type TcpInfo } from './helpers.js';

@@ -5,7 +5,7 @@
  * whole file takes a few seconds of CPU; the fake clock makes loss free in
  * wall time), 8 MB for IPv6 and for NewReno without SACK.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { Sim, establish, writeAll, digestOf, payloadDigest, type LinkOptions } from './link.js';
 import type { TcpConfig } from '../../src/netstack/tcp-config.js';

@@ -10,7 +10,7 @@
  *
  *   rawTcp ──> stack.input ──> conn: drops, snd.una, rcvNxt, ooo, socket data
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { Stack } from '../../src/netstack/stack.js';
 import type { TcpConn } from '../../src/netstack/tcp-conn.js';

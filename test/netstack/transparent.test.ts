@@ -7,7 +7,7 @@
  * listeners and UDP sockets are keyed by (address, port), most specific
  * first.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { Sim, digestOf, payloadDigest, writeAll } from './link.js';
 import { decodeTcp, inetChecksum, rawIp, rawTcp, rawUdp, F_ACK, F_RST, F_SYN } from './helpers.js';

@@ -4,7 +4,7 @@
  * closed ports (RFC 792, RFC 4443 3.1) with its rate limit, and datagrams
  * larger than the MTU, fragmented by the sender and reassembled.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { Stack } from '../../src/netstack/stack.js';
 import type { RemoteInfo } from '../../src/netstack/udp.js';

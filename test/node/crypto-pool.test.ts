@@ -5,7 +5,7 @@
  * forged messages open to null; nothing is sent under a wiped keypair; no
  * slot keeps a key or a plaintext once its result is handed back.
  */
-import { describe, it, after } from 'node:test';
+import { describe, it, afterAll } from 'vitest';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { open } from '../../src/crypto/aead.js';
@@ -63,7 +63,7 @@ function until(cond: () => boolean, ms = 5000): Promise<void> {
 
 describe('CryptoPool', { timeout: 30_000 }, () => {
   const pools: CryptoPool[] = [];
-  after(async () => { for (const p of pools) await p.close(); });
+  afterAll(async () => { for (const p of pools) await p.close(); });
 
   async function make(workers: number) {
     const sealed: Array<{ d: Datagram; ok: boolean }> = [];

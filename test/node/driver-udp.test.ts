@@ -5,7 +5,7 @@
  * arrives intact, which drives both sockets with bursts of full-sized and
  * small datagrams in both directions.
  */
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { parseConfig } from '../../src/config/parse.js';

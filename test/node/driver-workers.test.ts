@@ -4,7 +4,7 @@
  * order, most transport messages were sealed/opened on the workers, and the
  * drivers stop cleanly (the threads do not keep the process alive).
  */
-import { describe, it, after } from 'node:test';
+import { describe, it, afterAll } from 'vitest';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { parseConfig } from '../../src/config/parse.js';
@@ -21,7 +21,7 @@ function conf(name: string, text: string) {
 
 describe('driver with crypto worker threads', { timeout: 60_000 }, () => {
   const drivers: Driver[] = [];
-  after(async () => { for (const d of drivers) await d.stop(); });
+  afterAll(async () => { for (const d of drivers) await d.stop(); });
 
   it('moves 8 MiB of TCP through both stacks intact, sealing and opening on the workers', async () => {
     const a = clampPrivateKey(randomBytes(32));

@@ -3,7 +3,7 @@
  * start, and re-resolved when the peer has had no handshake for a while (the
  * dynamic-DNS case), with an injected resolver and short intervals.
  */
-import { describe, it, after } from 'node:test';
+import { describe, it, afterAll } from 'vitest';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { parseConfig } from '../../src/config/parse.js';
@@ -28,7 +28,7 @@ async function until(cond: () => boolean, ms: number, what: string): Promise<voi
 
 describe('driver on loopback', { timeout: 20_000 }, () => {
   const drivers: Driver[] = [];
-  after(async () => { for (const d of drivers) await d.stop(); });
+  afterAll(async () => { for (const d of drivers) await d.stop(); });
 
   function pair(endpointHost: string, resolver?: (h: string) => Promise<string>, reresolve?: { everyMs: number; afterMs: number }, firstHandshakeWarnMs?: number) {
     const a = clampPrivateKey(randomBytes(32));

@@ -6,7 +6,7 @@
  * address is served meanwhile, and once the timeouts pass no connection is
  * left open.
  */
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { request } from 'node:http';
@@ -60,7 +60,7 @@ describe('metrics endpoint: hostile clients', { timeout: 30_000 }, () => {
       clients.push(...slow, ...silent, big);
       await sleep(300);
       const held = (cs: Client[]): number => cs.filter((c) => !c.closed).length;
-      t.diagnostic(`held after 300 ms: slowloris ${held(slow)}/50, silent ${held(silent)}/200; server connections ${m.connections()}`);
+      console.log(`held after 300 ms: slowloris ${held(slow)}/50, silent ${held(silent)}/200; server connections ${m.connections()}`);
       assert.ok(m.connections() <= 8 + 8 + 1, `the server holds ${m.connections()} connections`);
       // The client side sees the refused ones closed as the server works through its accept queue.
       await waitFor(() => held(slow) <= 8 && held(silent) <= 8, 3000, 'connections over the per-address cap to be closed');
@@ -73,7 +73,7 @@ describe('metrics endpoint: hostile clients', { timeout: 30_000 }, () => {
       // The header timeout cuts the slowloris and the silent ones off.
       const t0 = performance.now();
       await waitFor(() => m.connections() === 0 && held(slow) === 0 && held(silent) === 0, 12_000, 'every hostile connection to be closed');
-      t.diagnostic(`all hostile connections closed by the server ${(performance.now() - t0).toFixed(0)} ms after the scrape`);
+      console.log(`all hostile connections closed by the server ${(performance.now() - t0).toFixed(0)} ms after the scrape`);
       assert.equal(await scrape(port, '127.0.0.21'), 200, 'the slowloris address may scrape once its connections are gone');
     } finally {
       if (drip) clearInterval(drip);

@@ -3,7 +3,7 @@
  * server side, and GET /metrics (read with a strict text-format 0.0.4
  * parser) and /healthz before and after the handshake and traffic.
  */
-import { describe, it, after } from 'node:test';
+import { describe, it, afterAll } from 'vitest';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
@@ -158,7 +158,7 @@ function roundTrip(port: number, msg: string): Promise<string> {
 
 describe('metrics server on loopback', { timeout: 30_000 }, () => {
   const closers: Array<() => Promise<void>> = [];
-  after(async () => { for (const c of closers.reverse()) await c(); });
+  afterAll(async () => { for (const c of closers.reverse()) await c(); });
 
   it('serves /metrics and /healthz from two live drivers', async () => {
     const a = clampPrivateKey(randomBytes(32));

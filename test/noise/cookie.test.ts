@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { tai64n } from '../../src/crypto/tai64n.js';
 import { isZero } from '../../src/crypto/util.js';

@@ -7,7 +7,7 @@
  * parseCookieReply. Mutants that no test can kill are listed with their
  * reason in test/MUTATION.md.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { tai64n } from '../../src/crypto/tai64n.js';
 import { isZero } from '../../src/crypto/util.js';

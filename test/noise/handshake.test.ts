@@ -1,4 +1,4 @@
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { hash, kdf1, kdf2, kdf3 } from '../../src/crypto/blake2s.js';
 import { open, seal } from '../../src/crypto/aead.js';

@@ -1,7 +1,7 @@
 // The lease table: renewal keys (NAT-PMP/PCP by internal address+port, UPnP
 // by external port), caps, conflicts, the alternate-port search (RFC 6886
 // section 3.3), companion-port reservation, expiry and policy reloads.
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { LeaseTable } from '../../src/portmap/leases.js';
 import { defaultPolicy } from '../../src/portmap/policy.js';

@@ -1,7 +1,7 @@
 // NAT-PMP (RFC 6886) byte by byte: requests are built here from the RFC's
 // packet diagrams, responses are read back field by field at the RFC's
 // offsets. Refusals carry the section 3.5 result codes; bad bytes never throw.
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { handleNatPmp } from '../../src/portmap/natpmp.js';
 import { LeaseTable } from '../../src/portmap/leases.js';

@@ -3,7 +3,7 @@
 // same first-byte dispatch as the driver (0 -> NAT-PMP, else PCP). Every
 // 127.0.0.0/8 sender counts as one fake peer. Skipped loudly without
 // /usr/bin/natpmpc, failing instead when WGTS_INTEROP=required.
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
@@ -48,7 +48,7 @@ if (!existsSync(NATPMPC)) {
   } else {
     process.stderr.write(`SKIP natpmpc: ${why} (suite "${SUITE}"; set WGTS_INTEROP=required to make this fail)\n`);
     describe(SUITE, () => {
-      it('natpmpc prerequisite', { skip: why }, () => {});
+      it.skip(`natpmpc prerequisite: ${why}`, () => {});
     });
   }
 } else {
@@ -64,7 +64,7 @@ if (!existsSync(NATPMPC)) {
     const seen: Array<{ address: string; bytes: number[] }> = [];
     let sock: Socket;
 
-    before(async () => {
+    beforeAll(async () => {
       sock = createSocket('udp4');
       sock.on('message', (msg, rinfo) => {
         const bytes = new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength);
@@ -82,7 +82,7 @@ if (!existsSync(NATPMPC)) {
       });
     });
 
-    after(() => new Promise<void>((resolve) => sock.close(() => resolve())));
+    afterAll(() => new Promise<void>((resolve) => sock.close(() => resolve())));
 
     it('natpmpc -g 127.0.0.71 prints our external address (RFC 6886 section 3.2)', async () => {
       const r = await natpmpc([]);

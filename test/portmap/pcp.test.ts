@@ -2,7 +2,7 @@
 // figures (section 7.1 request header, 11.1 MAP, 7.3 options), responses are
 // read back at the section 7.2 / 11.1 offsets. Every refusal is checked with
 // its section 7.4 result code and error lifetime; bad bytes never throw.
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { handlePcp } from '../../src/portmap/pcp.js';
 import { handleNatPmp } from '../../src/portmap/natpmp.js';

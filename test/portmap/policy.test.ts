@@ -1,7 +1,7 @@
 // The [PortMapping] allow-list: first matching rule wins, the empty list is
 // "allow 1024-65535 any 1024-65535", a non-empty list that matches nothing
 // refuses (issue 8, after miniupnpd's allow/deny lines).
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { canonicalAddress, defaultPolicy, externalChecker, permits } from '../../src/portmap/policy.js';
 import type { PermRule, PortMapPolicy } from '../../src/portmap/types.js';

@@ -4,7 +4,7 @@
  * Connection: close, then the socket ends), the IGD routes (descriptions,
  * SOAP control, 404/405), and a no-throw loop over random request bytes.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { connect, createServer, type AddressInfo, type Server } from 'node:net';
 import { formatHttpResponse, parseHttpRequest, serveHttpConnection, type HttpHandler } from '../../src/portmap/upnp/http.js';

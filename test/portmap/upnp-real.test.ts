@@ -8,7 +8,7 @@
  * through our SSDP answers. Skipped with a SKIP line when upnpc (or, for
  * discovery, root and `ip`) is missing, unless WGTS_INTEROP=required.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,7 +42,7 @@ function suite(name: string, why: string | null, fn: () => void): void {
   }
   process.stderr.write(`SKIP interop: ${why} (suite "${name}"; set WGTS_INTEROP=required to make this fail)\n`);
   describe(name, () => {
-    it('prerequisites', { skip: why }, () => {});
+    it.skip(`prerequisites: ${why}`, () => {});
   });
 }
 
@@ -55,7 +55,7 @@ suite('upnpc against the IGD', NO_UPNPC, () => {
   let clock = 5_000_000;
   let changes = 0;
 
-  before(async () => {
+  beforeAll(async () => {
     t = makeCtx({ maxLifetime: 3600 });
     server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (sock) => serveHttpConnection(sock, handler));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -63,7 +63,7 @@ suite('upnpc against the IGD', NO_UPNPC, () => {
     url = igdLocation(base);
     const handler = createIgdHandler({ ctx: () => t.ctx, uuid: '5b1f0c2e-7a4d-4e8b-9c3f-a1b2c3d4e5f6', baseUrl: base, now: () => clock, onChange: () => changes++ });
   });
-  after(async () => {
+  afterAll(async () => {
     await new Promise<void>((r) => server.close(() => r()));
   });
 
@@ -204,7 +204,7 @@ const NO_NETNS =
 
 suite('upnpc discovers the IGD by SSDP (inside a private network namespace)', NO_NETNS, () => {
   let ns: Netns;
-  after(async () => {
+  afterAll(async () => {
     await ns?.destroy();
   });
 

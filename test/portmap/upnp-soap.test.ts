@@ -5,7 +5,7 @@
  * argument errors), secure mode, escaping, and a no-throw loop over
  * mutated and random request bodies.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { handleSoap, parseSoapAction, UPNP_ERRORS } from '../../src/portmap/upnp/soap.js';
 import { WANCIF_ACTIONS, WANIP_ACTIONS } from '../../src/portmap/upnp/description.js';

@@ -5,7 +5,7 @@
  * everything else (NOTIFY, responses, missing/wrong MAN, later versions,
  * types we do not have, oversize, junk, port 0).
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { handleSsdp, SSDP_MAX_REPLIES } from '../../src/portmap/upnp/ssdp.js';
 import { deviceUuids } from '../../src/portmap/upnp/igd-devices.js';

@@ -4,7 +4,7 @@
  * config (credentials required), "a" serving node:http on its tunnel
  * address. curl reaches a's page and a 4 MB file only through b's proxies.
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -32,7 +32,7 @@ describe('proxies with curl', { skip, timeout: 120_000 }, () => {
   let p: Pair;
   let socks = '';
   let http = '';
-  before(async () => {
+  beforeAll(async () => {
     p = await startPair(`
 [Socks5]
 BindAddress = 127.0.0.1:0
@@ -54,7 +54,7 @@ Password = s3cret:pw
     socks = ps.find((x) => x.kind === 'socks5')!.listen;
     http = ps.find((x) => x.kind === 'http')!.listen;
   });
-  after(async () => {
+  afterAll(async () => {
     await p?.close();
   });
 

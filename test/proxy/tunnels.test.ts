@@ -9,7 +9,7 @@
  *   [Socks5] UDP ASSOCIATE                       PySocks (Debian python3-socks), a real client
  *   [STDIOTunnel]                                `wgts up` as a child: stdin/stdout <-> a:7000
  */
-import { after, before, describe, it } from 'node:test';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
@@ -38,7 +38,7 @@ async function echoes(p: Pair): Promise<void> {
 describe('wireproxy tunnel sections', { timeout: 90_000 }, () => {
   let p: Pair;
   const local = createServer((s) => s.end(`local saw ${s.remoteAddress}`));
-  before(async () => {
+  beforeAll(async () => {
     await once(local.listen(0, '127.0.0.1'), 'listening');
     p = await startPair(`
 [TCPClientTunnel]
@@ -61,7 +61,7 @@ Password = pw-udp-secret
 `, '', { uapi: { name: `wgtp${process.pid % 100000}` } });
     await echoes(p);
   });
-  after(async () => {
+  afterAll(async () => {
     await p?.close();
     local.close();
   });

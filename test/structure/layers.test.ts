@@ -8,7 +8,7 @@
  *   src/**.ts -> relative import specifiers -> (from folder, to folder)
  *   -> every arrow must point to the same or an earlier row
  */
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, normalize, relative, sep } from 'node:path';

@@ -3,7 +3,7 @@
 // comparison against a naive linear table and against node:net's BlockList,
 // and the IP text/packet helpers of src/transport/ip.ts checked against
 // node:net (net.isIP, net.SocketAddress).
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { AllowedIPs, type AllowedIPsOptions } from '../../src/transport/allowedips.js';

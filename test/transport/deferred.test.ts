@@ -4,7 +4,7 @@
  * behave exactly like the synchronous ones, and must never use a keypair
  * that was wiped in between.
  */
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { open } from '../../src/crypto/aead.js';
 import { sealPending, type Datagram, type PendingOpen } from '../../src/transport/device.js';

@@ -2,7 +2,7 @@
  * Two devices in memory with a fake clock: handshake, data both ways,
  * the initiator swap, PSK, roaming and cryptokey routing.
  */
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Pair, ipv4Packet, ipv6Packet, v4, v6, msgType, A_ADDR } from './pair.js';

@@ -2,7 +2,7 @@
  * The device under hostile input: cookies under load, replayed and flooded
  * initiations, garbage of every shape. Nothing throws; every drop is counted.
  */
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { withSeed } from '../harness/seed.js';
 import { Pair, msgType, A_ADDR } from './pair.js';

@@ -1,7 +1,7 @@
 // Replay filter: the numbered cases of the Linux selftest
 // (drivers/net/wireguard/selftest/counter.c) re-expressed for our window,
 // plus a randomized comparison against a naive Set-based reference.
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { ReplayFilter, REPLAY_WINDOW } from '../../src/transport/replay.js';
 import { REJECT_AFTER_MESSAGES, REPLAY_RING_BITS } from '../../src/transport/constants.js';

@@ -2,7 +2,7 @@
  * Every timer rule of the whitepaper (section 6) and wireguard-go/Linux,
  * asserted by advancing a fake clock in milliseconds.
  */
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { Pair, ipv4Packet, msgType } from './pair.js';
 import {

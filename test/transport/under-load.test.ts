@@ -5,7 +5,7 @@
  * its cookie), and the post-MAC2 limiter groups IPv6 by /64 and evicts its
  * least recently used source rather than refusing a new one.
  */
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Pair, msgType, A_ADDR } from './pair.js';

@@ -5,7 +5,7 @@
  * superseded by the peer's own initiation, or given up; a replaced preshared
  * key; the precomputed static-static DH when our key changes or the peer goes.
  */
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Pair } from './pair.js';

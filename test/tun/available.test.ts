@@ -4,7 +4,7 @@
  * runs as root) a child dropped to uid 65534 that tries openTun and
  * setSocketMark for real.
  */
-import { it } from 'node:test';
+import { it } from 'vitest';
 import { skipUnlessPresent } from '../harness/interop.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

@@ -12,7 +12,7 @@
  *  - the same config given to the real wg-quick (with wireguard-go) yields the
  *    same `[#]` commands and the same rules, routes and nft ruleset.
  */
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, existsSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -37,7 +37,7 @@ function tunSuite(name: string, opts: { timeout: number; needs?: string[] }, fn:
       }));
     } else {
       process.stderr.write(`SKIP tun: ${t.why} (suite "${name}"; set WGTS_INTEROP=required to make this fail)\n`);
-      describe(name, () => it('TUN prerequisites', { skip: `tun: ${t.why}` }, () => {}));
+      describe(name, () => it.skip(`TUN prerequisites: ${t.why}`, () => {}));
     }
     return;
   }

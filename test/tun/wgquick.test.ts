@@ -5,7 +5,7 @@
  * system answers. The expected lines are written from reading that script
  * (cmd_up, set_mtu_up, set_dns, add_route, add_default, del_if, cmd_down).
  */
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import { skipUnlessPresent } from '../harness/interop.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';

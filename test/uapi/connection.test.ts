@@ -1,6 +1,6 @@
 // UapiConnection: framing of requests on one stream (wireguard-go IpcHandle),
 // chunking at every byte offset, pipelining, errors, and bounded buffering.
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { UapiConnection, serializeGet, UAPI_MAX_LINE, type UapiBackend } from '../../src/uapi/protocol.js';
 import { InMemoryTestBackend } from './fake-backend.js';

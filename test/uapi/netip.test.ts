@@ -1,7 +1,7 @@
 // IP literal parsing/printing against the rules wireguard-go inherits from Go's
 // net/netip (ParseAddr, ParseAddrPort, ParsePrefix, Addr.String) and RFC 5952
 // section 4 (canonical IPv6 text). Expected strings follow those documents.
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { formatAddr, maskAddr, parseAddr, parseAddrPort, parsePrefix, parseUintDec } from '../../src/uapi/netip.js';
 

@@ -2,7 +2,7 @@
 // device/uapi.go IpcGetOperation, written out by hand here), every set key with
 // the errno wireguard-go returns for it (ipc/uapi_unix.go: -EINVAL, -EPROTO ...),
 // and the client-side codec.
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import {
   parseGetResponse,

@@ -1,7 +1,7 @@
 // The UNIX-socket driver in a private temporary directory (no root needed):
 // requests over a real socket, permissions, refusing a live socket, replacing
 // a stale one, cleanup on close, the removal signal, and the client helper.
-import { test } from 'node:test';
+import { test, type TestContext } from 'vitest';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { spawn } from 'node:child_process';
@@ -15,9 +15,9 @@ import { InMemoryTestBackend } from './fake-backend.js';
 import { exec } from '../harness/exec.js';
 import { skipOrFail } from '../harness/interop.js';
 
-function tempDir(t: { after(fn: () => void): void }): string {
+function tempDir(t: TestContext): string {
   const dir = mkdtempSync(join(tmpdir(), 'wgts-uapi-test-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  t.onTestFinished(async () => { await rmSync(dir, { recursive: true, force: true }); });
   return dir;
 }
 
@@ -61,7 +61,7 @@ test('several requests on one connection, and a half-closed set still gets its a
   const dir = tempDir(t);
   const b = new InMemoryTestBackend();
   const srv = await startUapiServer('wgtest1', b, { dir });
-  t.after(() => srv.close());
+  t.onTestFinished(async () => { await srv.close(); });
   const out = await rawExchange(srv.path, 'set=1\nfwmark=3\n\nget=1\n\nset=1\nlisten_port=9', true);
   assert.equal(out, 'errno=0\n\nfwmark=3\nerrno=0\n\nerrno=0\n\n');
   assert.equal(b.state.listenPort, 9);
@@ -74,7 +74,7 @@ test('several requests on one connection, and a half-closed set still gets its a
 test('an endless line is cut off and the connection closed', async (t) => {
   const dir = tempDir(t);
   const srv = await startUapiServer('wgtest2', new InMemoryTestBackend(), { dir });
-  t.after(() => srv.close());
+  t.onTestFinished(async () => { await srv.close(); });
   const out = await new Promise<string>((resolve) => {
     const s = connect({ path: srv.path });
     const chunks: Buffer[] = [];
@@ -131,7 +131,7 @@ test('reports deletion of the socket file (the userspace "interface down" signal
   let removed!: () => void;
   const gone = new Promise<void>((r) => (removed = r));
   const srv = await startUapiServer('wgtest6', new InMemoryTestBackend(), { dir, onSocketRemoved: () => removed() });
-  t.after(() => srv.close());
+  t.onTestFinished(async () => { await srv.close(); });
   rmSync(srv.path);
   const timeout = new Promise<never>((_, rej) => setTimeout(() => rej(new Error('no removal callback within 5 s')), 5000).unref());
   await Promise.race([gone, timeout]);
@@ -156,7 +156,7 @@ test('uapiClient: missing socket and a server that hangs up', async (t) => {
   const dir = tempDir(t);
   await assert.rejects(uapiClient(join(dir, 'nope.sock'), 'get=1\n\n'), (e: NodeJS.ErrnoException) => e.code === 'ENOENT');
   const srv = await startUapiServer('wgtest7', new InMemoryTestBackend(), { dir });
-  t.after(() => srv.close());
+  t.onTestFinished(async () => { await srv.close(); });
   await assert.rejects(uapiClient(srv.path, 'nonsense\n'), /without a complete response/);
 });
 

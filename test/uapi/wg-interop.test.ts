@@ -3,7 +3,7 @@
 // /var/run/wireguard, so this needs root: skipped (loudly) otherwise, and a
 // failure when WGTS_INTEROP=required. Interface names are random per run and
 // every socket is removed afterwards.
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
@@ -33,6 +33,16 @@ async function wgFails(args: string[]): Promise<string> {
   return r.stderr;
 }
 
+/** One named step of the sequence below (vitest has no subtests): a failure says which step. */
+async function step(name: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    if (err instanceof Error) err.message = `step "${name}": ${err.message}`;
+    throw err;
+  }
+}
+
 const b64 = (k: Uint8Array | null): string => (k ? Buffer.from(k).toString('base64') : '(none)');
 
 test('wg(8) configures and inspects a wgts UAPI socket', async (t) => {
@@ -47,7 +57,7 @@ test('wg(8) configures and inspects a wgts UAPI socket', async (t) => {
   const work = mkdtempSync(join(tmpdir(), 'wgts-uapi-wg-'));
   const backend = new InMemoryTestBackend();
   let srv: UapiServer | null = null;
-  t.after(async () => {
+  t.onTestFinished(async () => {
     await srv?.close();
     rmSync(join(SYSTEM_SOCKET_DIR, `${name}.sock`), { force: true });
     rmSync(work, { recursive: true, force: true });
@@ -68,20 +78,20 @@ test('wg(8) configures and inspects a wgts UAPI socket', async (t) => {
   writeFileSync(privFile, priv + '\n', { mode: 0o600 });
   writeFileSync(pskFile, psk + '\n', { mode: 0o600 });
 
-  await t.test('private-key', async () => {
+  await step('private-key', async () => {
     await wg(['set', name, 'private-key', privFile]);
     assert.equal(b64(backend.state.privateKey), priv);
     assert.equal((await wg(['show', name, 'public-key'])).trim(), pub, 'wg derives the same public key from what we report');
     assert.equal((await wg(['show', name, 'private-key'])).trim(), priv);
   });
 
-  await t.test('listen-port', async () => {
+  await step('listen-port', async () => {
     await wg(['set', name, 'listen-port', '51999']);
     assert.equal(backend.state.listenPort, 51999);
     assert.equal(await wg(['show', name, 'listen-port']), '51999\n');
   });
 
-  await t.test('peer with allowed-ips, endpoint, persistent-keepalive', async () => {
+  await step('peer with allowed-ips, endpoint, persistent-keepalive', async () => {
     await wg(['set', name, 'peer', peerPub, 'allowed-ips', '10.0.0.2/32,fd00::2/128', 'endpoint', '127.0.0.1:51821', 'persistent-keepalive', '25']);
     const last = backend.requests.at(-1)!;
     assert.equal(last.peers.length, 1);
@@ -98,7 +108,7 @@ test('wg(8) configures and inspects a wgts UAPI socket', async (t) => {
     assert.equal(p.presharedKey, null);
   });
 
-  await t.test('show dump, show, showconf', async () => {
+  await step('show dump, show, showconf', async () => {
     const p = backend.state.peers[0]!;
     p.rxBytes = 1234;
     p.txBytes = 5678;
@@ -118,7 +128,7 @@ test('wg(8) configures and inspects a wgts UAPI socket', async (t) => {
     );
   });
 
-  await t.test('preshared-key, IPv6 endpoint, fwmark', async () => {
+  await step('preshared-key, IPv6 endpoint, fwmark', async () => {
     await wg(['set', name, 'fwmark', '0x1234', 'peer', peerPub, 'preshared-key', pskFile, 'endpoint', '[fd00::1]:51821']);
     assert.equal(backend.state.fwmark, 0x1234);
     const p = backend.state.peers[0]!;
@@ -132,20 +142,20 @@ test('wg(8) configures and inspects a wgts UAPI socket', async (t) => {
     assert.equal(await wg(['show', name, 'fwmark']), 'off\n');
   });
 
-  await t.test('a port the device cannot bind: wg reports EADDRINUSE, nothing changes', async () => {
+  await step('a port the device cannot bind: wg reports EADDRINUSE, nothing changes', async () => {
     backend.busyPorts.add(51998);
     const err = await wgFails(['set', name, 'listen-port', '51998']);
     assert.match(err, /Address already in use/);
     assert.equal(backend.state.listenPort, 51999);
   });
 
-  await t.test('peer remove', async () => {
+  await step('peer remove', async () => {
     await wg(['set', name, 'peer', peerPub, 'remove']);
     assert.equal(backend.state.peers.length, 0);
     assert.equal(await wg(['show', name, 'peers']), '');
   });
 
-  await t.test('setconf replaces all peers', async () => {
+  await step('setconf replaces all peers', async () => {
     await wg(['set', name, 'peer', peerPub, 'allowed-ips', '10.9.9.9/32']);
     const other = (await wg(['pubkey'], (await wg(['genkey'])).trim() + '\n')).trim();
     const conf = join(work, 'wg.conf');
@@ -159,7 +169,7 @@ test('wg(8) configures and inspects a wgts UAPI socket', async (t) => {
     assert.equal(backend.state.listenPort, 51997);
   });
 
-  await t.test('closing removes the socket', async () => {
+  await step('closing removes the socket', async () => {
     await srv!.close();
     assert.equal(existsSync(`${SYSTEM_SOCKET_DIR}/${name}.sock`), false);
     assert.ok(!(await wg(['show', 'interfaces'])).split(/\s+/).includes(name));

@@ -8,7 +8,7 @@
  * random loss, CUBIC ahead with a deep buffer. Every figure is fake time,
  * so it repeats exactly for its seeds.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { pathTransfer, pathLink } from '../path.js';
 import { Sim, writeAll } from '../link.js';
@@ -20,7 +20,7 @@ test('BBR at 20 ms RTT / 1 % loss keeps over half of a 100 Mbit/s bottleneck bot
   const p = { rtt: 20, loss: 0.01, mbit: 100, size: 8 * MB };
   const bbr = await pathTransfer({ ...p, tcp: { congestion: 'bbr' } });
   const cubic = await pathTransfer({ ...p, tcp: { congestion: 'cubic' } });
-  t.diagnostic(`bbr up ${bbr.up.toFixed(1)} / down ${bbr.down.toFixed(1)} Mbit/s; cubic up ${cubic.up.toFixed(1)} / down ${cubic.down.toFixed(1)} Mbit/s`);
+  console.log(`bbr up ${bbr.up.toFixed(1)} / down ${bbr.down.toFixed(1)} Mbit/s; cubic up ${cubic.up.toFixed(1)} / down ${cubic.down.toFixed(1)} Mbit/s`);
   assert.ok(bbr.sim.counters.ab.lost > 50 && bbr.sim.counters.ba.lost > 50, 'the path lost packets both ways');
   for (const [dir, v] of [['up', bbr.up], ['down', bbr.down]] as const) assert.ok(v > 0.5 * p.mbit, `bbr ${dir} ${v} Mbit/s`);
   assert.ok(Math.min(bbr.up, bbr.down) > 3 * Math.max(cubic.up, cubic.down), 'random loss does not hold BBR back the way it holds CUBIC');
@@ -28,7 +28,7 @@ test('BBR at 20 ms RTT / 1 % loss keeps over half of a 100 Mbit/s bottleneck bot
 
 test('BBR at 40 ms RTT / 0.1 % loss keeps over half of a 100 Mbit/s bottleneck both ways', async (t) => {
   const r = await pathTransfer({ rtt: 40, loss: 0.001, mbit: 100, size: 8 * MB, tcp: { congestion: 'bbr' } });
-  t.diagnostic(`bbr up ${r.up.toFixed(1)} / down ${r.down.toFixed(1)} Mbit/s`);
+  console.log(`bbr up ${r.up.toFixed(1)} / down ${r.down.toFixed(1)} Mbit/s`);
   assert.ok(r.up > 50 && r.down > 50, `${r.up} / ${r.down} Mbit/s`);
 });
 
@@ -66,7 +66,7 @@ test('BBR and CUBIC sharing a 20 Mbit/s bottleneck: the split by buffer depth an
   const lossy = await share(1, 0.01);
   const deep = await share(4, 0);
   const fmt = (s: Record<CongestionName, number>) => `bbr ${s.bbr.toFixed(1)}, cubic ${s.cubic.toFixed(1)} Mbit/s`;
-  t.diagnostic(`1 BDP queue: ${fmt(shallow)}; 1 BDP + 1 % loss: ${fmt(lossy)}; 4 BDP queue: ${fmt(deep)}`);
+  console.log(`1 BDP queue: ${fmt(shallow)}; 1 BDP + 1 % loss: ${fmt(lossy)}; 4 BDP queue: ${fmt(deep)}`);
   for (const s of [shallow, lossy, deep]) assert.ok(s.bbr + s.cubic > 0.85 * 20, `together they fill the link: ${fmt(s)}`);
   assert.ok(shallow.bbr > 0.35 * 20 && shallow.cubic > 0.35 * 20, `a one-BDP buffer splits it roughly evenly: ${fmt(shallow)}`);
   assert.ok(lossy.bbr > 2 * lossy.cubic, `random loss holds back CUBIC only: ${fmt(lossy)}`);

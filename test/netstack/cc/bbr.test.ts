@@ -6,7 +6,7 @@
  * known bandwidth and min_rtt, and the loss response (random loss under
  * LOSS_THRESH ignored, heavier loss while probing caps inflight_hi).
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { Bbr } from '../../../src/netstack/cc/bbr.js';
 import { round, type Clock } from './drive.js';

@@ -5,7 +5,7 @@
  * helpers), then fast convergence, the cwnd-limited rule, the timeout
  * reset and undo.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { Cubic } from '../../../src/netstack/cc/cubic.js';
 import { round, ackEvent, type Clock } from './drive.js';

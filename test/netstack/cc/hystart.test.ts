@@ -5,7 +5,7 @@
  * rounds, to congestion avoidance with no loss; a spike that goes away
  * returns to slow start; a rise under the threshold changes nothing.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { Cubic } from '../../../src/netstack/cc/cubic.js';
 import { round, ackEvent } from './drive.js';

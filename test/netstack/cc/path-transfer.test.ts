@@ -5,7 +5,7 @@
  * for, per stack and per connection), and HyStart++ leaving slow start on
  * the rising RTT before the bottleneck queue first overflows.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { pathTransfer, pathLink } from '../path.js';
 import { Sim, establish, writeAll, digestOf, payloadDigest } from '../link.js';
@@ -19,7 +19,7 @@ for (const congestion of CONGESTION_NAMES) {
     const r = await pathTransfer({ rtt: 20, loss: 0.01, mbit: 100, size: 2 * MB, tcp: { congestion } });
     for (const s of [r.sim.a, r.sim.b]) for (const c of s.tcp.connections()) assert.equal(c.snd.cc.name, congestion);
     assert.ok(r.sim.counters.ab.lost > 0 && r.sim.counters.ba.lost > 0, 'the path lost packets both ways');
-    t.diagnostic(`goodput up ${r.up.toFixed(1)} Mbit/s, down ${r.down.toFixed(1)} Mbit/s`);
+    console.log(`goodput up ${r.up.toFixed(1)} Mbit/s, down ${r.down.toFixed(1)} Mbit/s`);
   });
 }
 
@@ -53,7 +53,7 @@ test('HyStart++ on a path: CUBIC leaves slow start on the rising RTT before the 
     return done;
   });
   assert.equal(rx.hex(), payloadDigest(p.size, 1));
-  t.diagnostic(`CSS at ${cssAt} ms, ssthresh ${cc.ssthresh}, first queue drop at ${dropAt} ms, ${sim.counters.ab.queueDrops} queue drops`);
+  console.log(`CSS at ${cssAt} ms, ssthresh ${cc.ssthresh}, first queue drop at ${dropAt} ms, ${sim.counters.ab.queueDrops} queue drops`);
   assert.ok(cssAt > 0, 'HyStart++ saw the RTT rise');
   assert.ok(dropAt === 0 || cssAt < dropAt, `left slow start at ${cssAt} ms, first queue drop at ${dropAt} ms`);
 });
