@@ -68,7 +68,7 @@ describe('localOf: the local address in a datagram\'s meta bytes', () => {
   });
 });
 
-describe('native UDP sockets: sticky source', { skip }, () => {
+describe('native UDP sockets: sticky source', { skip: !!skip }, () => {
   for (const family of [4, 6] as const) {
     const kind = family === 4 ? 'IPv4 socket' : 'dual-stack socket';
     it(`${kind}: learns which address a datagram was sent to, and replies from it`, async () => {
@@ -138,7 +138,7 @@ describe('native UDP sockets: sticky source', { skip }, () => {
   });
 });
 
-describe('UdpBind: sticky source end to end', { skip }, () => {
+describe('UdpBind: sticky source end to end', { skip: !!skip }, () => {
   it('the endpoint handed up carries the local address, and sending to it leaves from there; a gone one is reported', async () => {
     const seen: Endpoint[] = [];
     const gone: string[] = [];
