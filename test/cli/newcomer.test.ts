@@ -4,7 +4,7 @@
  * is refused, `up`'s usage line listing --forward/--expose, and `wgts up
  * NAME` meaning /etc/wireguard/NAME.conf as for wg-quick.
  */
-import { describe, it } from 'node:test';
+import { describe, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';

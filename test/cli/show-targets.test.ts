@@ -3,7 +3,7 @@
  * target with its state, when it changed and why, and its connections;
  * a single healthy target adds no line. --json carries them as they are.
  */
-import { test } from 'node:test';
+import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { renderView, viewJson } from '../../src/cli/show.js';
 
