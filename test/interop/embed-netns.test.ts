@@ -6,7 +6,7 @@
 // namespace, also as 65534: curl --socks5-hostname by name (a page and a
 // 16 MB file with equal SHA-256, a wrong password refused), nc -X 5 through
 // the SOCKS5 port, and the server side reaching the library's createServer.
-import { after, before, it } from 'node:test';
+import { afterAll, beforeAll, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { chownSync, writeFileSync } from 'node:fs';
@@ -30,7 +30,7 @@ interopSuite('library and proxies as uid 65534 without capabilities, against wir
   const big = randomBytes(16 << 20);
   const page = `home ${randomBytes(6).toString('hex')}\n`;
 
-  before(async () => {
+  beforeAll(async () => {
     srv = await Netns.create('embsrv');
     cli = await Netns.create('embcli');
     await vethPair(cli, srv, { aAddr4: '198.18.20.1/24', bAddr4: '198.18.20.2/24' });
@@ -79,8 +79,8 @@ BindAddress = 127.0.0.1:1081
     }, 60_000, 'the library child to report');
     const line = child.output().split('\n').find((l) => l.startsWith('{"uid"'))!;
     result = JSON.parse(line) as Record<string, unknown>;
-  }, { timeout: 120_000 });
-  after(async () => {
+  }, 120_000);
+  afterAll(async () => {
     await srv?.destroy();
     await cli?.destroy();
   });
