@@ -4,7 +4,7 @@
  * any peer has handshaken (a pod is live and ready as soon as it listens,
  * while /healthz still says 503 and why); unknown paths name all four.
  */
-import { describe, it, after } from 'node:test';
+import { describe, it, afterAll } from 'vitest';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
@@ -29,7 +29,7 @@ function get(port: number, path: string): Promise<{ status: number; body: string
 
 describe('probes', { timeout: 20_000 }, () => {
   let iface: Interface | null = null;
-  after(async () => { await iface?.stop(); });
+  afterAll(async () => { await iface?.stop(); });
 
   it('/livez and /readyz answer 200 once started; /healthz still waits for a handshake', async () => {
     const k = clampPrivateKey(randomBytes(32));
