@@ -248,3 +248,13 @@ test('randomized near REJECT_AFTER_MESSAGES: counters at and past the limit refu
   }
   for (const c of [REJ, REJ + 1n, 2n ** 64n - 1n]) assert.equal(f.canAccept(c), false);
 });
+
+test('2^53 - 1 and 2^53 are two counters: the double path stops where counter + 1 is still exact', () => {
+  // As doubles, 2^53 + 1 rounds to 2^53: had 2^53 taken the double path, it would land on 2^53 - 1's bit.
+  const f = new ReplayFilter();
+  const top = 2n ** 53n;
+  assert.equal(f.markReceived(top - 1n), true);
+  assert.equal(f.markReceived(top), true);
+  assert.equal(f.markReceived(top), false, 'a replay of 2^53');
+  assert.equal(f.markReceived(top - 1n), false, 'a replay of 2^53 - 1');
+});
