@@ -87,7 +87,7 @@ describe('the npm package', { timeout: 900_000 }, () => {
   it('the tarball holds the compiled CLI and library, the addon sources and nothing else', () => {
     const list = spawnSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).map((f) => f.replace(/^package\//, ''));
     assert.ok(list.includes('dist/src/cli/main.js') && list.includes('dist/src/lib/index.d.ts') && list.includes('native/tun.c') && list.includes('native/build.mjs'), list.join('\n'));
-    const extra = list.filter((f) => !/^dist\/src\/.*\.(js|d\.ts)$/.test(f) && !/^native\/(tun\.c|udp\.c|napi_util\.h|binding\.gyp|build\.mjs)$/.test(f) && !/^(README\.md|package\.json|LICENSE|systemd\/.*)$/.test(f));
+    const extra = list.filter((f) => !/^dist\/src\/.*\.(js|d\.ts)$/.test(f) && !/^native\/(tun\.c|udp\.c|napi_util\.h|binding\.gyp|build\.mjs)$/.test(f) && !/^(README\.md|package\.json|LICENSE|systemd\/.*|docs\/service\.md)$/.test(f));
     assert.deepEqual(extra, [], 'files that do not belong in the package');
   });
 
