@@ -6,7 +6,7 @@
  * path is pointed at this checkout's CLI for the check (verify wants an
  * executable there). Skips loudly without systemd-analyze.
  */
-import { describe, it, after } from 'node:test';
+import { describe, it, afterAll } from 'vitest';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,7 +21,7 @@ const keys = (u: string, key: string) => text(u).split('\n').filter((l) => l.sta
 
 describe('systemd units', () => {
   const dir = mkdtempSync(join(tmpdir(), 'wgts-units-'));
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('pass systemd-analyze verify with no warnings', { skip: skipUnlessPresent(which('systemd-analyze') ? null : 'systemd-analyze (Debian package systemd)') }, () => {
     for (const u of UNITS) writeFileSync(join(dir, u), text(u).replaceAll('/usr/local/bin/wgts', CLI));
