@@ -122,6 +122,44 @@ describe('the npm package', { timeout: 900_000 }, () => {
     assert.deepEqual(changed(before, snapshot(dir)), [], 'the first use rewrote files of the installed package');
   });
 
+  it("the installed library: import { Tunnel } from 'wgts', fetch, connect, createServer, createSocket, close() and the process exits by itself", { skip: skipUnlessPresent(unavailable) }, () => {
+    if (unavailable) return;
+    const [ka, kb] = [clampPrivateKey(randomBytes(32)), clampPrivateKey(randomBytes(32))];
+    const conf = (k: Uint8Array, me: string, peer: Uint8Array, them: string, port: string) =>
+      `[Interface]\nPrivateKey = ${encodeKey(k)}\nAddress = ${me}/24\n${port}\n[Peer]\nPublicKey = ${encodeKey(publicKey(peer))}\nAllowedIPs = ${them}/32\n`;
+    writeFileSync(join(inst, 'app.mjs'), `
+import { Tunnel } from 'wgts';
+import { createServer } from 'node:http';
+import { once } from 'node:events';
+const [ca, cb] = JSON.parse(process.argv[2]);
+const a = await Tunnel.start(ca, { name: 'pkga', listenAddress: '127.0.0.1' });
+const b = await Tunnel.start(cb.replace('PORT', a.listenPort), { name: 'pkgb', listenAddress: '127.0.0.1' });
+const web = createServer((req, res) => res.end('page ' + req.url));
+await once(a.createServer((s) => web.emit('connection', s)).listen(80), 'listening');
+await once(a.createServer((s) => s.pipe(s)).listen(7), 'listening');
+const u = a.createSocket('udp4');
+u.on('message', (m, r) => u.send(m, r.port, r.address));
+await new Promise((r) => u.bind(7, r));
+const res = await b.fetch('http://10.96.0.1/x');
+const page = await res.text();
+const s = b.connect(7, '10.96.0.1');
+s.end('echo');
+let echoed = '';
+for await (const d of s) echoed += d;
+const c = b.createSocket('udp4');
+c.send('dgram', 7, '10.96.0.1');
+const [m] = await once(c, 'message');
+console.log(JSON.stringify({ page, echoed, dgram: m.toString() }));
+web.close();
+await b.close();
+await a.close();
+`);
+    const cfgs = [conf(ka, '10.96.0.1', kb, '10.96.0.2', 'ListenPort = 0'), conf(kb, '10.96.0.2', ka, '10.96.0.1', '') + 'Endpoint = 127.0.0.1:PORT\nPersistentKeepalive = 25\n'];
+    const r = spawnSync(process.execPath, ['app.mjs', JSON.stringify(cfgs)], { cwd: inst, encoding: 'utf8', timeout: 90_000 });
+    assert.equal(r.status, 0, `exit ${r.status} signal ${r.signal}: ${r.stderr}`);
+    assert.deepEqual(JSON.parse(r.stdout.trim()), { page: 'page /x', echoed: 'echo', dgram: 'dgram' });
+  });
+
   it('npx wgts in the checkout does not rebuild it for a new user', { skip: skipUnlessPresent(unavailable) }, () => {
     if (unavailable) return;
     const watched = [join(ROOT, 'dist', 'src', 'cli', 'main.js'), join(ROOT, 'native', 'build', 'Release', 'wgts_tun.node'), join(ROOT, 'dist', '.built')];
