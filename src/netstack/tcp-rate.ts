@@ -8,8 +8,8 @@
  * limited sending is marked app-limited, so a controller does not read a
  * quiet sender as a slow path. Sans-IO: every call carries `now` (ms).
  *
- *   send:  stamp(now, pipe, len)  -> fields written into the SentRecord
- *   ACK:   delivered(record, now) for each newly delivered record
+ *   send:  stamp(now, pipe, len)  -> fields written into the send record (SentLog)
+ *   ACK:   onDelivered(log, index, now) for each newly delivered record
  *          lost(bytes)            as RACK marks losses (ACK or timer)
  *          sample(minRtt)         -> RateSample | null for AckEvent.rate
  *   after sending: checkAppLimited(...) marks the bubble the app left
@@ -17,7 +17,7 @@
 import type { RateSample } from './cc/types.js';
 import { seqDiff, seqGt } from './tcp-seq.js';
 
-/** The delivery state a transmission carries (fields of SentRecord). */
+/** The delivery state a transmission carries (stored in the SentLog with its record). */
 export interface RateStamp {
   /** Connection's delivered bytes when the segment left. */
   delivered: number;
@@ -31,12 +31,18 @@ export interface RateStamp {
   txInFlight: number;
 }
 
-/** What a delivered record tells the sampler. */
-export interface RateRecord extends RateStamp {
-  start: number;
-  end: number;
+/** The send records the sampler reads a delivered record from (tcp-rack.ts SentLog, by index). */
+export interface RateRecords {
+  readonly mask: number;
+  readonly start: Uint32Array;
+  readonly stop: Uint32Array;
   /** Time of the latest transmission. */
-  xmit: number;
+  readonly xmit: Float64Array;
+  readonly delivered: Float64Array;
+  readonly deliveredTime: Float64Array;
+  readonly firstTxTime: Float64Array;
+  readonly txInFlight: Float64Array;
+  appLimited(i: number): boolean;
 }
 
 export class RateSampler {
@@ -80,23 +86,26 @@ export class RateSampler {
   }
 
   /** A record was newly delivered (ACKed or SACKed) at `now`; the newest-sent such record sets the sample. */
-  onDelivered(r: RateRecord, now: number): void {
-    if (r.deliveredTime < 0) return; // counted already (SACKed before an RTO cleared the marks)
-    this.delivered += seqDiff(r.end, r.start);
+  onDelivered(r: RateRecords, i: number, now: number): void {
+    const p = i & r.mask;
+    if (r.deliveredTime[p]! < 0) return; // counted already (SACKed before an RTO cleared the marks)
+    const end = r.stop[p]!;
+    const xmit = r.xmit[p]!;
+    this.delivered += seqDiff(end, r.start[p]!);
     this.deliveredTime = now;
-    if (!this.has || r.xmit > this.lastXmit || (r.xmit === this.lastXmit && seqGt(r.end, this.lastEnd))) {
+    if (!this.has || xmit > this.lastXmit || (xmit === this.lastXmit && seqGt(end, this.lastEnd))) {
       this.has = true;
-      this.priorDelivered = r.delivered;
-      this.priorTime = r.deliveredTime;
-      this.sampleAppLimited = r.appLimited;
-      this.txInFlight = r.txInFlight;
-      this.sendElapsed = r.xmit - r.firstTxTime;
-      this.lastXmit = r.xmit;
-      this.lastEnd = r.end;
+      this.priorDelivered = r.delivered[p]!;
+      this.priorTime = r.deliveredTime[p]!;
+      this.sampleAppLimited = r.appLimited(i);
+      this.txInFlight = r.txInFlight[p]!;
+      this.sendElapsed = xmit - r.firstTxTime[p]!;
+      this.lastXmit = xmit;
+      this.lastEnd = end;
       // The next sample's send interval starts at this segment's send.
-      this.firstTxTime = r.xmit;
+      this.firstTxTime = xmit;
     }
-    r.deliveredTime = -1;
+    r.deliveredTime[p] = -1;
   }
 
   /** Bytes newly marked lost; reported with the next sample. */

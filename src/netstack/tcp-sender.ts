@@ -20,7 +20,7 @@ import { RtoEstimator } from './tcp-rto.js';
 import type { AckEvent, CongestionControl } from './cc/types.js';
 import { createCongestion } from './cc/index.js';
 import { Scoreboard } from './tcp-sack.js';
-import { SentLog, Rack, type SentRecord } from './tcp-rack.js';
+import { SentLog, Rack } from './tcp-rack.js';
 import { Prr } from './tcp-prr.js';
 import { RateSampler } from './tcp-rate.js';
 import { Pacer } from './tcp-pacer.js';
@@ -90,12 +90,12 @@ export class Sender {
   private ackNow = 0;
   private ackTsEcr: number | null = null;
   /** A record newly delivered by a SACK-era ACK: RACK and the rate sampler learn from it. */
-  private readonly learn = (r: SentRecord): void => {
-    this.rack.update(r, this.ackNow, this.minRtt, this.ackTsEcr);
-    this.rate.onDelivered(r, this.ackNow);
+  private readonly learn = (i: number): void => {
+    this.rack.update(this.log, i, this.ackNow, this.minRtt, this.ackTsEcr);
+    this.rate.onDelivered(this.log, i, this.ackNow);
   };
   /** A record newly delivered without SACK: the rate sampler learns from it. */
-  private readonly delivered = (r: SentRecord): void => this.rate.onDelivered(r, this.ackNow);
+  private readonly delivered = (i: number): void => this.rate.onDelivered(this.log, i, this.ackNow);
   /** Whether the scoreboard holds [s, e) wholly SACKed. */
   private readonly sackCovered = (s: number, e: number): boolean => this.board.unsacked(s, e) === 0;
   private readonly ev: AckEvent = {
@@ -570,7 +570,7 @@ export class Sender {
     if (this.recovery === 'sack') this.recoveryLoop(now);
     else this.newDataLoop(now);
     if (this.pacer.at === Infinity) this.pacer.paused();
-    this.rate.checkAppLimited(seqDiff(this.sendLimit(), this.nxt), this.mss, this.pipe(), this.cc.cwnd, this.recovery === 'sack' && this.log.nextLost() !== null);
+    this.rate.checkAppLimited(seqDiff(this.sendLimit(), this.nxt), this.mss, this.pipe(), this.cc.cwnd, this.recovery === 'sack' && this.log.nextLost() >= 0);
     this.armTimers(now);
   }
 
@@ -644,10 +644,12 @@ export class Sender {
     for (let guard = 0; guard < 100_000; guard++) {
       const room = this.cc.cwnd - this.pipe();
       const r = this.log.nextLost();
-      if (r !== null) {
-        if (room < Math.min(this.mss, seqDiff(r.end, r.start))) return;
+      if (r >= 0) {
+        const start = this.log.startOf(r);
+        const end = this.log.endOf(r);
+        if (room < Math.min(this.mss, seqDiff(end, start))) return;
         if (!this.paced(now)) return;
-        if (this.sendRange(r.start, r.end, now, false) === 0) return;
+        if (this.sendRange(start, end, now, false) === 0) return;
         continue;
       }
       if (this.log.full()) return;
@@ -830,9 +832,10 @@ export class Sender {
     }
     if (n === 0) {
       const last = this.log.last();
-      if (last === undefined) return;
-      const from = seqMax(seqMax(last.start, seqAdd(last.end, -this.mss)), this.una);
-      if (this.sendRange(from, last.end, now, false) === 0) return;
+      if (last < 0) return;
+      const lastEnd = this.log.endOf(last);
+      const from = seqMax(seqMax(this.log.startOf(last), seqAdd(lastEnd, -this.mss)), this.una);
+      if (this.sendRange(from, lastEnd, now, false) === 0) return;
       this.tlpRetrans = true;
     }
     this.c.owner.stats.tailLossProbes++;
