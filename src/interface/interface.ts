@@ -59,6 +59,22 @@ export interface InterfaceOptions {
   signal?: AbortSignal;
 }
 
+/** [Interface] keys a reload cannot apply (it applies PrivateKey, the peers, rules, proxies, userspace DNS). */
+const RESTART_KEYS: Array<[string, (c: WgConfig) => unknown]> = [
+  ['ListenPort', (c) => c.iface.listenPort], ['Address', (c) => c.iface.addresses], ['MTU', (c) => c.iface.mtu],
+  ['MetricsListen', (c) => c.iface.metricsListen], ['FwMark', (c) => c.iface.fwMark], ['Table', (c) => c.iface.table],
+  ['PreUp', (c) => c.iface.preUp], ['PostUp', (c) => c.iface.postUp], ['PreDown', (c) => c.iface.preDown],
+  ['PostDown', (c) => c.iface.postDown], ['Congestion', (c) => c.iface.congestion],
+  ['MaxStagedPackets', (c) => c.iface.maxStagedPackets], ['MaxTimeWait', (c) => c.iface.maxTimeWait],
+  ['MaxReassemblyBuffers', (c) => c.iface.maxReassemblyBuffers],
+];
+
+/** The [Interface] keys that differ between two configs and take effect only at start (TUN mode: DNS too, set by resolvconf at up). */
+export function restartOnly(before: WgConfig, after: WgConfig, mode: 'tun' | 'userspace'): string[] {
+  const keys = mode === 'tun' ? [...RESTART_KEYS, ['DNS', (c: WgConfig) => c.iface.dns] as [string, (c: WgConfig) => unknown]] : RESTART_KEYS;
+  return keys.filter(([, get]) => JSON.stringify(get(before)) !== JSON.stringify(get(after))).map(([key]) => key);
+}
+
 /** Interface.start refused the config before starting anything. */
 export class ConfigRefused extends Error {}
 
@@ -347,6 +363,9 @@ export class Interface extends EventEmitter<InterfaceEvents> {
   async reload(config: WgConfig): Promise<void> {
     const log = this.o.log;
     const oldDns = JSON.stringify(this.config.iface.dns);
+    // Named, not silently skipped: what only a restart applies (issue 19 bug 8).
+    const ignored = restartOnly(this.config, config, this.mode);
+    for (const key of ignored) log.warn(`reload: ${key} changed; that takes a restart (the running value is kept until then)`);
     this.config = config;
     if (JSON.stringify(config.iface.dns) !== oldDns) {
       // New servers or search domains: a new resolver (and cache) on next use.
@@ -362,7 +381,7 @@ export class Interface extends EventEmitter<InterfaceEvents> {
     const policy = config.extensions['PortMapping']?.[0] as PortMapPolicy | undefined;
     if (this.portmap && policy) this.portmap.reload(policy);
     else if (this.portmap || policy) log.warn(`reload: [PortMapping] was ${policy ? 'added' : 'removed'}; that takes a restart (leases are kept until then)`);
-    log.info('reload done');
+    log.info(ignored.length ? `reload done; not applied until a restart: ${ignored.join(', ')}` : 'reload done');
   }
 
   /** Stop everything that was started, in reverse order; safe to call more than once. */
