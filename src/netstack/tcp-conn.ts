@@ -91,7 +91,7 @@ export class TcpConn {
   // Receive sequence space (RFC 9293 3.3.1).
   irs = 0;
   rcvNxt = 0;
-  /** Right edge of the window we last advertised; never moved left. */
+  /** Right edge of the window we last advertised (RCV.NXT + field x 2^shift): the acceptance limit. */
   advRight = 0;
   /** Our window shift (RCV.WIND.SHIFT) and the one we offer in our SYN. */
   rcvScale = 0;
@@ -509,28 +509,49 @@ export class TcpConn {
   /**
    * The window field to send, with receiver-side silly window avoidance
    * (RFC 9293 3.8.6.2.2): the right edge moves on only in steps of at least
-   * min(RCV.BUFF/2, MSS), and never moves left.
+   * min(RCV.BUFF/2, MSS), and moves left only by the field's rounding (less
+   * than one 2^shift unit). Called only for a segment about to be sent.
    */
   windowField(): number {
-    const buf = this.rcv.buf;
-    const used = this.unread() + this.undelivered;
-    const free = Math.min(Math.max(0, buf - used), 0xffff * 2 ** this.rcvScale);
-    const right = seqAdd(this.rcvNxt, free);
-    const step = Math.min(buf >> 1, this.ourMss);
-    if (seqGt(right, this.advRight) && seqDiff(right, this.advRight) >= step) {
-      this.advRight = right;
-    }
+    if (this.windowMoves()) this.advRight = this.offerRight();
     if (seqLt(this.advRight, this.rcvNxt)) this.advRight = this.rcvNxt;
-    return Math.min(0xffff, Math.floor(seqDiff(this.advRight, this.rcvNxt) / 2 ** this.rcvScale));
+    // The field floors to the unit: the edge the peer is told becomes the acceptance limit
+    // (Linux's rcv_wup + rcv_wnd), retreating by less than a unit when RCV.NXT moved by a
+    // non-multiple of it (RFC 7323 2.4: scaling rounds), or probes past it would be taken.
+    const unit = 2 ** this.rcvScale;
+    const field = Math.min(0xffff, Math.floor(seqDiff(this.advRight, this.rcvNxt) / unit));
+    this.advRight = seqAdd(this.rcvNxt, field * unit);
+    return field;
+  }
+
+  /**
+   * The right edge the free buffer would advertise now: RCV.NXT plus the free
+   * space rounded DOWN to the window-scale unit (2^shift bytes), as the field
+   * carries it. advRight only ever takes such an edge, so the data we accept
+   * (up to advRight) never exceeds an edge the peer was told: accepting the
+   * unrounded edge took zero-window probes a byte at a time while the field
+   * read 0, each ACK of them resetting the peer's probe backoff. Rounding up
+   * instead (Linux's tcp_select_window when it would otherwise shrink) let
+   * the edge creep past the buffer, a unit per partial segment.
+   */
+  private offerRight(): number {
+    const used = this.unread() + this.undelivered;
+    const unit = 2 ** this.rcvScale;
+    const free = Math.min(Math.max(0, this.rcv.buf - used), 0xffff * unit);
+    return seqAdd(this.rcvNxt, free - (free % unit));
+  }
+
+  /** Whether the free buffer would move the advertised right edge on by a step (silly window avoidance). */
+  private windowMoves(): boolean {
+    const right = this.offerRight();
+    return seqGt(right, this.advRight) && seqDiff(right, this.advRight) >= Math.min(this.rcv.buf >> 1, this.ourMss);
   }
 
   /** Whether reading freed enough to be worth a window update now. */
   private windowUpdateWorth(): boolean {
     const buf = this.rcv.buf;
     if (this.rcvWnd >= buf >> 1) return false;
-    const used = this.unread() + this.undelivered;
-    const right = seqAdd(this.rcvNxt, Math.max(0, buf - used));
-    return seqDiff(right, this.advRight) >= Math.min(buf >> 1, this.ourMss);
+    return seqDiff(this.offerRight(), this.advRight) >= Math.min(buf >> 1, this.ourMss);
   }
 
   // ---------------------------------------------------------------- output
@@ -792,9 +813,8 @@ export class TcpConn {
     }
     if (this.windowCheck) {
       this.windowCheck = false;
-      const before = this.advRight;
-      this.windowField();
-      if (this.advRight !== before) this.ackNow = true;
+      // The edge itself moves when the ACK carrying it is built (windowField).
+      if (this.windowMoves()) this.ackNow = true;
     }
     this.flush(now);
   }

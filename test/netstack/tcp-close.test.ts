@@ -7,7 +7,7 @@
 import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { Sim, establish, writeAll, digestOf, payloadDigest } from './link.js';
-import { decodeTcp, F_ACK, F_FIN, F_RST } from './helpers.js';
+import { decodeTcp, F_ACK, F_FIN, F_RST, F_SYN } from './helpers.js';
 import { DEFAULT_TCP, type TcpError } from '../../src/netstack/tcp-config.js';
 
 
@@ -235,6 +235,46 @@ test('backpressure: a reader that stops reading closes the window; the writer se
   await sim.run(() => done);
   assert.equal(rx.hex(), payloadDigest(total, 9));
   assert.ok(refused > 0, 'write() returned false at least once');
+});
+
+test('window scale 7: what the receiver accepts never passes the right edge it advertised, so zero-window probes into a full buffer are refused, not ACKed as new data', async () => {
+  // The field carries the window in 128-byte units; a free space that is not a multiple of the
+  // unit used to be accepted up to its unrounded edge, taking probes a byte at a time while the
+  // field read 0, each ACK of one resetting the sender's probe backoff.
+  const sim = new Sim({}, {}, { delay: 5 });
+  const { client, server } = await establish(sim);
+  assert.equal(server.tcb.rcvScale, 7, 'the default buffers make the receiver offer window scale 7');
+  sim.trace = true;
+  const rx = digestOf(server);
+  server.pause();
+  void writeAll(client, 1_000_000, 3);
+  await sim.run(() => client.tcb.snd.persistBackoff >= 6);
+  // Sequence numbers relative to the first ACK (1 MB: no wrap).
+  let base = -1;
+  let edge = 0;
+  let shutAck = -1;
+  let probes = 0;
+  for (const e of sim.log) {
+    const i = decodeTcp(e.pkt)!;
+    if (e.from === 'a') {
+      if (i.len === 1 && shutAck >= 0) probes++;
+      continue;
+    }
+    if (i.flags & F_SYN || !(i.flags & F_ACK)) continue;
+    if (base < 0) base = i.ack;
+    const ack = (i.ack - base) >>> 0;
+    if (edge > 0) assert.ok(ack <= edge, `ACK ${ack} passes the advertised right edge ${edge} at ${e.t} ms`);
+    edge = Math.max(edge, ack + i.win * 128);
+    if (i.win === 0 && shutAck < 0) shutAck = ack;
+    if (shutAck >= 0) assert.equal(ack, shutAck, `probe data ACKed at ${e.t} ms after the window shut`);
+  }
+  assert.ok(shutAck >= 0, 'the window shut');
+  assert.ok(probes >= 6, `${probes} probes went out`);
+  let done = false;
+  void rx.done.then(() => (done = true));
+  server.resume();
+  await sim.run(() => done);
+  assert.equal(rx.hex(), payloadDigest(1_000_000, 3));
 });
 
 test('a single huge write is taken in bounded pieces', async () => {
