@@ -570,7 +570,8 @@ export class Sender {
     if (this.recovery === 'sack') this.recoveryLoop(now);
     else this.newDataLoop(now);
     if (this.pacer.at === Infinity) this.pacer.paused();
-    this.rate.checkAppLimited(seqDiff(this.sendLimit(), this.nxt), this.mss, this.pipe(), this.cc.cwnd, this.recovery === 'sack' && this.log.nextLost() >= 0);
+    // A send buffer at its bound holds the application back: it is not what limits sending.
+    this.rate.checkAppLimited(this.bufferHasRoom() ? seqDiff(this.sendLimit(), this.nxt) : Infinity, this.mss, this.pipe(), this.cc.cwnd, this.recovery === 'sack' && this.log.nextLost() >= 0);
     this.armTimers(now);
   }
 

@@ -15,10 +15,11 @@
  *   undo()                    the state saved at the last reduction
  *   onIdleRestart(), app-limited ACKs: the epoch is shifted by the pause, so
  *                             t counts only time spent growing (RFC 9438 4.2)
+ *   pacingRate()              2 x cwnd/SRTT below ssthresh/2, 1.2 x after (window.ts)
  */
 import type { AckEvent, CongestionControl } from './types.js';
 import { HyStartPlusPlus } from './hystart.js';
-import { INITIAL_SSTHRESH, initialWindow, minSsthresh } from './window.js';
+import { INITIAL_SSTHRESH, initialWindow, minSsthresh, windowPacingRate } from './window.js';
 
 // RFC 9438 section 5 constants.
 /** Scaling constant C, segments per second^3. */
@@ -73,14 +74,21 @@ export class Cubic implements CongestionControl {
   private pausedAt: number | undefined;
   private lastAckAt = 0;
   private saved: Saved | null = null;
+  /** The latest smoothed RTT the sender reported, ms (0 before a sample). */
+  private srtt = 0;
 
   constructor(private mss: number, paced = false) {
     this.cwnd = initialWindow(mss);
     this.hystart = new HyStartPlusPlus(paced);
   }
 
+  /**
+   * Paced as Linux paces CUBIC under fq: a window's bursts (a sender's
+   * batch, a relay's replay of it) spread over the round trip instead of
+   * overflowing a small receive buffer on the path.
+   */
   pacingRate(): number {
-    return Infinity;
+    return windowPacingRate(this.cwnd, this.ssthresh, this.srtt);
   }
 
   setMss(mss: number): void {
@@ -89,6 +97,7 @@ export class Cubic implements CongestionControl {
 
   onAck(e: AckEvent): void {
     this.lastAckAt = e.now;
+    this.srtt = e.srtt;
     if (e.inRecovery) return; // PRR owns cwnd until onRecoveryExit
     if (!e.cwndLimited) {
       this.pausedAt ??= e.now;
