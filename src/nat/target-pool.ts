@@ -51,6 +51,8 @@ class Entry {
   changedWall = Date.now();
   probe: NetSocket | null = null;
   probeTimer: NodeJS.Timeout | null = null;
+  /** Whether its peer ever had a fresh handshake (a VPS starts before home dials in). */
+  peerSeen = false;
 
   constructor(
     readonly key: string,
@@ -101,7 +103,15 @@ export class TargetPool {
 
   private refreshPeer(e: Entry, now: number): void {
     const fresh = this.ctx.peerFresh?.(e.host) ?? null;
-    this.report(e, e.health.peer(now, fresh));
+    const change = e.health.peer(now, fresh);
+    if (change && !e.peerSeen && fresh === false) {
+      // Not a fault: every VPS starts before its home side has dialled in.
+      e.changedWall = Date.now();
+      this.ctx.log.info(`target ${formatHostPorts(e, 1)} waits for its peer's first handshake`);
+      return;
+    }
+    if (fresh) e.peerSeen = true;
+    this.report(e, change);
   }
 
   private report(e: Entry, change: { state: TargetState; reason: string } | null): void {

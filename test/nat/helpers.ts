@@ -48,10 +48,10 @@ export function closeAfter(t: TestContext, close: () => Promise<void> | void): (
 export function rig(t: TestContext, kind: 'forward' | 'expose' = 'forward', opts: RuleSetOptions = {}): Rig {
   const tunnel = new LoopbackTunnel();
   const log: string[] = [];
-  const sink = (m: string): void => {
-    log.push(m);
+  const sink = (level: string) => (m: string): void => {
+    log.push(`${level}: ${m}`);
   };
-  const o = { tunnel, log: { info: sink, warn: sink, debug: () => {} }, sweepIntervalMs: 50, ...opts };
+  const o = { tunnel, log: { info: sink('info'), warn: sink('warn'), debug: () => {} }, sweepIntervalMs: 50, ...opts };
   const fw = kind === 'forward' ? new Forwarder(o) : new Exposer(o);
   return { tunnel, log, fw, close: closeAfter(t, () => fw.close()) };
 }

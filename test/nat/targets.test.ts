@@ -151,10 +151,31 @@ test('a target whose peer has no fresh handshake is down without being probed', 
   const stalePort = (stale.address() as { port: number }).port;
   await r.fw.applyRules([multi([{ host: '127.0.0.3', port: stalePort, weight: 1 }, tgt(b.port)], { health: fast() })]);
   assert.deepEqual(statsOf(r.fw).targets.map((x) => [x.state, x.reason]), [['down', 'no fresh handshake with its peer'], ['up', 'not checked yet']]);
+  // A VPS starts before home dials in: that is said once, calmly, not warned as a fault.
+  const stale3 = r.log.filter((l) => l.includes('target 127.0.0.3'));
+  assert.equal(stale3.length, 1, stale3.join('\n'));
+  assert.match(stale3[0]!, new RegExp(`^info: .*target 127\\.0\\.0\\.3:${stalePort} waits for its peer's first handshake$`));
   for (let i = 0; i < 4; i++) assert.equal(await fetchName(portOf(r.fw)), 'b');
   await sleep(300);
   assert.equal(r.tunnel.calls.connectTcp.filter((x) => x.host === '127.0.0.3').length, 0, 'never probed nor connected');
   assert.ok(r.tunnel.calls.connectTcp.filter((x) => x.port === b.port).length > 4, 'the fresh one is probed as well as used');
+});
+
+test('a peer that had a handshake and loses it is warned about; before its first one it is not', async (t) => {
+  let fresh = false;
+  const r = rig(t, 'forward', { peerFresh: () => fresh });
+  const b = await named(t, 'b');
+  await r.fw.applyRules([multi([tgt(b.port)], { health: fast() })]);
+  const name = `target 127.0.0.1:${b.port}`;
+  await waitFor(() => r.log.some((l) => l.includes(`${name} waits for its peer's first handshake`)), 'first-handshake note', 3000);
+  fresh = true;
+  await waitFor(() => statsOf(r.fw).targets[0]!.state === 'up', 'up once the peer is fresh', 3000);
+  fresh = false;
+  await waitFor(() => statsOf(r.fw).targets[0]!.state === 'down', 'down when the handshake goes stale', 3000);
+  const mine = r.log.filter((l) => l.includes(name));
+  assert.ok(mine.every((l) => !l.startsWith('warn:') || l.endsWith(`${name} is down: no fresh handshake with its peer`)), mine.join('\n'));
+  assert.equal(mine.filter((l) => l.startsWith('warn:')).length, 1, mine.join('\n'));
+  assert.equal(mine.filter((l) => l.startsWith('info:') && l.includes('waits for')).length, 1, mine.join('\n'));
 });
 
 test('a reload that changes the targets keeps open connections and the health of unchanged targets', async (t) => {
