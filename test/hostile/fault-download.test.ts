@@ -1,6 +1,6 @@
 /**
  * The short CI version of the fault download (`npm run soak:download` runs
- * 200 MB): 64 MB through the vps's [Forward] to the home's [Expose] while the
+ * 200 MB): 96 MB through the vps's [Forward] to the home's [Expose] while the
  * outer UDP loses 3 % and reorders 3 % each way, the home side re-keys every
  * 3000 messages (test knob WGTS_TEST_REKEY_AFTER_MESSAGES; REKEY_AFTER_TIME is
  * 120 s) and its NAT rebinds twice. Same bar as the long run: right SHA-256,
@@ -10,8 +10,9 @@
  * (5 s), so the rekeys this test counts come one per 5 s of transfer however
  * low the message knob is. On a quiet machine 16 MB took 3.9 s, the session
  * from the first handshake never got old enough to re-key, and the check saw
- * 0 rekeys (under load the same 16 MB took 16 s and passed). 64 MB runs about
- * 15 s on a quiet machine (three rekeys) and about a minute under heavy load.
+ * 0 rekeys (under load the same 16 MB took 16 s and passed). 96 MB runs about
+ * 16 s on a quiet machine (64 MB took 10.6 s: two rekeys) and one to two
+ * minutes under heavy load; the rekey count asked for follows the time taken.
  */
 import { it } from 'vitest';
 import assert from 'node:assert/strict';
@@ -19,8 +20,11 @@ import { describeFault, faultVerdict, runFaultDownload } from './fault-download.
 
 it('a forwarded download survives rekeys, NAT rebinding and 3 % loss with reordering: right SHA-256, no stall over 2 s', { timeout: 240_000 }, async (t) => {
   const rebindAt = [0.3, 0.7];
-  const r = await runFaultDownload({ bytes: 64 << 20, rebindAt, rekeyEvery: 3000, timeoutMs: 200_000 });
+  const r = await runFaultDownload({ bytes: 96 << 20, rebindAt, rekeyEvery: 3000, timeoutMs: 200_000 });
   console.log(describeFault(r));
   assert.deepEqual(faultVerdict(r, rebindAt.length), [], describeFault(r));
-  assert.ok(r.handshakes.home >= 2, `several rekeys expected at one per 3000 messages: ${describeFault(r)}`);
+  // At one message-triggered rekey per REKEY_TIMEOUT (5 s), a transfer of T seconds has room for
+  // about T/5; ask for all but one of them (at least one), so a faster machine does not fail it.
+  const due = Math.max(1, Math.floor(r.seconds / 5) - 1);
+  assert.ok(r.handshakes.home >= due, `${due} rekeys expected in ${r.seconds.toFixed(1)} s at one per 5 s: ${describeFault(r)}`);
 });
