@@ -53,15 +53,20 @@ function pair(t: TestContext) {
   return { a, b, stop };
 }
 
-test('Forwarder over StackNet: a public TCP port reaches a service on the other stack', async (t) => {
-  const { a, b, stop } = pair(t);
-  const home = new StackNet(b);
-  await home.listenTcp({ host: '10.0.0.2', port: 8080 }, (s: NetSocket) => {
+/** An echo service on b's 10.0.0.2:8080 and a Forwarder on a in front of it (rules applied by the caller). */
+async function echoBehindForwarder(t: TestContext, a: Stack, b: Stack): Promise<Forwarder> {
+  await new StackNet(b).listenTcp({ host: '10.0.0.2', port: 8080 }, (s: NetSocket) => {
     s.pipe(s);
     s.resume();
   });
   const fw = new Forwarder({ tunnel: new StackNet(a) });
   t.onTestFinished(async () => { await fw.close(); });
+  return fw;
+}
+
+test('Forwarder over StackNet: a public TCP port reaches a service on the other stack', async (t) => {
+  const { a, b, stop } = pair(t);
+  const fw = await echoBehindForwarder(t, a, b);
   const res = await fw.applyRules([rule({ target: { host: '10.0.0.2', port: 8080 } })]);
   assert.deepEqual(res.failed, []);
   const c = await dial(t, portOf(fw));
@@ -174,13 +179,7 @@ test('Forwarder over StackNet, Source = client: the home service sees the public
 test('Congestion of a [Forward] / [Expose] rule picks the controller of the stack connections that rule opens and accepts', async (t) => {
   const { a, b, stop } = pair(t);
   const accepted: string[] = [];
-  const home = new StackNet(b);
-  await home.listenTcp({ host: '10.0.0.2', port: 8080 }, (s: NetSocket) => {
-    s.pipe(s);
-    s.resume();
-  });
-  const fw = new Forwarder({ tunnel: new StackNet(a) });
-  t.onTestFinished(async () => { await fw.close(); });
+  const fw = await echoBehindForwarder(t, a, b);
   await fw.applyRules([rule({ target: { host: '10.0.0.2', port: 8080 }, congestion: 'bbr' })]);
   const c = await dial(t, portOf(fw));
   const toHome = () => [...a.tcp.connections()].find((conn) => conn.remotePort === 8080);
