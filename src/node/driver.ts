@@ -198,8 +198,10 @@ export class Driver {
     await this.startPool(this.opts.cryptoWorkers ?? defaultCryptoWorkers());
     for (const pc of cfg.peers) await this.addConfigPeer(pc);
     for (const p of this.device.listPeers()) {
+      const name = this.endpoints.unresolved(p);
       this.log.info(p.endpoint
         ? `${peerName(p)}: waiting for the first handshake with ${endpointKey(p.endpoint)}`
+        : name !== undefined ? `${peerName(p)}: waiting for its Endpoint ${name} to resolve`
         : `${peerName(p)}: no Endpoint; waiting for it to connect`);
     }
     // Say what is still missing if the first handshake takes long.
@@ -207,9 +209,13 @@ export class Driver {
     this.firstHandshakeTimer = setTimeout(() => {
       for (const p of this.device.listPeers()) {
         if (p.lastHandshake !== null) continue;
+        const name = this.endpoints.unresolved(p);
         this.log.warn(p.endpoint
           ? `${peerName(p)}: no handshake after ${warnAfter / 1000} s with ${endpointKey(p.endpoint)}: is that UDP port reachable, and do both sides have each other's PublicKey (and the same PresharedKey)?`
-          : `${peerName(p)}: no handshake after ${warnAfter / 1000} s; it has no Endpoint here, so it must connect to our port ${this.bind.port}`);
+          : name !== undefined
+            ? `${peerName(p)}: no handshake after ${warnAfter / 1000} s: its Endpoint name ${name} does not resolve, so there is no address to send to; ` +
+              `check the name (and this host's DNS). wgts keeps retrying every ${this.endpoints.retryMs / 1000} s, and the peer can still connect to our port ${this.bind.port}`
+            : `${peerName(p)}: no handshake after ${warnAfter / 1000} s; it has no Endpoint here, so it must connect to our port ${this.bind.port}`);
       }
     }, warnAfter);
     this.firstHandshakeTimer.unref();

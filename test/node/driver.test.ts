@@ -94,4 +94,15 @@ describe('driver on loopback', { timeout: 20_000 }, () => {
     fail = false;
     await until(() => c.device.listPeers()[0]!.endpoint !== null, 5000, 'endpoint after retry');
   });
+
+  it('a name that does not resolve is named in the hints, not "it has no Endpoint here"', async () => {
+    const p = pair('nxdomain.example.test', async () => { throw Object.assign(new Error('not found'), { code: 'ENOTFOUND' }); }, { everyMs: 100, afterMs: 500 }, 300);
+    await p.server.start();
+    await p.client(p.server.bind.port);
+    assert.ok(p.lines.some((l) => /waiting for its Endpoint nxdomain\.example\.test to resolve/.test(l)), p.lines.join('\n'));
+    await until(() => p.lines.some((l) => /no handshake after 0\.3 s: its Endpoint name nxdomain\.example\.test does not resolve.*keeps retrying every 0\.1 s/.test(l)), 3000, 'the hint');
+    assert.ok(!p.lines.some((l) => /it has no Endpoint here/.test(l)), p.lines.join('\n'));
+    // The failure is a warning once, not again at every retry.
+    assert.equal(p.lines.filter((l) => /warn: cannot resolve endpoint nxdomain/.test(l)).length, 1, p.lines.join('\n'));
+  });
 });
