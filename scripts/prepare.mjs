@@ -8,8 +8,13 @@
 //   newest mtime of src/ test/ bench/ tsconfig.json package.json
 //     <= dist/.built ? done : tsc -p . -> scripts/bin-executable.mjs (chmod, stamps dist/.built)
 //   (as root in a tree someone else owns: dist/ is handed back to that owner)
+//   `npx wgts` by a user who does not own the checkout: npm links the checkout
+//   into that user's npx cache and then chmods the bins through the link,
+//   which only their owner may do (EPERM chmod, then npm's misleading advice to
+//   chown the cache). Nothing in the package can make that chmod succeed, so
+//   stop before it with why and the commands that do work.
 import { spawnSync } from 'node:child_process';
-import { accessSync, chownSync, constants, existsSync, readdirSync, statSync } from 'node:fs';
+import { accessSync, chownSync, constants, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +38,30 @@ function newest(path) {
 
 function fail(why) {
   process.stderr.write(`wgts: cannot build dist/: ${why}\n`);
+  process.exit(1);
+}
+
+if (process.env.npm_command === 'exec') notOwnerUnderNpx();
+
+function notOwnerUnderNpx() {
+  const uid = process.getuid?.();
+  if (uid === undefined || uid === 0) return;
+  const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+  const main = join(root, typeof pkg.bin === 'string' ? pkg.bin : pkg.bin.wgts);
+  let owner;
+  try {
+    owner = statSync(main).uid;
+  } catch {
+    owner = statSync(root).uid;
+  }
+  if (owner === uid) return;
+  const ran = existsSync(main) ? main : `${join(root, 'dist/src/cli/main.js')} (after its owner runs \`npm ci\` there)`;
+  process.stderr.write(
+    `wgts: \`npx wgts\` cannot run from ${root} as uid ${uid}: the checkout belongs to uid ${owner}, and npx would\n` +
+      `  link it into your npm cache and chmod its bin there, which only the owner may do (npm fails with EPERM chmod).\n` +
+      `  Instead run it directly: ${ran} ARGS   (or: node ${main} ARGS)\n` +
+      `  or have it installed on PATH (as root: npm install -g ${root}), or use a checkout of your own.\n`,
+  );
   process.exit(1);
 }
 
