@@ -22,6 +22,7 @@ import { formatIssue } from '../config/issues.js';
 import { INTERFACE_NAME, parseConfig } from '../config/parse.js';
 import type { Cidr, Endpoint, WgConfig } from '../config/types.js';
 import { parseIp } from '../ip/text.js';
+import { invokedAs } from './invocation.js';
 
 export type Random = (n: number) => Uint8Array;
 
@@ -47,6 +48,8 @@ export interface PairOptions {
   homeKernel: boolean;
   vpsFile: string;
   homeFile: string;
+  /** How the printed commands run wgts (see ./invocation.ts); default "wgts". */
+  prog?: string;
 }
 
 export interface PeerOptions {
@@ -157,9 +160,10 @@ export function generateSet(opts: SetOptions, random: Random): Result<{ vps: str
   const ula = ulaPrefix(random);
   for (let i = 1; i < opts.endpoints.length; i++) vks.push(newKey(random));
   const home6 = hostIn(ula, 2);
+  const prog = opts.prog ?? 'wgts';
   const several = opts.endpoints.length > 1;
   const home: string[] = [
-    `# wgts init: the home side. Run at home: ${opts.homeKernel ? `wg-quick up ./${opts.homeFile}` : `wgts up ${opts.homeFile}`}`,
+    `# wgts init: the home side. Run at home: ${opts.homeKernel ? `wg-quick up ./${opts.homeFile}` : `${prog} up ${opts.homeFile}`}`,
     '[Interface]',
     `PrivateKey = ${hk.priv}`,
     `Address = ${HOME_V4}/${V4_PREFIX}, ${home6}/${V6_PREFIX}`,
@@ -178,7 +182,7 @@ export function generateSet(opts: SetOptions, random: Random): Result<{ vps: str
       `PersistentKeepalive = ${KEEPALIVE}`,
     );
     return [
-      `# wgts init: the VPS side${several ? ` (${i + 1} of ${opts.endpoints.length}: ${endpoint.host})` : ''}. Run on the VPS: wgts up ${opts.vpsFiles[i]}`,
+      `# wgts init: the VPS side${several ? ` (${i + 1} of ${opts.endpoints.length}: ${endpoint.host})` : ''}. Run on the VPS: ${prog} up ${opts.vpsFiles[i]}`,
       '[Interface]',
       `PrivateKey = ${vks[i]!.priv}`,
       `ListenPort = ${endpoint.port}`,
@@ -467,7 +471,12 @@ function confName(flag: string, name: string): Result<string> {
 const random: Random = (n) => new Uint8Array(randomBytes(n));
 
 /** `wgts init ...`; returns the exit code. Writes only under --dir (or the --config directory). */
-export async function runInit(argv: string[], out: (s: string) => void = (s) => process.stdout.write(s), err: (s: string) => void = (s) => process.stderr.write(s)): Promise<number> {
+export async function runInit(
+  argv: string[],
+  out: (s: string) => void = (s) => process.stdout.write(s),
+  err: (s: string) => void = (s) => process.stderr.write(s),
+  prog: string = invokedAs(),
+): Promise<number> {
   const parsed = parseInitArgs(argv);
   if (!parsed.ok) {
     err(`wgts init: ${parsed.error}\n`);
@@ -478,7 +487,7 @@ export async function runInit(argv: string[], out: (s: string) => void = (s) => 
     out(INIT_HELP);
     return 0;
   }
-  const r = a.peer !== undefined ? await initPeer(a, out) : await initPair(a, out);
+  const r = a.peer !== undefined ? await initPeer(a, out, prog) : await initPair(a, out, prog);
   if (r !== undefined) {
     err(`wgts init: ${r}\n`);
     return 1;
@@ -486,7 +495,7 @@ export async function runInit(argv: string[], out: (s: string) => void = (s) => 
   return 0;
 }
 
-async function initPair(a: InitArgs, out: (s: string) => void): Promise<string | undefined> {
+async function initPair(a: InitArgs, out: (s: string) => void, prog: string): Promise<string | undefined> {
   if (a.endpoint === undefined) return '--endpoint HOST[:PORT] is required (the public name or IP of the VPS); see wgts init --help';
   for (const [flag, v] of [['--config', a.config], ['--home', a.home], ['--allowed-ips', a.allowedIps], ['--full-tunnel', a.fullTunnel], ['--dns', a.dns]] as const) {
     if (v !== undefined) return `${flag} applies only with --peer NAME`;
@@ -511,7 +520,7 @@ async function initPair(a: InitArgs, out: (s: string) => void): Promise<string |
   if (vn.value === hn.value) return '--vps-conf and --home-conf must differ';
   const vpsFiles = numberedFiles(vn.value, eps.length);
   if (vpsFiles.includes(hn.value)) return `--home-conf ${hn.value} is also the name of a VPS file; choose another`;
-  const set = generateSet({ endpoints: eps, forwards, homeKernel: a.homeKernel, vpsFiles, homeFile: hn.value }, random);
+  const set = generateSet({ endpoints: eps, forwards, homeKernel: a.homeKernel, vpsFiles, homeFile: hn.value, prog }, random);
   if (!set.ok) return set.error;
   const dir = a.dir ?? '.';
   const vpsPaths = vpsFiles.map((f) => join(dir, f));
@@ -532,7 +541,7 @@ async function initPair(a: InitArgs, out: (s: string) => void): Promise<string |
   }
   const fw = forwards.map((f) => `${f.protocols.join(',')}/${f.port}${f.ports > 1 ? `-${f.port + f.ports - 1}` : ''}`);
   if (eps.length > 1) {
-    out(severalText(eps, vpsFiles, vpsPaths, homePath, hn.value, fw, a.homeKernel));
+    out(severalText(eps, vpsFiles, vpsPaths, homePath, hn.value, fw, a.homeKernel, forwards, prog));
     return undefined;
   }
   const ep = { value: eps[0]! };
@@ -540,26 +549,36 @@ async function initPair(a: InitArgs, out: (s: string) => void): Promise<string |
   const host = formatEndpoint(ep.value);
   out(
     `Wrote ${vpsPath} and ${homePath} (mode 0600; they hold private keys).\n\n` +
-      `1. On the VPS (${ep.value.host}): copy ${vn.value} there, allow UDP port ${ep.value.port} in its firewall, and run\n` +
-      `     wgts up ${vn.value}\n` +
+      `1. On the VPS (${ep.value.host}): copy ${vn.value} there, allow ${firewallPorts(ep.value.port, forwards)} in its firewall, and run\n` +
+      `     ${prog} up ${vn.value}\n` +
       `2. At home: run\n` +
-      `     ${a.homeKernel ? `sudo wg-quick up ./${hn.value}` : `wgts up ${hn.value}`}\n\n` +
+      `     ${a.homeKernel ? `sudo wg-quick up ./${hn.value}` : `${prog} up ${hn.value}`}\n\n` +
       (fw.length
         ? `Then ${fw.join(', ')} on ${ep.value.host} reach${fw.length === 1 ? 'es' : ''} ${a.homeKernel ? `${HOME_V4} (the home tunnel address)` : '127.0.0.1 at home'} on the same port${fw.length === 1 ? '' : 's'}.\n`
         : `The tunnel addresses are ${VPS_V4} (VPS) and ${HOME_V4} (home); add --forward PROTO/PORT to publish ports.\n`) +
-      `Add a phone: wgts init --peer phone --config ${vpsPath} --endpoint ${host}\n`,
+      `Add a phone: ${prog} init --peer phone --config ${vpsPath} --endpoint ${host}\n`,
   );
   return undefined;
 }
 
+/**
+ * What the VPS firewall must let in: WireGuard's UDP port, then every
+ * forwarded port by protocol, e.g. "UDP 51820 (WireGuard) and TCP 8080, UDP 27015 (forwarded)".
+ */
+export function firewallPorts(listenPort: number, forwards: ForwardSpec[]): string {
+  const wg = `UDP ${listenPort} (WireGuard)`;
+  const fw = forwards.flatMap((f) => f.protocols.map((p) => `${p.toUpperCase()} ${f.port}${f.ports > 1 ? `-${f.port + f.ports - 1}` : ''}`));
+  return fw.length ? `${wg} and ${fw.join(', ')} (forwarded)` : wg;
+}
+
 /** What to do next, for a home and several VPSes. */
-function severalText(eps: Endpoint[], files: string[], paths: string[], homePath: string, homeFile: string, fw: string[], homeKernel: boolean): string {
-  const steps = eps.map((ep, i) => `${i + 1}. On VPS ${i + 1} (${ep.host}): copy ${files[i]} there, allow UDP port ${ep.port} in its firewall, and run\n     wgts up ${files[i]}\n`);
+function severalText(eps: Endpoint[], files: string[], paths: string[], homePath: string, homeFile: string, fw: string[], homeKernel: boolean, forwards: ForwardSpec[], prog: string): string {
+  const steps = eps.map((ep, i) => `${i + 1}. On VPS ${i + 1} (${ep.host}): copy ${files[i]} there, allow ${firewallPorts(ep.port, forwards)} in its firewall, and run\n     ${prog} up ${files[i]}\n`);
   const hosts = eps.map((e) => e.host).join(' and ');
   return (
     `Wrote ${[...paths, homePath].join(', ')} (mode 0600; they hold private keys).\n\n` +
     steps.join('') +
-    `${eps.length + 1}. At home: run\n     ${homeKernel ? `sudo wg-quick up ./${homeFile}` : `wgts up ${homeFile}`}\n   (one interface with a peer per VPS; it serves all of them at once)\n\n` +
+    `${eps.length + 1}. At home: run\n     ${homeKernel ? `sudo wg-quick up ./${homeFile}` : `${prog} up ${homeFile}`}\n   (one interface with a peer per VPS; it serves all of them at once)\n\n` +
     (fw.length
       ? `Then ${fw.join(', ')} on ${hosts} reach ${homeKernel ? `${HOME_V4} (the home tunnel address)` : '127.0.0.1 at home'} on the same port${fw.length === 1 ? '' : 's'}. ` +
         'Give one DNS name all the VPS addresses: clients that retry another address fail over when a VPS is down.\n'
@@ -580,7 +599,7 @@ async function endpointFromHome(homePath: string, vps: WgConfig): Promise<Endpoi
   return r.config.peers.find((p) => encodeKey(p.publicKey) === pub)?.endpoint;
 }
 
-async function initPeer(a: InitArgs, out: (s: string) => void): Promise<string | undefined> {
+async function initPeer(a: InitArgs, out: (s: string) => void, prog: string): Promise<string | undefined> {
   const name = a.peer!;
   if (a.forwards.length || a.homeKernel) return '--forward and --home-kernel apply to a new pair, not to --peer';
   if (a.endpoints.length > 1) return '--peer takes one --endpoint (the VPS in --config)';
@@ -631,8 +650,8 @@ async function initPeer(a: InitArgs, out: (s: string) => void): Promise<string |
   }
   out(
     `Added ${name} (${res.value.address.join(', ')}) to ${cfgPath} and wrote ${clientPath} (mode 0600).\n\n` +
-      `1. On the VPS: copy the new ${basename(cfgPath)} there and reload it: kill -HUP the running wgts (or restart wgts up ${basename(cfgPath)})\n` +
-      `2. On the phone: scan  wgts qr ${clientPath}  with the WireGuard app (or import ${name}.conf on a laptop)\n` +
+      `1. On the VPS: copy the new ${basename(cfgPath)} there and reload it: kill -HUP the running wgts (or restart ${prog} up ${basename(cfgPath)})\n` +
+      `2. On the phone: scan  ${prog} qr ${clientPath}  with the WireGuard app (or import ${name}.conf on a laptop)\n` +
       (a.fullTunnel
         ? `\nFull tunnel: ${name} sends all its traffic to the VPS. A userspace-mode VPS does not pass it on to the internet;\n` +
           `run the VPS in TUN mode with IP forwarding and NAT (sysctl net.ipv4.ip_forward=1 and a masquerade rule in PostUp),\n` +

@@ -121,7 +121,7 @@ describe('wgts init (pair)', () => {
     assert.deepEqual(v.map((c) => c.iface.addresses[0]!.ip), ['10.100.0.1', '10.100.0.254']);
     assert.equal((home.extensions['Expose'] as NatRule[]).length, 2, 'one [Expose] per port, shared by both VPSes');
     assert.match(r.out, /On VPS 1 \(vps1\.example\.net\).*\n +wgts up vps1\.conf/);
-    assert.match(r.out, /On VPS 2 \(198\.51\.100\.7\): copy vps2\.conf there, allow UDP port 4500/);
+    assert.match(r.out, /On VPS 2 \(198\.51\.100\.7\): copy vps2\.conf there, allow UDP 4500 \(WireGuard\) and TCP 443, UDP 27015 \(forwarded\) in its firewall/);
     assert.match(r.out, /wgts up home\.conf/);
     // A phone added to VPS 1 takes .3, not VPS 2's address.
     const p = await init(['--peer', 'phone', '--config', join(d, 'vps1.conf'), '--endpoint', 'vps1.example.net']);
