@@ -1,36 +1,44 @@
 // Mutation testing of the core with StrykerJS, one folder per run:
 //   npm run mutate -- noise            (crypto | noise | transport | netstack | tcp)
 //   npm run mutate -- transport --files replay,ratelimiter --tests replay,under-load
-//     narrows a run to some files of the folder, judged by the test files whose
-//     names contain one of the --tests words: a lower bound for those files'
-//     score (fewer tests kill fewer mutants), in minutes instead of hours.
+//     narrows a run to some files of the folder (--files) and to the test
+//     files whose names contain one of the --tests words: a lower bound for
+//     those files' score (fewer tests kill fewer mutants).
 // Not part of `npm test` or CI: run it before a release, or after changing a
-// folder's tests. Stryker's command runner runs the folder's compiled test
-// files with vitest (one process, files in turn, stop at the first failure)
-// once per mutant. Mutants are placed in
-// the compiled JavaScript (dist/src/FOLDER), built once here, so no mutant
-// needs a TypeScript build; the report names dist/*.js lines, which map 1:1
-// to statements of src/*.ts. Incremental: a rerun only tests mutants whose
-// code or tests changed (reports/mutation/FOLDER-incremental.json).
+// folder's tests, with `nice -n 19`.
 //
-//   tsc ──> Stryker (sandbox copy, mutants switched by env) ──> vitest run dist/test/FOLDER ──> score, reports/mutation/FOLDER.html
+// Stryker's vitest runner keeps one vitest instance for the whole run. Its
+// dry run records which tests reach which mutant (coverageAnalysis perTest),
+// so each mutant then runs only the tests that cover it, in that one process:
+// milliseconds per mutant instead of a whole vitest run. Mutants are placed
+// in the compiled JavaScript (dist/src/FOLDER), built once here, and the
+// compiled tests (dist/test/FOLDER) import them by relative path, so neither
+// a TypeScript build nor a transform runs per mutant; the report names
+// dist/*.js lines, which map 1:1 to statements of src/*.ts. Incremental: a
+// rerun only tests mutants whose code or tests changed
+// (reports/mutation/FOLDER-incremental.json).
+//
+//   tsc ──> Stryker: instrument dist/src/FOLDER (all mutants, switched at run time)
+//       ──> dry run of dist/test/FOLDER: per-test coverage
+//       ──> per mutant: the covering tests only ──> score, reports/mutation/FOLDER.html
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** Which compiled sources to mutate and which compiled test files judge them. */
+/** Which compiled sources to mutate and which compiled test folders judge them. */
 const SCOPES = {
   crypto: { mutate: ['dist/src/crypto/**/*.js'], tests: ['dist/test/crypto'] },
   noise: { mutate: ['dist/src/noise/**/*.js'], tests: ['dist/test/noise'] },
   transport: { mutate: ['dist/src/transport/**/*.js'], tests: ['dist/test/transport'] },
-  netstack: { mutate: ['dist/src/netstack/**/*.js'], tests: ['dist/test/netstack'] },
+  // netstack without the TCP files (those are the `tcp` scope).
+  netstack: { mutate: ['dist/src/netstack/**/*.js', '!dist/src/netstack/tcp*.js'], tests: ['dist/test/netstack'] },
   // The TCP files alone: the biggest part of netstack, judged by the same tests.
   tcp: { mutate: ['dist/src/netstack/tcp*.js'], tests: ['dist/test/netstack'] },
 };
 
 const scope = process.argv[2];
 if (!scope || !(scope in SCOPES)) {
-  console.error(`usage: npm run mutate -- <${Object.keys(SCOPES).join(' | ')}>`);
+  console.error(`usage: npm run mutate -- <${Object.keys(SCOPES).join(' | ')}> [--files a,b] [--tests x,y]`);
   process.exit(2);
 }
 const { mutate: folderMutate, tests } = SCOPES[scope];
@@ -40,25 +48,35 @@ const option = (name) => {
 };
 const onlyFiles = option('--files');
 const onlyTests = option('--tests');
-const mutate = onlyFiles ? onlyFiles.map((f) => folderMutate[0].replace(/[^/]*$/, `${f}.js`)) : folderMutate;
+const mutate = onlyFiles ? onlyFiles.map((f) => folderMutate[0].replace(/\*\*\/\*\.js$|[^/]*$/, `${f}.js`)) : folderMutate;
 const part = onlyFiles || onlyTests ? `-${(onlyFiles ?? ['all']).join('+')}` : '';
 
 const build = spawnSync('npx', ['tsc', '-p', '.'], { stdio: 'inherit' });
 if (build.status !== 0) process.exit(build.status ?? 1);
 
-const testFiles = tests.flatMap((dir) => readdirSync(dir).filter((f) => f.endsWith('.test.js')).map((f) => join(dir, f)))
-  .filter((f) => !onlyTests || onlyTests.some((w) => f.includes(w))).sort();
+function walk(dir) {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    return statSync(p).isDirectory() ? walk(p) : name.endsWith('.test.js') ? [p] : [];
+  });
+}
+const testFiles = tests.flatMap(walk).filter((f) => !onlyTests || onlyTests.some((w) => f.includes(w))).sort();
 if (testFiles.length === 0) {
   console.error(`no test files in ${tests.join(', ')} match --tests ${onlyTests?.join(',')}`);
   process.exit(2);
 }
 
+process.env.WGTS_MUTATE_TESTS = testFiles.join(',');
+const started = Date.now();
 const { Stryker } = await import('@stryker-mutator/core');
 const stryker = new Stryker({
-  testRunner: 'command',
-  // One vitest process for the folder; a failing test exits non-zero and kills the mutant.
-  commandRunner: { command: `node node_modules/vitest/vitest.mjs run --config vitest.config.mjs --no-file-parallelism --bail=1 --reporter=dot ${testFiles.join(' ')}` },
-  coverageAnalysis: 'off', // the command runner cannot report per-test coverage
+  testRunner: 'vitest',
+  plugins: ['@stryker-mutator/vitest-runner'],
+  // The folder's own test files judge its mutants (vitest.mutate.config.mjs
+  // reads them from WGTS_MUTATE_TESTS); `related` would instead ask vitest's
+  // module graph for every test importing the mutated files.
+  vitest: { configFile: 'scripts/vitest.mutate.config.mjs', related: false },
+  coverageAnalysis: 'perTest',
   mutate,
   // The sandbox needs the compiled code, the native addon and package.json; not the rest.
   ignorePatterns: ['/bench', '/docs', '/src', '/reports', '/.stryker-tmp', '*.map'],
@@ -68,9 +86,9 @@ const stryker = new Stryker({
   htmlReporter: { fileName: `reports/mutation/${scope}${part}.html` },
   jsonReporter: { fileName: `reports/mutation/${scope}${part}.json` },
   clearTextReporter: { allowColor: false, logTests: false, reportScoreTable: true, reportMutants: true },
-  // Two cores, shared: one test process at a time.
+  // Two cores, shared: one vitest worker at a time unless told otherwise.
   concurrency: Number(process.env.WGTS_MUTATE_CONCURRENCY ?? 1),
-  timeoutMS: 30_000,
+  timeoutMS: 10_000,
   timeoutFactor: 2,
   tempDirName: '.stryker-tmp',
   cleanTempDir: true,
@@ -82,4 +100,9 @@ const killed = count('Killed') + count('Timeout');
 const survived = count('Survived') + count('NoCoverage');
 const valid = killed + survived;
 const score = valid === 0 ? 0 : (100 * killed) / valid;
-console.log(`\nmutation score for ${scope}${part}${onlyTests ? ` (tests: ${testFiles.join(' ')})` : ''}: ${score.toFixed(1)} % (${killed} killed or timed out, ${survived} survived, of ${valid}; ${count('CompileError') + count('RuntimeError')} invalid, ${count('Ignored')} ignored)`);
+// A survivor whose run completed no test was never judged (a vitest worker
+// lost on the way, stryker-js issue 6213): named so it is not taken for a gap.
+const unjudged = results.filter((r) => r.status === 'Survived' && r.testsCompleted === 0);
+for (const r of unjudged) console.log(`not judged (0 tests completed): ${r.fileName}:${r.location.start.line} ${r.mutatorName} -> ${r.replacement}`);
+const minutes = ((Date.now() - started) / 60_000).toFixed(1);
+console.log(`\nmutation score for ${scope}${part}${onlyTests ? ` (tests: ${testFiles.join(' ')})` : ''}: ${score.toFixed(1)} % (${killed} killed or timed out, ${count('Survived')} survived, ${count('NoCoverage')} not covered, of ${valid}; ${count('CompileError') + count('RuntimeError')} invalid, ${count('Ignored')} ignored${unjudged.length > 0 ? `; ${unjudged.length} survivors ran no test: rerun` : ''}) in ${minutes} min`);
