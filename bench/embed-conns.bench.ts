@@ -58,8 +58,9 @@ async function activeSocks(bed: Bed): Promise<number> {
 
 async function round(bed: Bed): Promise<{ rss: number; heap: number; alive: number }> {
   const pid = bed.child.pid;
-  const rss0 = await settledRss(pid, 1000);
+  // gc() first (in 'mem'), so VmRSS is not taken over the garbage of the previous round.
   const m0 = await bed.ask<Mem>('mem');
+  const rss0 = await settledRss(pid, 1000);
   const client = bed.pair.a.spawn(['prlimit', `--nofile=${NOFILE}:${NOFILE}`, '--', 'python3', '-c', PY_HOLD, String(PORT.socks), SRV, String(PORT.echo), String(CONNS)], { label: 'socks5 holder', stdin: true });
   try {
     await waitFor(() => {
@@ -68,8 +69,8 @@ async function round(bed: Bed): Promise<{ rss: number; heap: number; alive: numb
     }, 300_000, `${CONNS} SOCKS5 connections`, { intervalMs: 200 });
     const active = await activeSocks(bed);
     if (active !== CONNS) throw new Error(`the proxy counts ${active} active connections, not ${CONNS}`);
-    const rss1 = await settledRss(pid, 2000);
     const m1 = await bed.ask<Mem>('mem');
+    const rss1 = await settledRss(pid, 2000);
     client.stopping = true;
     client.child.stdin!.end('\n');
     const alive = Number((await waitFor(() => /ALIVE (\d+)/.exec(client.output()), 120_000, 'the liveness check'))[1]);

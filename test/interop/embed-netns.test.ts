@@ -5,28 +5,54 @@
 // a library (embed-child.ts) with [Socks5] proxies in its config. From that
 // namespace, also as 65534: curl --socks5-hostname by name (a page and a
 // 16 MB file with equal SHA-256, a wrong password refused), nc -X 5 through
-// the SOCKS5 port, and the server side reaching the library's createServer.
+// the SOCKS5 port, curl -x and -p -x through its [http] proxy (plain and
+// CONNECT, https:// to a python TLS server whose certificate a private CA
+// made here with openssl signs, a wrong password answered 407), and the
+// server side reaching the library's createServer.
 import { afterAll, beforeAll, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { chownSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { genKeyPair, interopSuite, Netns, vethPair, WireguardGo, waitFor, type Proc } from '../harness/netns.js';
+import { exec, genKeyPair, interopSuite, Netns, vethPair, WireguardGo, waitFor, type Proc } from '../harness/netns.js';
 import { asNobody, NOBODY, pythonForNobody, tempDir, uidsOf } from './forward-topology.js';
 
 const CHILD = new URL('./embed-child.js', import.meta.url).pathname;
 const SRV = '10.88.0.1';
 const CLI_TUN = '10.88.0.2';
 
+/** A TLS web server on argv[1]:443 serving the folder argv[2] (srv.pem and srv.key from the folder argv[3]). */
+const PY_TLS = `
+import functools, http.server, os, ssl, sys
+addr, root, certs = sys.argv[1], sys.argv[2], sys.argv[3]
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(os.path.join(certs, 'srv.pem'), os.path.join(certs, 'srv.key'))
+srv = http.server.ThreadingHTTPServer((addr, 443), functools.partial(http.server.SimpleHTTPRequestHandler, directory=root))
+srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
+srv.serve_forever()
+`;
+
+/** A private CA and a certificate for home.internal it signs (srv.pem/srv.key in dir); returns the CA's path. */
+async function privateCa(dir: string): Promise<string> {
+  const ssl = (args: string[]) => exec(['openssl', ...args], { check: true, timeoutMs: 30_000 });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  await ssl(['req', '-x509', ...ec, '-keyout', join(dir, 'ca.key'), '-out', join(dir, 'ca.pem'), '-days', '1', '-subj', '/CN=wgts test CA']);
+  await ssl(['req', ...ec, '-keyout', join(dir, 'srv.key'), '-out', join(dir, 'srv.csr'), '-subj', '/CN=home.internal']);
+  writeFileSync(join(dir, 'san.ext'), 'subjectAltName=DNS:home.internal\n');
+  await ssl(['x509', '-req', '-in', join(dir, 'srv.csr'), '-CA', join(dir, 'ca.pem'), '-CAkey', join(dir, 'ca.key'), '-CAcreateserial', '-out', join(dir, 'srv.pem'), '-days', '1', '-extfile', join(dir, 'san.ext')]);
+  return join(dir, 'ca.pem');
+}
+
 function noCaps(): string[] {
   return [...asNobody(), '--inh-caps=-all', '--bounding-set=-all'];
 }
 
-interopSuite('library and proxies as uid 65534 without capabilities, against wireguard-go + dnsmasq in netns', { timeout: 180_000, needs: ['curl', 'python3', 'setpriv', 'dnsmasq', 'socat', 'nc'] }, () => {
+interopSuite('library and proxies as uid 65534 without capabilities, against wireguard-go + dnsmasq in netns', { timeout: 180_000, needs: ['curl', 'python3', 'setpriv', 'dnsmasq', 'socat', 'nc', 'openssl'] }, () => {
   let srv: Netns;
   let cli: Netns;
   let child: Proc;
   let result: Record<string, unknown> = {};
+  let caFile = '';
   const big = randomBytes(16 << 20);
   const page = `home ${randomBytes(6).toString('hex')}\n`;
 
@@ -45,10 +71,16 @@ interopSuite('library and proxies as uid 65534 without capabilities, against wir
     const python = pythonForNobody();
     assert.ok(python, 'a python3 that uid 65534 can run');
     srv.spawn([python, '-m', 'http.server', '80', '--bind', SRV, '--directory', served], { label: 'http.server' });
+    const certs = tempDir(0o755, 'embca');
+    caFile = await privateCa(certs);
+    srv.spawn([python, '-c', PY_TLS, SRV, served, certs], { label: 'https server' });
     srv.spawn(['dnsmasq', '--keep-in-foreground', '--no-resolv', '--no-hosts', '--bind-interfaces', `--listen-address=${SRV}`, '--address=/home.internal/10.88.0.1', '--pid-file', '--user=root', '--log-facility=-'], { label: 'dnsmasq' });
     srv.spawn(['socat', `TCP4-LISTEN:7000,bind=${SRV},fork,reuseaddr`, 'PIPE'], { label: 'tcp echo' });
     srv.spawn(['socat', `UDP4-RECVFROM:7001,bind=${SRV},fork`, 'PIPE'], { label: 'udp echo' });
-    await waitFor(async () => (await srv.exec(['ss', '-lnt'])).stdout.includes(`${SRV}:80`), 10_000, 'http.server to listen');
+    await waitFor(async () => {
+      const listening = (await srv.exec(['ss', '-lnt'])).stdout;
+      return listening.includes(`${SRV}:80`) && listening.includes(`${SRV}:443`);
+    }, 10_000, 'the http and https servers to listen');
 
     const dir = tempDir(0o755, 'embedc');
     const conf = join(dir, 'home.conf');
@@ -70,6 +102,11 @@ Password = emb-secret-pw
 
 [Socks5]
 BindAddress = 127.0.0.1:1081
+
+[http]
+BindAddress = 127.0.0.1:8080
+Username = emb
+Password = emb-secret-pw
 `, { mode: 0o600 });
     chownSync(conf, NOBODY, NOBODY);
     child = cli.spawn([...noCaps(), process.execPath, CHILD, conf], { label: 'library as 65534', stdin: true, env: { HOME: dir } });
@@ -112,7 +149,29 @@ BindAddress = 127.0.0.1:1081
     assert.doesNotMatch(child.output(), /emb-secret-pw/);
   });
 
+  it('curl -x through [http]: plain and CONNECT (-p), https:// with a private CA; a wrong password gets 407', async () => {
+    const proxy = 'http://emb:emb-secret-pw@127.0.0.1:8080';
+    const curl = (args: string[]) => cli.exec([...noCaps(), 'curl', '-sS', '--max-time', '20', ...args], { timeoutMs: 30_000 });
+    const plain = await curl(['-x', proxy, 'http://home.internal/index.html']);
+    assert.equal(plain.stdout, page, plain.stderr);
+    const connect = await curl(['-p', '-x', proxy, 'http://home.internal/index.html']);
+    assert.equal(connect.stdout, page, connect.stderr);
+    const tls = await curl(['--cacert', caFile, '-p', '-x', proxy, 'https://home.internal/index.html']);
+    assert.equal(tls.stdout, page, tls.stderr);
+    const sum = await cli.exec(['sh', '-c', `${noCaps().join(' ')} curl -sS --max-time 60 --cacert ${caFile} -x ${proxy} https://home.internal/big.bin | sha256sum`], { timeoutMs: 90_000 });
+    assert.equal(sum.stdout.split(' ')[0], createHash('sha256').update(big).digest('hex'), sum.stderr);
+    const untrusted = await curl(['-x', proxy, 'https://home.internal/index.html']);
+    assert.notEqual(untrusted.code, 0, 'curl without --cacert must refuse the private CA');
+    const bad = await curl(['-o', '/dev/null', '-w', '%{http_code}', '-x', 'http://emb:wrong@127.0.0.1:8080', 'http://home.internal/index.html']);
+    assert.equal(bad.stdout, '407', bad.stderr);
+    const badConnect = await curl(['--cacert', caFile, '-x', 'http://emb:wrong@127.0.0.1:8080', 'https://home.internal/index.html']);
+    assert.notEqual(badConnect.code, 0);
+    assert.match(badConnect.stderr, /407/);
+    assert.doesNotMatch(child.output(), /emb-secret-pw/);
+  });
+
   it('close() lets the process exit by itself', async () => {
+    child.stopping = true; // the exit is this test's to check, not the harness's to report
     child.child.stdin!.end();
     const exit = await child.exited;
     assert.equal(exit.code, 0, child.output());
