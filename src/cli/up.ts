@@ -14,7 +14,7 @@ import type { WgConfig } from '../config/types.js';
 import type { NatRule } from '../nat/index.js';
 import { parseShortForm, checkShortFormRules } from '../config/short-form.js';
 import type { CliRules } from '../node/nat-host.js';
-import { Interface, ConfigRefused } from '../interface/interface.js';
+import { Interface, ConfigRefused, AlreadyRunning } from '../interface/interface.js';
 import { StateFile, systemRunner, downInterface } from '../tun/index.js';
 
 export const UP_USAGE = `Usage: wgts up FILE.conf | NAME [--tun | --userspace] [--interface NAME] [--forward SPEC]... [--expose SPEC]... [--log-level error|warn|info|debug]
@@ -118,6 +118,7 @@ export async function runUp(argv: string[]): Promise<number> {
     }
     for (const line of (e as Error).message.split('\n')) log.error(line);
     process.stderr.write(e instanceof ConfigRefused ? `wgts up: ${args.file} refused; nothing was started\n`
+      : e instanceof AlreadyRunning ? `wgts up: nothing was started\n`
       : `wgts up: not started; what had started is stopped and removed\n`);
     return 1;
   }

@@ -5,6 +5,7 @@
  *
  *   start(config, options)
  *     -> mode (TUN when it can be opened, else userspace; or as asked)
+ *     -> a live UAPI socket of the same name: refused, nothing started
  *     -> TUN: recover stale state, open the device, wg-quick's steps around
  *        the driver's start          | userspace: the driver with its stack
  *     -> [Forward]/[Expose] rules -> [Socks5]/[http] proxies -> [PortMapping]
@@ -36,7 +37,7 @@ import { driverBackend } from '../node/uapi-backend.js';
 import { NatHost, rulesOf, type CliRules } from '../node/nat-host.js';
 import type { PortMapHost } from '../node/portmap-host.js';
 import { driverSnapshot, startMetricsServer, type MetricsServer, type MetricsSnapshot } from '../node/metrics.js';
-import { startUapiServer, type UapiServer } from '../uapi/server.js';
+import { liveUapiSocket, startUapiServer, type UapiServer } from '../uapi/server.js';
 import { openTun, WgQuick, StateFile, systemRunner, recoverStale, assertInterfaceAbsent, type TunDevice } from '../tun/index.js';
 import { ProxySet, TunnelDialer, TunnelResolver, systemLookup, type ProxyStats } from '../proxy/index.js';
 import { chooseMode, type ModeRequest } from './mode.js';
@@ -77,6 +78,9 @@ export function restartOnly(before: WgConfig, after: WgConfig, mode: 'tun' | 'us
 
 /** Interface.start refused the config before starting anything. */
 export class ConfigRefused extends Error {}
+
+/** Interface.start found another instance serving the same name, before starting anything. */
+export class AlreadyRunning extends Error {}
 
 export interface InterfaceEvents {
   handshake: [peer: Peer];
@@ -125,6 +129,12 @@ export class Interface extends EventEmitter<InterfaceEvents> {
       : undefined;
     const choice = chooseMode(o.mode ?? 'auto', needsUserspace);
     if ('error' in choice) throw new ConfigRefused(choice.error);
+    // A second instance of a running name: refused before anything (socket, listener, device) exists.
+    const uapiName = o.uapi === false || o.uapi?.optional ? null : o.uapi?.name ?? config.interfaceName;
+    const live = uapiName === null ? null : await liveUapiSocket(uapiName).catch(() => null);
+    if (live !== null) {
+      throw new AlreadyRunning(`${uapiName} is already running: ${live} answers. Stop that one first (wgts down ${uapiName}), or give this one another name with --interface NAME`);
+    }
     const iface = new Interface(config, choice.mode, o);
     const log = o.log;
     for (const w of config.warnings) {

@@ -3,8 +3,8 @@
  * each get a sans-IO UapiConnection (bytes in -> responses out).
  * Placement and permissions follow wireguard-go's ipc/uapi_unix.go: directory
  * /var/run/wireguard (mode 0755), socket created under umask 077 (so mode
- * 0700, owner only); a live socket of the same name makes start fail, a stale
- * one is removed. Without write access there, the per-user directory from
+ * 0700, owner only); a live socket of the same name makes start fail (and
+ * liveUapiSocket finds it beforehand), a stale one is removed. Without write access there, the per-user directory from
  * paths.ts is used (mode 0700, must be owned by us). Deleting the socket file
  * is the conventional "shut down" signal for userspace devices (wg-quick
  * down does it); onSocketRemoved reports it, like wireguard-go's inotify watch.
@@ -150,6 +150,18 @@ async function bindSocket(server: Server, path: string): Promise<void> {
     if (errCode(e) !== 'ENOENT') throw e;
   });
   await listenOnce(server, path);
+}
+
+/**
+ * The path of a live NAME.sock where startUapiServer(name, opts) would
+ * serve, or null when it is free (absent, or a stale socket it would
+ * replace): lets a caller refuse a second instance before starting anything.
+ */
+export async function liveUapiSocket(name: string, opts: Pick<UapiServerOptions, 'dir'> = {}): Promise<string | null> {
+  if (!validInterfaceName(name)) return null;
+  const path = socketPath(await chooseDir(opts), name);
+  const st = await fsp.lstat(path).catch(() => null);
+  return st?.isSocket() && (await isLive(path)) ? path : null;
 }
 
 /** Serve the UAPI for interface `name` until close(). */
