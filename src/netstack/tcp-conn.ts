@@ -21,6 +21,9 @@ import type { CongestionName } from './cc/types.js';
 import { Sender } from './tcp-sender.js';
 import { formatIp } from '../ip/text.js';
 
+/** ms from resetting a bad ACK in SYN-SENT to resending the SYN (Linux: TCP_TIMEOUT_MIN, 2 jiffies). */
+const SYN_RESEND_AFTER_RESET = 2;
+
 export type TcpState =
   | 'SYN-SENT'
   | 'SYN-RECEIVED'
@@ -142,7 +145,7 @@ export class TcpConn {
 
   constructor(
     readonly owner: ConnOwner,
-    opts: { v: Family; localIp: Uint8Array; localPort: number; remoteIp: Uint8Array; remotePort: number; key: string; passive: boolean; mtu: number; congestion?: CongestionName | undefined },
+    opts: { v: Family; localIp: Uint8Array; localPort: number; remoteIp: Uint8Array; remotePort: number; key: string; passive: boolean; mtu: number; congestion?: CongestionName | undefined; tsOffset: number },
   ) {
     const cfg = owner.cfg;
     this.v = opts.v;
@@ -159,8 +162,7 @@ export class TcpConn {
     while (shift < MAX_WSCALE && 65535 * 2 ** shift < this.rcv.max) shift++;
     this.offerScale = shift;
     this.ooo = new OooQueue(cfg.maxOooChunks);
-    const r = owner.host.random(4);
-    this.ts = new Timestamps(((r[0]! << 24) | (r[1]! << 16) | (r[2]! << 8) | r[3]!) >>> 0, cfg.timestamps);
+    this.ts = new Timestamps(opts.tsOffset, cfg.timestamps);
     this.noDelay = cfg.noDelay;
     this.keepIdle = cfg.keepIdle;
     this.congestion = opts.congestion ?? cfg.congestion;
@@ -216,7 +218,14 @@ export class TcpConn {
     const s = this.snd;
     const hasAck = (seg.flags & ACK) !== 0;
     if (hasAck && (seqLe(seg.ack, s.iss) || seqGt(seg.ack, s.max))) {
-      if ((seg.flags & RST) === 0) this.sendReset(seg.ack, 0, false);
+      if ((seg.flags & RST) === 0) {
+        this.sendReset(seg.ack, 0, false);
+        // Most likely the ACK of an earlier incarnation of this tuple that the
+        // peer holds in TIME-WAIT and that our RST just ended (as Linux's
+        // tcp_rcv_synsent_state_process): resend the SYN soon, once, rather
+        // than after the whole initial RTO.
+        if (s.retries === 0) s.rtxAt = Math.min(s.rtxAt, now + SYN_RESEND_AFTER_RESET);
+      }
       this.host.drop('tcp-syn-sent-bad-ack');
       return;
     }

@@ -33,7 +33,7 @@ export class Timestamps {
   /** Segments dropped by PAWS. */
   pawsDrops = 0;
 
-  /** `offset` randomizes the clock per connection (RFC 7323 5.4 / 7.1). */
+  /** `offset` randomizes the clock per host pair (RFC 7323 7.1; see TcpLayer.tsOffset). */
   constructor(
     private readonly offset: number,
     readonly enabled: boolean,

@@ -32,6 +32,8 @@ import { parseIp } from '../ip/text.js';
 
 const EPHEMERAL_LOW = 49152;
 const EPHEMERAL_HIGH = 65535;
+/** Domain of the timestamp offset's hash under the ISN secret. */
+const TS_LABEL = new TextEncoder().encode('tcp timestamp offset');
 
 export interface ListenOptions {
   /** Only accept on this one of our addresses (default, or '0.0.0.0' / '::': all of ours). */
@@ -225,7 +227,10 @@ export class Tcp implements ConnOwner {
     if (lport === 0) lport = this.ephemeral(local, remote, opts.port);
     else if (this.inUse(local, lport, remote, opts.port)) throw tcpError('EADDRINUSE', 'connect', opts.host, opts.port);
     const key = tupleKey(local, lport, remote, opts.port);
-    const c = new TcpConn(this, { v: remote.length === 4 ? 4 : 6, localIp: local, localPort: lport, remoteIp: remote, remotePort: opts.port, key, passive: false, mtu: this.host.mtu, congestion: opts.congestion });
+    const c = new TcpConn(this, {
+      v: remote.length === 4 ? 4 : 6, localIp: local, localPort: lport, remoteIp: remote, remotePort: opts.port, key, passive: false,
+      mtu: this.host.mtu, congestion: opts.congestion, tsOffset: this.tsOffset(local, remote),
+    });
     if (!this.host.isLocal(local)) {
       c.foreign = true;
       this.host.holdAddress(local);
@@ -271,6 +276,20 @@ export class Tcp implements ConnOwner {
     const h = mac(this.isnKey, local, u16(lport), remote, u16(rport));
     const f = ((h[0]! << 24) | (h[1]! << 16) | (h[2]! << 8) | h[3]!) >>> 0;
     return (Math.floor(now * 250) + f) >>> 0;
+  }
+
+  /**
+   * The TSval offset of every connection between two addresses (RFC 7323
+   * section 7.1: Timestamp_clock + F(localhost, remotehost, secret); Linux's
+   * per host pair offsets). One clock per host pair keeps the TSvals of
+   * successive connections to a peer increasing, so a new SYN on a tuple the
+   * peer still holds in TIME-WAIT passes its PAWS check and reopens it; a
+   * random offset per connection fails it half the time, and that SYN then
+   * waits out the initial RTO (1 s).
+   */
+  private tsOffset(local: Uint8Array, remote: Uint8Array): number {
+    const h = mac(this.isnKey, TS_LABEL, local, remote);
+    return ((h[0]! << 24) | (h[1]! << 16) | (h[2]! << 8) | h[3]!) >>> 0;
   }
 
   // ------------------------------------------------------- ConnOwner
@@ -384,6 +403,7 @@ export class Tcp implements ConnOwner {
       passive: true,
       mtu: this.host.mtu,
       congestion: l.congestion,
+      tsOffset: this.tsOffset(d.dst, d.src),
     });
     this.spawnedBy.set(c, l);
     l.halfOpen++;

@@ -217,6 +217,51 @@ test('ISNs differ per tuple and per secret, and advance with the clock (RFC 6528
   assert.equal((synOf(1, 5000, 1000) - a) >>> 0, 250_000, 'M ticks every 4 microseconds');
 });
 
+test('successive connections to one peer carry one increasing TSval clock, so a TIME-WAIT the peer holds on the tuple accepts the new SYN', () => {
+  // Linux's TIME-WAIT reopens on a SYN only if its TSval is newer than the
+  // last one seen (tcp_timewait_state_process's PAWS check); otherwise it
+  // answers with the old connection's ACK and the SYN waits out the RTO.
+  const s = stack(3);
+  const syns: TcpInfo[] = [];
+  for (let i = 0; i < 8; i++) {
+    const now = 1000 + 37 * i;
+    const c = s.tcp.connect({ host: PEER, port: 80 });
+    const syn = out(s, now).find((x) => x.sport === c.localPort && x.flags === F_SYN);
+    assert.ok(syn?.ts, 'the SYN offers timestamps');
+    syns.push(syn);
+  }
+  for (let i = 1; i < syns.length; i++) {
+    assert.equal((syns[i]!.ts![0] - syns[i - 1]!.ts![0]) >>> 0, 37, `SYN ${i}: the TSval moved with the clock, not by a new random offset`);
+  }
+  const other = s.tcp.connect({ host: '10.0.0.10', port: 80 });
+  const otherSyn = out(s, 1000).find((x) => x.sport === other.localPort)!;
+  assert.notEqual(otherSyn.ts![0], syns[0]!.ts![0], 'another host pair: another offset');
+});
+
+test('SYN-SENT answered by an old incarnation\'s ACK: RST <SEQ=SEG.ACK>, then the SYN again within 2 ms, once, not after the 1 s RTO', () => {
+  const s = stack(4);
+  const c = s.tcp.connect({ host: PEER, port: 80 });
+  const [syn] = out(s, 0);
+  assert.equal(syn!.flags, F_SYN);
+  // The peer's TIME-WAIT answers with its ACK for the previous connection.
+  const oldAck = (syn!.seq - 123456) >>> 0;
+  s.input(rawTcp({ src: PEER, dst: US, sport: 80, dport: c.localPort, seq: 777, ack: oldAck, flags: F_ACK }), 5);
+  const [rst] = out(s, 5);
+  assert.equal(rst!.flags, F_RST);
+  assert.equal(rst!.seq, oldAck);
+  assert.equal(s.nextDeadline(), 7, 'the SYN is resent 2 ms after the RST');
+  const [again] = out(s, 7);
+  assert.equal(again!.flags, F_SYN);
+  assert.equal(again!.seq, syn!.seq);
+  // A second such ACK (a peer whose TIME-WAIT ignores RSTs, RFC 1337) is reset, and the SYN backs off as usual.
+  s.input(rawTcp({ src: PEER, dst: US, sport: 80, dport: c.localPort, seq: 777, ack: oldAck, flags: F_ACK }), 8);
+  assert.equal(out(s, 8)[0]!.flags, F_RST);
+  assert.ok(s.nextDeadline() >= 7 + 2000, `next SYN after the backed-off RTO, not at ${s.nextDeadline()}`);
+  s.input(rawTcp({ src: PEER, dst: US, sport: 80, dport: c.localPort, seq: 5000, ack: syn!.seq + 1, flags: F_SYN | F_ACK, options: SYN_OPTS }), 9);
+  s.poll(9);
+  assert.equal(c.connecting, false, 'the retransmitted SYN opened the connection');
+});
+
 test('ephemeral ports are spread over 49152-65535 and never reused while in use', async () => {
   const sim = new Sim({}, {}, { delay: 1 });
   sim.b.tcp.listen(80, () => {});
