@@ -9,6 +9,8 @@
  * MetricsListen (IPv4:port or [IPv6]:port) turns on the Prometheus endpoint.
  * Congestion (cubic | newreno | bbr) picks the userspace TCP's congestion
  * controller for every connection of the interface's stack.
+ * wireproxy's CheckAlive (IP list) and CheckAliveInterval (seconds, only
+ * with CheckAlive) are checked and then ignored with a warning.
  */
 import { isZero } from '../crypto/util.js';
 import { publicKey } from '../crypto/x25519.js';
@@ -46,6 +48,18 @@ function parseDns(v: string): KeyParsed<{ servers: string[]; search: string[] }>
     }
   }
   return ok({ servers, search });
+}
+
+/** wireproxy's CheckAlive: a list of IP addresses (no names, no prefixes). */
+function parseIpList(v: string): KeyParsed<string[]> {
+  const out: string[] = [];
+  for (const item of splitList(v)) {
+    const ip = canonicalIp(item);
+    if (!ip) return fail(`${show(item)}: not an IP address (CheckAlive lists addresses to ping, e.g. 10.0.0.1, fd00::1)`);
+    out.push(ip.ip);
+  }
+  if (out.length === 0) return fail('give at least one IP address');
+  return ok(out);
 }
 
 function parseTable(v: string): KeyParsed<RouteTable> {
@@ -107,6 +121,12 @@ export const interfaceSection: SectionSpec<InterfaceConfig> = {
     MaxReassemblyBuffers: { parse: intRange(0, 65535) },
     MetricsListen: { parse: parseListen },
     Congestion: { parse: parseCongestion },
+    // wireproxy's health check keys: checked, then not acted on (docs/embedding.md).
+    CheckAlive: {
+      parse: parseIpList,
+      unsupported: 'CheckAlive is accepted but not acted on: wgts sends no pings and serves no /readyz (wireproxy\'s --info); watch the peers with `wgts show` or MetricsListen',
+    },
+    CheckAliveInterval: { parse: intRange(1, 86400) },
   },
   build: buildInterface,
 };
@@ -152,6 +172,11 @@ function buildInterface(input: SectionInput, issues: Issues): InterfaceConfig | 
   for (const f of input.all<{ servers: string[]; search: string[] }>('DNS')) {
     dns.servers.push(...f.value.servers);
     dns.search.push(...f.value.search);
+  }
+  const interval = input.one<number>('CheckAliveInterval');
+  if (interval && input.lineOf('CheckAlive') === undefined) {
+    issues.error(interval.line, 'CheckAliveInterval', 'CheckAliveInterval is only valid with CheckAlive (the addresses to ping); add CheckAlive or remove this line');
+    return undefined;
   }
   const hooks = (k: string): string[] => input.all<string>(k).map((f) => f.value);
   return {

@@ -3,7 +3,7 @@
  *
  *   config file (at most MAX_CONFIG_BYTES, UTF-8) -> parseConfig once to
  *   learn which keys the file names (PrivateKeyFile, PrivateKeyEnv,
- *   PresharedKeyFile) -> read each key file (relative to the config's
+ *   PresharedKeyFile, wireproxy's `$NAME` values) -> read each key file (relative to the config's
  *   directory, at most MAX_KEY_FILE_BYTES) or variable -> parseConfig again,
  *   answering from what was read -> permission warnings added.
  *
@@ -13,6 +13,7 @@
 import { constants as fsc } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
+import { isEnvRef } from './env-values.js';
 import { escapeText, show } from './issues.js';
 import { lexLines } from './lexer.js';
 import { parseConfig } from './parse.js';
@@ -135,7 +136,7 @@ function refId(ref: SecretRef): string {
 
 /** Which secret the text holds inline, found from the lines alone: its world-readable warning names it. */
 function inlineSecret(text: string): string | undefined {
-  const keys = new Set(lexLines(text).flatMap((l) => (l.kind === 'pair' ? [keyId(l.key)] : [])));
+  const keys = new Set(lexLines(text).flatMap((l) => (l.kind === 'pair' && !isEnvRef(l.value) ? [keyId(l.key)] : [])));
   return keys.has('privatekey') ? 'private key' : keys.has('presharedkey') ? 'preshared key' : undefined;
 }
 

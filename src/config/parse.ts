@@ -14,6 +14,7 @@ import { equalConstantTime, toHex } from '../crypto/util.js';
 import { formatCidr } from './addr.js';
 import { Issues, show } from './issues.js';
 import { compact, lexLines } from './lexer.js';
+import { envValue, isEnvRef, takesEnv } from './env-values.js';
 import { type Field, keyId, SectionInput, type SectionSpec } from './schema.js';
 import { SECTIONS } from './sections.js';
 import { closest, editDistance } from './suggest.js';
@@ -107,7 +108,8 @@ function parseInto(
       continue;
     }
     // A secret key's value is scrubbed from every message even when the line is misplaced (wrong or unknown section).
-    if (sections.some((s) => s.keys[keyIndex.get(s)!.get(keyId(l.key)) ?? '']?.secret)) { issues.addSecret(l.value); issues.addSecret(compact(l.value)); }
+    // (`$NAME` names a variable: the name is no secret, the variable's text is scrubbed in envValue.)
+    if (!isEnvRef(l.value) && sections.some((s) => s.keys[keyIndex.get(s)!.get(keyId(l.key)) ?? '']?.secret)) { issues.addSecret(l.value); issues.addSecret(compact(l.value)); }
     if (cur === 'skip') continue; // keys of an unknown section: already reported at its header
     if (!PRINTABLE_NAME.test(l.key)) {
       issues.error(l.line, undefined, 'not a "Key = value" line: the key name has unexpected characters or is too long');
@@ -130,7 +132,7 @@ function parseInto(
       continue;
     }
     const ks = cur.spec.keys[name]!;
-    if (ks.secret) {
+    if (ks.secret && !isEnvRef(l.value)) {
       issues.addSecret(l.value);
       issues.addSecret(compact(l.value));
     }
@@ -141,9 +143,15 @@ function parseInto(
       continue;
     }
     if (firstLine === undefined) cur.seen.set(name, l.line);
-    const r = ks.parse(l.value);
+    const fromEnv = l.value.startsWith('$') && takesEnv(cur.spec.name, name);
+    const value = fromEnv ? envValue(l.value, name, l.line, opts, issues, ks.secret === true) : l.value;
+    if (value === undefined) {
+      cur.failed.add(name);
+      continue;
+    }
+    const r = ks.parse(value);
     if (!r.ok) {
-      const head = ks.secret ? `${name} = <redacted>` : ks.hideValue ? name : `${name} = ${show(l.value)}`;
+      const head = fromEnv ? `${name} = ${show(l.value)} (from the environment)` : ks.secret ? `${name} = <redacted>` : ks.hideValue ? name : `${name} = ${show(l.value)}`;
       issues.error(l.line, name, `${head}: ${r.error}`);
       cur.failed.add(name);
       continue;

@@ -59,7 +59,7 @@ const cases: [string, string, string[]][] = [
     'unknown key, nothing close',
     conf(['Colour = blue']),
     [
-      'wg0.conf:3: unknown key "Colour" in [Interface] (valid keys: PrivateKey, PrivateKeyFile, PrivateKeyEnv, ListenPort, FwMark, Address, MTU, DNS, Table, PreUp, PostUp, PreDown, PostDown, SaveConfig, MaxStagedPackets, MaxTimeWait, MaxReassemblyBuffers, MetricsListen, Congestion)',
+      'wg0.conf:3: unknown key "Colour" in [Interface] (valid keys: PrivateKey, PrivateKeyFile, PrivateKeyEnv, ListenPort, FwMark, Address, MTU, DNS, Table, PreUp, PostUp, PreDown, PostDown, SaveConfig, MaxStagedPackets, MaxTimeWait, MaxReassemblyBuffers, MetricsListen, Congestion, CheckAlive, CheckAliveInterval)',
     ],
   ],
   ['peer key in interface', conf(['Endpoint = 1.2.3.4:5']), ['wg0.conf:3: Endpoint belongs in [Peer], not in [Interface]']],

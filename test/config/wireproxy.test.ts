@@ -7,11 +7,13 @@
  */
 import { afterAll, test } from 'vitest';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { formatIssue, parseConfig, serializeConfig } from '../../src/config/index.js';
 import { loadConfigFile } from '../../src/config/load.js';
+import { proxiesOf } from '../../src/config/proxy.js';
 import { tunnelsOf } from '../../src/config/tunnels.js';
 import { KEYS } from './helpers.js';
 
@@ -142,4 +144,75 @@ Target = 10.200.200.1:22
 `);
   assert.ok(r.ok);
   assert.ok(r.config.warnings.some((w) => w.line === 11 && /0\.0\.0\.0 takes connections from anyone/.test(w.message)));
+});
+
+// wireproxy's README samples, byte for byte (test/fixtures/wireproxy/README.md says where from).
+const WIREPROXY_FIXTURES = fileURLToPath(new URL('../../../test/fixtures/wireproxy/', import.meta.url));
+const readmeSample = readFileSync(join(WIREPROXY_FIXTURES, 'readme-sample.conf'), 'utf8');
+
+test("wireproxy's README sample parses as written: every section, inline comments, a [Peer] without AllowedIPs", () => {
+  const r = parseConfig('wireproxy.conf', readmeSample);
+  assert.ok(r.ok, JSON.stringify(!r.ok && r.errors.map(formatIssue)));
+  assert.deepEqual(r.config.iface.addresses, [{ ip: '10.200.200.2', cidr: 32, family: 4 }]);
+  assert.deepEqual(r.config.iface.dns, { servers: ['10.200.200.1'], search: [] });
+  assert.equal(r.config.peers[0]!.endpoint?.host, 'my.ddns.example.com');
+  assert.deepEqual(r.config.peers[0]!.allowedIps.map((c) => `${c.ip}/${c.cidr}`), ['0.0.0.0/0', '::/0']);
+  assert.deepEqual(tunnelsOf(r.config).map((t) => t.kind), ['tcp-client', 'tcp-server', 'stdio']);
+  assert.deepEqual(proxiesOf(r.config).map((p) => [p.kind, p.bind.port, p.username]), [['socks5', 25344, undefined], ['http', 25345, undefined]]);
+});
+
+test("wireproxy's CheckAlive example: CheckAlive and CheckAliveInterval accepted, with a warning that nothing pings", () => {
+  const text = readFileSync(join(WIREPROXY_FIXTURES, 'readme-checkalive.conf'), 'utf8')
+    .replace('PrivateKey = censored', `PrivateKey = ${KEYS.serverPriv}`)
+    .replace('PublicKey = censored', `PublicKey = ${KEYS.laptopPub}`);
+  const r = parseConfig('wireproxy.conf', text);
+  assert.ok(r.ok, JSON.stringify(!r.ok && r.errors.map(formatIssue)));
+  assert.ok(r.config.warnings.some((w) => w.line === 5 && /CheckAlive is accepted but not acted on/.test(w.message)));
+});
+
+test('CheckAlive errors: not an address, an interval without CheckAlive, an interval that is not a number', () => {
+  const r = parseConfig('wp.conf', wgQuick.replace('DNS = 10.200.200.1', 'CheckAlive = 1.1.1.1, one.one\nCheckAliveInterval = 3'));
+  assert.ok(!r.ok);
+  assert.equal(r.errors.length, 1, 'a refused CheckAlive is not also reported missing');
+  assert.match(r.errors.map(formatIssue).join('\n'), /wp\.conf:4: CheckAlive = 1\.1\.1\.1, one\.one: one\.one: not an IP address/);
+  const alone = parseConfig('wp.conf', wgQuick.replace('DNS = 10.200.200.1', 'CheckAliveInterval = 3'));
+  assert.ok(!alone.ok);
+  assert.match(alone.errors.map(formatIssue).join('\n'), /wp\.conf:4: CheckAliveInterval is only valid with CheckAlive/);
+  const nan = parseConfig('wp.conf', wgQuick.replace('DNS = 10.200.200.1', 'CheckAlive = 1.1.1.1\nCheckAliveInterval = soon'));
+  assert.ok(!nan.ok);
+  assert.match(nan.errors.map(formatIssue).join('\n'), /wp\.conf:5: CheckAliveInterval = soon/);
+});
+
+test('$NAME values (wireproxy): read from the environment in its string keys, $$ for a literal $, the key never shown', async () => {
+  writeFileSync(join(dir, 'env.conf'), readmeSample
+    .replace(/^PrivateKey = .*$/m, 'PrivateKey = $MY_WIREGUARD_PRIVATE_KEY')
+    .replace('Target = play.cubecraft.net:25565', 'Target = $GAME')
+    .replace('#Username = ...', () => 'Username = $$alice')
+    .replace('#Password = ...', 'Password = $PROXY_PW'), { mode: 0o600 });
+  const env = { MY_WIREGUARD_PRIVATE_KEY: KEYS.serverPriv, GAME: 'game.internal:25565', PROXY_PW: 'pw-from-env' };
+  const r = await loadConfigFile(join(dir, 'env.conf'), { env });
+  assert.ok(r.ok, JSON.stringify(!r.ok && r.errors.map(formatIssue)));
+  assert.equal(Buffer.from(r.config.iface.privateKey).toString('base64'), KEYS.serverPriv);
+  assert.deepEqual(tunnelsOf(r.config)[0], { kind: 'tcp-client', bind: { host: '127.0.0.1', port: 25565 }, target: { host: 'game.internal', port: 25565 } });
+  const socks = proxiesOf(r.config)[0]!;
+  assert.equal(socks.username, '$alice');
+  assert.equal(socks.password, 'pw-from-env');
+  assert.ok(!r.config.warnings.some((w) => /world accessible/.test(w.message)));
+
+  const unset = await loadConfigFile(join(dir, 'env.conf'), { env: { GAME: 'x:1', PROXY_PW: 'p' } });
+  assert.ok(!unset.ok);
+  assert.match(unset.errors.map(formatIssue).join('\n'), /env\.conf:8: PrivateKey = \$MY_WIREGUARD_PRIVATE_KEY: environment variable MY_WIREGUARD_PRIVATE_KEY is not set/);
+  const bad = await loadConfigFile(join(dir, 'env.conf'), { env: { ...env, MY_WIREGUARD_PRIVATE_KEY: 'not-a-key-but-secret-text', GAME: 'nohost' } });
+  assert.ok(!bad.ok);
+  const text = bad.errors.map(formatIssue).join('\n');
+  assert.match(text, /env\.conf:8: PrivateKey = \$MY_WIREGUARD_PRIVATE_KEY \(from the environment\): /);
+  assert.match(text, /Target = \$GAME \(from the environment\): /);
+  assert.doesNotMatch(text, /not-a-key-but-secret-text/);
+
+  const inline = parseConfig('wp.conf', readmeSample.replace(/^PrivateKey = .*$/m, 'PrivateKey = $K'));
+  assert.ok(!inline.ok);
+  assert.match(inline.errors.map(formatIssue).join('\n'), /wp\.conf:8: PrivateKey = \$K: environment variables are read only when the config is loaded from its file/);
+  const hook = parseConfig('wp.conf', wgQuick.replace('DNS = 10.200.200.1', 'PostUp = $HOME/up.sh'));
+  assert.ok(hook.ok, 'a hook keeps its $ for the shell');
+  assert.deepEqual(hook.config.iface.postUp, ['$HOME/up.sh']);
 });
