@@ -487,7 +487,7 @@ export async function runInit(
     out(INIT_HELP);
     return 0;
   }
-  const r = a.peer !== undefined ? await initPeer(a, out, prog) : await initPair(a, out, prog);
+  const r = a.peer !== undefined ? await initPeer(a, out, prog) : await initPair(a, out, prog, err);
   if (r !== undefined) {
     err(`wgts init: ${r}\n`);
     return 1;
@@ -495,7 +495,7 @@ export async function runInit(
   return 0;
 }
 
-async function initPair(a: InitArgs, out: (s: string) => void, prog: string): Promise<string | undefined> {
+async function initPair(a: InitArgs, out: (s: string) => void, prog: string, err: (s: string) => void = () => {}): Promise<string | undefined> {
   if (a.endpoint === undefined) return '--endpoint HOST[:PORT] is required (the public name or IP of the VPS); see wgts init --help';
   for (const [flag, v] of [['--config', a.config], ['--home', a.home], ['--allowed-ips', a.allowedIps], ['--full-tunnel', a.fullTunnel], ['--dns', a.dns]] as const) {
     if (v !== undefined) return `${flag} applies only with --peer NAME`;
@@ -540,6 +540,8 @@ async function initPair(a: InitArgs, out: (s: string) => void, prog: string): Pr
     }
   }
   const fw = forwards.map((f) => `${f.protocols.join(',')}/${f.port}${f.ports > 1 ? `-${f.port + f.ports - 1}` : ''}`);
+  const privileged = privilegedForwardWarning(forwards, vpsFiles, prog);
+  if (privileged) err(privileged);
   if (eps.length > 1) {
     out(severalText(eps, vpsFiles, vpsPaths, homePath, hn.value, fw, a.homeKernel, forwards, prog));
     return undefined;
@@ -559,6 +561,20 @@ async function initPair(a: InitArgs, out: (s: string) => void, prog: string): Pr
       `Add a phone: ${prog} init --peer phone --config ${vpsPath} --endpoint ${host}\n`,
   );
   return undefined;
+}
+
+/**
+ * Forwarded ports below 1024 need privileges on the VPS: said at init time,
+ * not first as EACCES from `wgts up` there.
+ */
+export function privilegedForwardWarning(forwards: ForwardSpec[], vpsFiles: string[], prog: string): string | undefined {
+  const low = forwards.filter((f) => f.port < 1024);
+  if (!low.length) return undefined;
+  const ports = low.map((f) => `${f.protocols.join(',')}/${f.port}${f.ports > 1 ? `-${f.port + f.ports - 1}` : ''}`).join(', ');
+  const first = Math.min(...low.map((f) => f.port));
+  return `warning: ${ports} ${low.length === 1 && low[0]!.ports === 1 ? 'is a port' : 'are ports'} below 1024: on the VPS, \`${prog} up ${vpsFiles.join('` / `' + prog + ' up ')}\` ` +
+    `may listen there only as root or with the CAP_NET_BIND_SERVICE capability (systemd: AmbientCapabilities=CAP_NET_BIND_SERVICE), ` +
+    `or after sysctl net.ipv4.ip_unprivileged_port_start=${first}; otherwise it stops with EACCES\n`;
 }
 
 /**

@@ -185,7 +185,7 @@ export function asNobody(): string[] {
   return ['setpriv', `--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups'];
 }
 
-function nobodyEnv(home: string, runDir: string): Record<string, string> {
+export function nobodyEnv(home: string, runDir: string): Record<string, string> {
   return { XDG_RUNTIME_DIR: runDir, HOME: home };
 }
 
