@@ -26,7 +26,7 @@ export const COMMANDS: Subcommand[] = [
     summary: 'Runs an interface from a wg-quick config file in the foreground',
     run: async (argv) => (await import('./up.js')).runUp(argv),
   },
-  { name: 'down', summary: 'Stops an interface started with wgts up and removes what TUN mode set up', run: async (argv) => (await import('./up.js')).runDown(argv) },
+  { name: 'down', summary: 'Stops a running wgts up (TUN or userspace mode) and removes what TUN mode set up', run: async (argv) => (await import('./down.js')).runDown(argv) },
   {
     name: 'demo',
     summary: 'Runs two wgts peers on loopback and talks through the tunnel (no root, no setup)',

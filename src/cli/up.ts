@@ -1,7 +1,7 @@
 /**
  * `wgts up FILE.conf`: read a wg-quick config, refuse it whole if anything
  * is wrong, then run it as an Interface (src/interface) in the foreground
- * until SIGINT/SIGTERM; SIGHUP re-reads the file. `wgts down NAME` too.
+ * until SIGINT/SIGTERM; SIGHUP re-reads the file. (`wgts down NAME`: ./down.ts.)
  *
  *   argv -> file -> config (+ --forward/--expose) -> Interface.start
  *        -> signals: SIGHUP reload, SIGINT/SIGTERM (or a stop-request) stop
@@ -15,7 +15,6 @@ import type { NatRule } from '../nat/index.js';
 import { parseShortForm, checkShortFormRules } from '../config/short-form.js';
 import type { CliRules } from '../node/nat-host.js';
 import { Interface, ConfigRefused, AlreadyRunning } from '../interface/interface.js';
-import { StateFile, systemRunner, downInterface } from '../tun/index.js';
 
 export const UP_USAGE = `Usage: wgts up FILE.conf | NAME [--tun | --userspace] [--interface NAME] [--forward SPEC]... [--expose SPEC]... [--log-level error|warn|info|debug]
 
@@ -186,28 +185,4 @@ async function reload(args: UpArgs, iface: Interface, log: Logger): Promise<void
     return;
   }
   await iface.reload(parsed.config);
-}
-
-export const DOWN_USAGE = `Usage: wgts down NAME   (stops a wgts running NAME and removes what TUN mode set up, also after a crash)
-
-Example:
-  sudo wgts down wg0`;
-
-export async function runDown(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) { console.log(DOWN_USAGE); return 0; }
-  if (argv.length !== 1) { process.stderr.write(DOWN_USAGE + '\n'); return 1; }
-  const name = argv[0]!.replace(/\.conf$/, '').replace(/^.*\//, '');
-  const wqLog = (line: string) => process.stderr.write(line + '\n');
-  try {
-    const r = await downInterface({ runner: systemRunner(), log: wqLog, state: StateFile.forInterface(name) });
-    if (r.kind === 'not-running') {
-      // A userspace-mode wgts keeps no state file: stop it by its UAPI socket's owner.
-      process.stderr.write(`wgts down: ${name} is not a TUN-mode wgts started here (no state file). For userspace mode, stop the process (Ctrl-C / SIGTERM).\n`);
-      return 1;
-    }
-    return 0;
-  } catch (e) {
-    process.stderr.write(`wgts down: ${(e as Error).message}\n`);
-    return 1;
-  }
 }
