@@ -9,10 +9,11 @@
  *   per round: mem + settled VmRSS (before) -> 1,000 held -> mem + settled VmRSS (held)
  *              per connection = (held - before) / 1,000; then all closed, active back to 0
  *   VmRSS is what the issue asks; the V8 heap + external (after gc()) is the
- *   load-independent figure beside it. WGTS_BENCH_EMBED_ROUNDS rounds (default 3).
+ *   load-independent figure beside it. WGTS_BENCH_EMBED_ROUNDS rounds (default 3);
+ *   the row gives the worst round, the detail every round's median and range.
  */
 import { skip, type Row } from './harness.js';
-import { load, median, PORT, spread, SRV, startBed, type Bed, ROUNDS } from './embed-arms.js';
+import { load, PORT, spread, SRV, startBed, type Bed, ROUNDS } from './embed-arms.js';
 import { commOf, netnsUnavailable, NOFILE, settledRss } from './netns-bench.js';
 import { waitFor } from '../test/harness/netns.js';
 
@@ -96,9 +97,11 @@ export async function run(): Promise<Row[]> {
     const heap = rounds.map((r) => r.heap);
     const detail = `VmRSS/conn ${spread(rss, kb)}; heap+external/conn ${spread(heap, kb)}; alive at the end ${rounds.map((r) => r.alive).join(', ')} of ${CONNS}; ${load()}`;
     const target = (per: number) => ({ text: `<= 64 KB/conn, ${CONNS} held`, met: ok && per <= TARGET });
+    // The worst round: the first one grows a fresh process, later ones partly reuse what the last round freed.
+    const worst = (xs: number[]) => Math.max(...xs);
     return [
-      { group: 'embed', name: `[Socks5] ${CONNS} held: VmRSS growth per connection`, opsPerSec: median(rss), unit: 'B', reference: { name: 'target (issue 15)', opsPerSec: TARGET }, target: target(median(rss)), detail },
-      { group: 'embed', name: `[Socks5] ${CONNS} held: V8 heap + external growth per connection`, opsPerSec: median(heap), unit: 'B', reference: { name: 'target (issue 15)', opsPerSec: TARGET }, target: target(median(heap)) },
+      { group: 'embed', name: `[Socks5] ${CONNS} held: VmRSS growth per connection (worst round)`, opsPerSec: worst(rss), unit: 'B', reference: { name: 'target (issue 15)', opsPerSec: TARGET }, target: target(worst(rss)), detail },
+      { group: 'embed', name: `[Socks5] ${CONNS} held: V8 heap + external growth per connection (worst round)`, opsPerSec: worst(heap), unit: 'B', reference: { name: 'target (issue 15)', opsPerSec: TARGET }, target: target(worst(heap)) },
     ];
   } finally {
     await bed.stop();
