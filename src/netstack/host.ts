@@ -30,6 +30,11 @@ export interface Host {
   /** Tell the driver that poll() has work (new output, or an earlier deadline). */
   wake(): void;
   /**
+   * The driver is feeding a received batch and polls once at its end
+   * (Stack.batching): an ACK input() asks for may wait for that poll.
+   */
+  readonly batching: boolean;
+  /**
    * Run `fn` (user-visible events: stream data, 'message', 'connect', errors)
    * after the current input()/poll() step finished its protocol work, so user
    * code never runs in the middle of a state change.

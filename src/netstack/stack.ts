@@ -77,6 +77,14 @@ export class Stack implements Host {
   private ipv6FragId: number;
   private icmpTokens = ICMP_BURST;
   private icmpLast = -Infinity;
+  /**
+   * Set by the driver while it feeds the inner packets of one received UDP
+   * batch to input() and will poll() right after the last: ACKs those
+   * segments ask for wait for that poll, so one ACK per connection answers
+   * the batch (as Linux ACKs once per GRO aggregate). Off (the default), an
+   * ACK is queued by the input() that asked for it.
+   */
+  batching = false;
   private woken = false;
   private deferred: Array<() => void> = [];
   private readonly reassembler: Reassembler;

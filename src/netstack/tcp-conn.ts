@@ -54,8 +54,12 @@ export interface ConnOwner {
   accepted(c: TcpConn): void;
   /** The connection is finished: forget it (remembering a TIME-WAIT entry when asked). */
   closed(c: TcpConn, timeWait: boolean, now: number): void;
-  /** The connection has app requests to apply in the next poll. */
-  markDirty(c: TcpConn): void;
+  /**
+   * The connection has app requests to apply in the next poll. `wake`
+   * false: the work came from input(), whose output the driver collects
+   * with the poll that follows it anyway.
+   */
+  markDirty(c: TcpConn, wake?: boolean): void;
   readonly stats: TcpStats;
 }
 
@@ -211,7 +215,21 @@ export class TcpConn {
     this.owner.stats.segmentsIn++;
     if (this.state === 'SYN-SENT') this.inputSynSent(seg, now);
     else if (this.state !== 'CLOSED' && this.state !== 'TIME-WAIT') this.inputSynchronized(seg, now);
-    this.flush(now);
+    this.flush(now, true);
+  }
+
+  /**
+   * Whether an ACK this input asked for may wait for the poll() that ends
+   * the driver's received batch (Host.batching), where one ACK answers all
+   * the batch's segments: it leaves in the same flush of datagrams either
+   * way, so only ACKs that repeat each other are saved. Only with SACK: a
+   * sender without it counts duplicate ACKs as its loss signal (RFC 5681
+   * 3.2). Not in states that leave the table at this flush.
+   */
+  private ackMayWait(): boolean {
+    if (!this.host.batching || !this.snd.sackOk) return false;
+    const st = this.state;
+    return st === 'ESTABLISHED' || st === 'CLOSE-WAIT' || st === 'FIN-WAIT-1' || st === 'FIN-WAIT-2' || st === 'CLOSING' || st === 'LAST-ACK';
   }
 
   private inputSynSent(seg: Segment, now: number): void {
@@ -565,11 +583,18 @@ export class TcpConn {
 
   // ---------------------------------------------------------------- output
 
-  /** After processing: send what is allowed, ACK if due, arm timers, and leave the table when done. */
-  flush(now: number): void {
+  /**
+   * After processing: send what is allowed, ACK if due, arm timers, and
+   * leave the table when done. `fromInput`: a pure ACK that may wait is left
+   * to the poll() that ends the batch (ackMayWait), which answers it all.
+   */
+  flush(now: number, fromInput = false): void {
     this.snd.lastNow = now;
     if (this.state !== 'CLOSED' && this.state !== 'TIME-WAIT' && this.state !== 'SYN-SENT') this.snd.output(now);
-    if (this.ackNow && this.state !== 'CLOSED' && this.state !== 'SYN-SENT') this.sendAck();
+    if (this.ackNow && this.state !== 'CLOSED' && this.state !== 'SYN-SENT') {
+      if (fromInput && this.ackMayWait()) this.owner.markDirty(this, false);
+      else this.sendAck();
+    }
     if (this.state === 'TIME-WAIT') this.finish(true, now);
     else if (this.state === 'CLOSED') this.finish(false, now);
   }

@@ -349,9 +349,9 @@ export class Tcp implements ConnOwner {
     if (tw.foreign) this.host.releaseAddress(tw.localIp);
   }
 
-  markDirty(c: TcpConn): void {
+  markDirty(c: TcpConn, wake = true): void {
     this.dirty.add(c);
-    this.host.wake();
+    if (wake) this.host.wake();
   }
 
   // ------------------------------------------------------------ input

@@ -179,7 +179,8 @@ export class Driver {
       {
         onDrop: (code, n) => this.countSendError(code, n),
         // One timer re-arm per received batch: nextDeadline() looks at every peer.
-        onBatchEnd: () => this.schedule(),
+        // The stack is polled once per batch, so one ACK answers the batch's segments of a connection.
+        onBatchEnd: () => (this.stack ? this.settle(null, now()) : this.schedule()),
         onSourceGone: (local) => {
           const n = this.device.clearEndpointSource(local);
           this.log.info(`local address ${local} is gone: ${n} peer${n === 1 ? '' : 's'} answered from the kernel's choice until they send again`);
@@ -375,14 +376,17 @@ export class Driver {
   /**
    * The end of every turn: send, log and deliver `out`, pump the stack until
    * it is quiet, hand queued crypto to the workers, then arm the timer.
-   * Inside a received batch the timer waits for the batch's end
-   * (onBatchEnd). `flushUdp`: hand the batched datagrams to the kernel now
+   * Inside a received batch the stack's pump and the timer wait for the
+   * batch's end (onBatchEnd): one poll answers all its segments. `flushUdp`: hand the batched datagrams to the kernel now
    * (the timer and stack wake-ups, which no received batch will follow);
    * otherwise the batch's end or the event-loop turn flushes them.
    */
   private settle(out: Output | null, t: number, flushUdp = false): void {
     if (out) this.emit(out, t);
-    if (this.stack) this.pumpStack(t);
+    if (this.stack && !this.bind.batching) {
+      this.stack.batching = false;
+      this.pumpStack(t);
+    }
     this.pool?.flush();
     if (this.bind.batching) return;
     this.schedule();
@@ -398,6 +402,7 @@ export class Driver {
     if (this.tun) {
       for (const p of out.packets) this.tun.write(p.packet);
     } else if (this.stack) {
+      this.stack.batching = this.bind.batching;
       for (const p of out.packets) if (!this.routeToPeer(p, t)) this.stack.input(p.packet, t);
     }
   }

@@ -5,7 +5,8 @@
  * (40 ms); out-of-order data draws an immediate duplicate ACK with SACK
  * blocks, so does every segment while a hole remains, and the segment that
  * fills the hole draws an immediate ACK of everything; then delayed ACKs
- * resume.
+ * resume. Inside a received batch (Stack.batching, set by the driver) one
+ * ACK at the batch's poll answers all its segments, with SACK.
  *
  *   rawTcp(data at t) -> stack.input -> poll(t): the ACKs sent at that instant
  */
@@ -26,18 +27,21 @@ const SEG = 1000;
 interface Receiver {
   /** A data segment [seq, seq + SEG) from the peer at `t`; returns what we sent at that instant. */
   data(seq: number, t: number): TcpInfo[];
+  /** The same segment, input without polling. */
+  input(seq: number, t: number): void;
   /** Runs timers up to `t`; returns what we sent. */
   at(t: number): TcpInfo[];
   received(): number;
+  stack: Stack;
 }
 
-/** A stack that accepted a connection (MSS 1460, SACK permitted, no timestamps) and reads all it gets. */
-async function receiver(): Promise<Receiver> {
+/** A stack that accepted a connection (MSS 1460, SACK permitted unless `sack` is false, no timestamps) and reads all it gets. */
+async function receiver(sack = true): Promise<Receiver> {
   const s = new Stack({ addresses: [{ ip: US, cidr: 24 }], random: seededRandom(21) });
   let sock: TcpSocket | null = null;
   s.tcp.listen(80, (x) => (sock = x));
   const poll = (t: number) => s.poll(t).map((p) => decodeTcp(p)!);
-  s.input(rawTcp({ src: PEER, dst: US, sport: SPORT, dport: 80, seq: 1000, flags: F_SYN, options: [2, 4, 0x05, 0xb4, 4, 2, 1, 1] }), 0);
+  s.input(rawTcp({ src: PEER, dst: US, sport: SPORT, dport: 80, seq: 1000, flags: F_SYN, options: sack ? [2, 4, 0x05, 0xb4, 4, 2, 1, 1] : [2, 4, 0x05, 0xb4] }), 0);
   const [synack] = poll(0);
   const ours = synack!.seq + 1;
   s.input(rawTcp({ src: PEER, dst: US, sport: SPORT, dport: 80, seq: D, ack: ours, flags: F_ACK }), 1);
@@ -46,13 +50,17 @@ async function receiver(): Promise<Receiver> {
   assert.ok(sock, 'accepted');
   let got = 0;
   (sock as TcpSocket).on('data', (b: Buffer) => (got += b.length));
+  const input = (seq: number, t: number) =>
+    s.input(rawTcp({ src: PEER, dst: US, sport: SPORT, dport: 80, seq, ack: ours, flags: F_ACK, data: Buffer.alloc(SEG, seq & 0xff) }), t);
   return {
     data(seq, t) {
-      s.input(rawTcp({ src: PEER, dst: US, sport: SPORT, dport: 80, seq, ack: ours, flags: F_ACK, data: Buffer.alloc(SEG, seq & 0xff) }), t);
+      input(seq, t);
       return poll(t);
     },
+    input,
     at: poll,
     received: () => got,
+    stack: s,
   };
 }
 
@@ -81,4 +89,30 @@ test('out of order: an immediate duplicate ACK with SACK for each segment while 
   assert.deepEqual(acks(r.data(D + 5 * SEG, 15)), [{ ack: D + 6 * SEG, sack: [] }]);
   await new Promise<void>((res) => setImmediate(res));
   assert.equal(r.received(), 6 * SEG, 'all data delivered in order');
+});
+
+/** Segments [seq, ...) input as one received batch: batching on, every segment input, then the batch's poll. */
+function batch(r: Receiver, seqs: number[], t: number): ReturnType<typeof acks> {
+  r.stack.batching = true;
+  for (const seq of seqs) r.input(seq, t);
+  r.stack.batching = false;
+  return acks(r.at(t));
+}
+
+test('a received batch: one ACK at its poll answers all its segments, holes reported with SACK; without SACK every duplicate ACK still goes out', async () => {
+  const r = await receiver();
+  const seg = (k: number) => D + k * SEG;
+  // Ten in-order segments in one batch: one ACK of all ten (one per two segments: five).
+  assert.deepEqual(batch(r, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map(seg), 10), [{ ack: seg(10), sack: [] }]);
+  // Segment 10 lost; 11..14 arrive in one batch: one duplicate ACK whose SACK block covers them all.
+  assert.deepEqual(batch(r, [11, 12, 13, 14].map(seg), 20), [{ ack: seg(10), sack: [[seg(11), seg(15)]] }]);
+  // The retransmission and two new segments: one ACK of everything.
+  assert.deepEqual(batch(r, [10, 15, 16].map(seg), 30), [{ ack: seg(17), sack: [] }]);
+  await new Promise<void>((res) => setImmediate(res));
+  assert.equal(r.received(), 17 * SEG, 'all data delivered in order');
+
+  // Without SACK the sender counts duplicate ACKs: one per out-of-order segment, batch or not.
+  const n = await receiver(false);
+  assert.deepEqual(batch(n, [0, 1].map(seg), 10), [{ ack: seg(2), sack: [] }]);
+  assert.deepEqual(batch(n, [3, 4, 5].map(seg), 20), [{ ack: seg(2), sack: [] }, { ack: seg(2), sack: [] }, { ack: seg(2), sack: [] }]);
 });
