@@ -41,6 +41,7 @@ import { liveUapiSocket, startUapiServer, type UapiServer } from '../uapi/server
 import { openTun, WgQuick, StateFile, systemRunner, recoverStale, assertInterfaceAbsent, type TunDevice } from '../tun/index.js';
 import { ProxySet, TunnelDialer, TunnelResolver, systemLookup, type ProxyStats } from '../proxy/index.js';
 import { chooseMode, type ModeRequest } from './mode.js';
+import { exposeSourceWarning } from './expose-source.js';
 
 export type { ModeRequest } from './mode.js';
 
@@ -141,6 +142,8 @@ export class Interface extends EventEmitter<InterfaceEvents> {
       if (choice.mode === 'tun' && w.key !== undefined && USERSPACE_ONLY_KEYS.has(w.key)) continue;
       log.warn(formatIssue(w));
     }
+    const exposeWarning = exposeSourceWarning(config, rulesOf(config, o.rules ?? { forward: [], expose: [] }).expose, o.source ?? `${config.interfaceName}.conf`);
+    if (exposeWarning) log.warn(exposeWarning);
     if (choice.mode === 'tun') {
       log.info(`TUN mode (${choice.why}): interface ${config.interfaceName} with the kernel's IP stack`);
     } else {
