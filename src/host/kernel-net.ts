@@ -21,6 +21,14 @@ export interface KernelNetOptions {
   onListenError?: (e: Error) => void;
 }
 
+/**
+ * Accept queue of a listener (the kernel caps it at net.core.somaxconn,
+ * 4096 by default). Node's default of 511 overflows when a thousand
+ * clients connect at once (wrk -c1000): the kernel drops their handshake's
+ * last ACK and each waits for a 1 s SYN-ACK or SYN retransmission.
+ */
+export const LISTEN_BACKLOG = 4096;
+
 /** Forwarded UDP bursts overflow the default ~208 KiB buffers; the kernel caps this at rmem_max/wmem_max. */
 const UDP_BUFFER = 4 << 20;
 
@@ -42,7 +50,7 @@ export class KernelNet implements TunnelNet {
     const server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (s: Socket) => onConnection(s));
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ host: o.host, port: o.port }, () => {
+      server.listen({ host: o.host, port: o.port, backlog: LISTEN_BACKLOG }, () => {
         server.off('error', reject);
         server.on('error', (e) => this.opts.onListenError?.(e));
         const a = server.address();
