@@ -5,7 +5,9 @@
  *   accept (paused) -> MaxConnections? else RST
  *     -> the targets in the Balance rule's order (target-pool.ts)
  *     -> connectNet.connectTcp(target[i], Source=client: client's address)
- *     -> [PROXY header] -> 'connect': pipe both ways, resume
+ *     -> [PROXY header] -> 'connect': pipe both ways, resume (the last
+ *        candidate target: piped at once, the client's first bytes wait in
+ *        the stack and leave with the handshake's ACK)
  *     -> refused/unreachable/timed out: the next healthy target (the
  *        client sees nothing); none left: RST the accepted side, one log
  *        line per burst
@@ -45,6 +47,8 @@ interface Conn {
   lastActive: number;
   pubClosed: boolean;
   tunClosed: boolean;
+  /** The two sides are piped (from 'connect', or from the last target's attempt). */
+  spliced: boolean;
 }
 
 export class TcpRelay {
@@ -145,7 +149,7 @@ export class TcpRelay {
     const now = this.ctx.now();
     const c: Conn = {
       pub, tun: null, index, target: order[0]!, next: order.slice(1), counted: null, dest: '',
-      connected: false, started: now, timeoutMs: 0, lastActive: now, pubClosed: false, tunClosed: false,
+      connected: false, started: now, timeoutMs: 0, lastActive: now, pubClosed: false, tunClosed: false, spliced: false,
     };
     this.conns.add(c);
     pub.once('close', () => {
@@ -216,8 +220,12 @@ export class TcpRelay {
       c.lastActive = this.ctx.now();
       this.stats.total++;
       t.total++;
-      this.splice(c);
+      if (!c.spliced) this.splice(c);
     });
+    // The last candidate target: nothing to fail over to, so what the client
+    // sends may flow before the tunnel side connects. The stack holds it and
+    // sends it with the handshake's ACK, one datagram and one turn sooner.
+    if (c.next.length === 0) this.splice(c);
   }
 
   /** The current attempt failed before connecting: the next target, or the client is reset. */
@@ -249,6 +257,7 @@ export class TcpRelay {
   }
 
   private splice(c: Conn): void {
+    c.spliced = true;
     const s = this.stats;
     const tun = c.tun!;
     const touch = (): void => {

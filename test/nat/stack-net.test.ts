@@ -14,25 +14,32 @@ import { Stack } from '../../src/netstack/stack.js';
 import { Exposer, Forwarder } from '../../src/nat/forwarder.js';
 import { StackNet } from '../../src/nat/stack-net.js';
 import type { NetSocket } from '../../src/host/net.js';
+import { decodeTcp, F_ACK, F_SYN } from '../netstack/helpers.js';
 import { dial, drain, outcome, portOf, rule, sendRandom, statsOf, tcpServer, waitFor } from './helpers.js';
 
-/** Two stacks joined by an in-memory wire, pumped on setImmediate while either has output or a deadline; stopped after the test. */
-function pair(t: TestContext) {
+/**
+ * Two stacks joined by an in-memory wire, pumped on setImmediate while either has output or a deadline; stopped after the test.
+ * `wire.holdFromB`: b's packets wait until it is false again; `wire.fromA` logs a's packets.
+ */
+function pair(t: TestContext, wire: { holdFromB: boolean; fromA: Uint8Array[] } = { holdFromB: false, fromA: [] }) {
   const random = (n: number): Uint8Array => new Uint8Array(randomBytes(n));
   const a = new Stack({ addresses: [{ ip: '10.0.0.1', cidr: 24 }], random });
   const b = new Stack({ addresses: [{ ip: '10.0.0.2', cidr: 24 }], random });
   let queued = false;
   let stopped = false;
+  const held: Uint8Array[] = [];
   const pump = (): void => {
     queued = false;
     if (stopped) return;
     for (let round = 0; round < 64; round++) {
       const now = performance.now();
       const fromA = a.poll(now);
-      const fromB = b.poll(now);
+      const fromB = held.splice(0).concat(b.poll(now));
+      wire.fromA.push(...fromA);
       for (const p of fromA) b.input(p, now);
-      for (const p of fromB) a.input(p, now);
-      if (fromA.length === 0 && fromB.length === 0) break;
+      if (wire.holdFromB) held.push(...fromB);
+      else for (const p of fromB) a.input(p, now);
+      if (fromA.length === 0 && (fromB.length === 0 || wire.holdFromB)) break;
     }
     wake();
   };
@@ -197,5 +204,26 @@ test('Congestion of a [Forward] / [Expose] rule picks the controller of the stac
   s.destroy();
   await fw.close();
   await ex.close();
+  stop();
+});
+
+test('Forwarder over StackNet: the client\'s first bytes are taken before the tunnel side connects and leave in the segment that completes its handshake', async (t) => {
+  const wire = { holdFromB: true, fromA: [] as Uint8Array[] };
+  const { a, b, stop } = pair(t, wire);
+  const fw = await echoBehindForwarder(t, a, b);
+  await fw.applyRules([rule({ target: { host: '10.0.0.2', port: 8080 } })]);
+  const c = await dial(t, portOf(fw));
+  c.write('GET /');
+  // b's SYN-ACK is held: the tunnel side is still connecting.
+  await waitFor(() => statsOf(fw).bytesToTarget === 5, 'the relay to take the request before the tunnel side connects');
+  wire.holdFromB = false;
+  const echoed = new Promise<string>((r) => c.once('data', (d: Buffer) => r(d.toString())));
+  assert.equal(await echoed, 'GET /');
+  const segs = wire.fromA.map((p) => decodeTcp(p)!).filter((x) => x.dport === 8080);
+  assert.equal(segs[0]!.flags, F_SYN);
+  assert.equal(segs[1]!.flags & (F_SYN | F_ACK), F_ACK, 'the handshake\'s ACK');
+  assert.equal(segs[1]!.len, 5, 'carries the request');
+  c.destroy();
+  await fw.close();
   stop();
 });
