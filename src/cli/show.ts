@@ -102,7 +102,9 @@ function targetLine(x: TargetView, nowMs: number): string {
 }
 
 function statsLines(stats: Array<[string, string]>, nowMs: number): string[] {
-  const drops = stats.filter(([k]) => k.startsWith('drop.')).map(([k, v]) => `${k.slice(5)} ${v}`);
+  // 'multicast': the host's own link chatter no peer takes (IPv6 router solicitations, MLD) is normal on a TUN, not a drop to worry about.
+  const drops = stats.filter(([k]) => k.startsWith('drop.') && k !== 'drop.multicast').map(([k, v]) => `${k.slice(5)} ${v}`);
+  const multicast = stats.find(([k]) => k === 'drop.multicast')?.[1];
   const errs = stats.filter(([k]) => k.startsWith('send_error.')).map(([k, v]) => `${k.slice(11)} ${v}`);
   const lines: string[] = [];
   for (const [k, v] of stats) {
@@ -137,6 +139,7 @@ function statsLines(stats: Array<[string, string]>, nowMs: number): string[] {
     lines.push(`  upnp http: ${http.get('open') ?? 0} open, ${http.get('accepted') ?? 0} accepted, ${http.get('timed_out') ?? 0} timed out${refused.length ? `; ${refused.join(', ')}` : ''}`);
   }
   if (drops.length) lines.push(`  dropped: ${drops.join(', ')}`);
+  if (multicast) lines.push(`  not sent: multicast ${multicast} (the host's own multicast, e.g. IPv6 router solicitations; no peer takes it, as with kernel WireGuard)`);
   if (errs.length) lines.push(`  send errors: ${errs.join(', ')}`);
   return lines;
 }
@@ -237,6 +240,8 @@ export async function runShow(argv: string[]): Promise<number> {
   }
   const out: unknown[] = [];
   let status = 0;
+  const unreadable: Array<[string, string]> = [];
+  const stale: string[] = [];
   for (const [name, path] of targets) {
     try {
       const v = await getView(path);
@@ -244,12 +249,26 @@ export async function runShow(argv: string[]): Promise<number> {
       if (json) out.push(viewJson(name, v, stats));
       else process.stdout.write((out.length++ ? '\n' : '') + renderView(name, v, Date.now(), stats));
     } catch (e) {
-      process.stderr.write(`wgts show: ${name}: ${(e as Error).message}\n`);
+      const code = (e as NodeJS.ErrnoException).code;
+      // Another user's interface (root's, in /var/run/wireguard): not a fault of this one, so one note for all of them.
+      if ((code === 'EACCES' || code === 'EPERM') && args[0] === undefined) { unreadable.push([name, path]); continue; }
+      // A socket nobody serves: left by a wgts that was killed.
+      if (code === 'ECONNREFUSED' && args[0] === undefined) { stale.push(name); continue; }
+      process.stderr.write(`wgts show: ${name}: ${(e as Error).message}${code === 'EACCES' || code === 'EPERM' ? ` (${path} belongs to another user: run as that user or root)` : ''}\n`);
       status = 1;
     }
   }
+  if (unreadable.length) process.stderr.write(`wgts show: skipped ${unreadable.map(([n]) => n).join(', ')}: ${unreadableNote(unreadable)}\n`);
+  if (stale.length) process.stderr.write(`wgts show: skipped ${stale.join(', ')}: nothing answers on ${stale.length === 1 ? 'its socket' : 'their sockets'} (left by a wgts that was killed; \`wgts down NAME\` removes one)\n`);
+  if ((unreadable.length || stale.length) && out.length === 0) status = 1;
   if (json) console.log(JSON.stringify(args[0] !== undefined ? out[0] ?? null : out, null, 2));
   return status;
+}
+
+/** Why some sockets were skipped: they belong to another user (typically root's interfaces), and how to see them. */
+function unreadableNote(skipped: Array<[string, string]>): string {
+  const dirs = [...new Set(skipped.map(([, p]) => p.slice(0, p.lastIndexOf('/'))))];
+  return `this user (uid ${process.getuid?.() ?? '?'}) may not open their sockets in ${dirs.join(', ')}; run as their owner or root (sudo wgts show) to see them`;
 }
 
 export const SET_USAGE = `Usage: wgts set NAME [listen-port PORT] [fwmark MARK] [private-key FILE]

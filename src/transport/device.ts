@@ -42,7 +42,7 @@ import {
 } from './constants.js';
 import { MESSAGE_COOKIE_REPLY, MESSAGE_INITIATION, MESSAGE_TRANSPORT, TRANSPORT_HEADER_SIZE } from '../noise/constants.js';
 import { Keypair } from './keypair.js';
-import { innerPacketLength, openPayload, packetDestination, packetSource, paddedLength, sealFrame, writeTransportHeader } from './packet.js';
+import { innerPacketLength, isMulticast, openPayload, packetDestination, packetSource, paddedLength, sealFrame, writeTransportHeader } from './packet.js';
 import { Peer, sameEndpoint, type Endpoint } from './peer.js';
 import { RateLimiter } from './ratelimiter.js';
 import * as T from './timers.js';
@@ -104,7 +104,9 @@ export type DropReason =
   | 'unknown-peer' | 'stale-timestamp' | 'initiation-flood' | 'unknown-index' | 'unexpected-response'
   | 'bad-cookie' | 'replay' | 'expired-keypair' | 'decrypt-failed' | 'bad-inner-packet'
   | 'source-not-allowed' | 'no-route' | 'no-endpoint' | 'staged-overflow' | 'no-private-key'
-  | 'handshake-gave-up';
+  | 'handshake-gave-up'
+  /** A multicast or broadcast packet no peer's AllowedIPs take: the host's own link chatter (IPv6 router solicitations, MLD reports), normal on a TUN, not a fault. */
+  | 'multicast';
 
 export interface DeviceOptions {
   privateKey?: Uint8Array | null;
@@ -291,7 +293,7 @@ export class Device {
     const dst = packetDestination(packet);
     if (!dst) { this.drop('bad-inner-packet'); return out; }
     const peer = this.allowedIps.lookup(dst);
-    if (!peer) { this.drop('no-route'); return out; }
+    if (!peer) { this.drop(isMulticast(dst) ? 'multicast' : 'no-route'); return out; }
     if (!this.identity) { this.drop('no-private-key'); return out; }
     this.stage(peer, packet);
     this.sendStaged(peer, now, out);

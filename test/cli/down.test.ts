@@ -19,7 +19,7 @@ const CLI = resolve('dist/src/cli/main.js');
 const dirs: string[] = [];
 const children: ChildProcess[] = [];
 afterAll(() => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM'); // SIGTERM: a wgts removes its socket
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
 function tmp(): string {

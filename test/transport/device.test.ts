@@ -226,6 +226,19 @@ describe('device: handshake and data', () => {
     assert.equal(p.a.dropCount('no-route'), 1);
   });
 
+  it('multicast no peer takes (a TUN host\'s router solicitations, MLD, IGMP) is counted as multicast, not no-route (issue 19 bug 14)', () => {
+    const p = new Pair();
+    const ff02 = (last: number): Uint8Array => { const b = new Uint8Array(16); b[0] = 0xff; b[1] = 0x02; b[15] = last; return b; };
+    const linkLocal = new Uint8Array(16); linkLocal[0] = 0xfe; linkLocal[1] = 0x80; linkLocal[15] = 1;
+    p.sendFromA(ipv6Packet(linkLocal, ff02(2))); // router solicitation to all-routers
+    p.sendFromA(ipv6Packet(linkLocal, ff02(0x16))); // MLDv2 report
+    p.sendFromA(ipv4Packet('10.0.0.1', '224.0.0.22')); // IGMPv3 report
+    p.sendFromA(ipv4Packet('10.0.0.1', '255.255.255.255'));
+    assert.equal(p.wire.length, 0);
+    assert.equal(p.a.dropCount('multicast'), 4);
+    assert.equal(p.a.dropCount('no-route'), 0);
+  });
+
   it('staged packets are bounded, oldest dropped first, and flushed after the handshake', () => {
     const p = new Pair({ a: { maxStagedPackets: 8 } });
     for (let i = 0; i < 20; i++) p.sendFromA(ipv4Packet('10.0.0.1', '10.0.0.2', Uint8Array.of(i)));
