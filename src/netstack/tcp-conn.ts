@@ -12,7 +12,7 @@
 import type { Host } from './host.js';
 import type { Family } from './ip.js';
 import { type Segment, type SackBlock, ACK, FIN, RST, SYN, MAX_WSCALE, buildSegment } from './tcp-segment.js';
-import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt } from './tcp-seq.js';
+import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, SEQ0 } from './tcp-seq.js';
 import { type TcpConfig, type TcpError, tcpError } from './tcp-config.js';
 import { OooQueue } from './tcp-sack.js';
 import { RcvBuffer } from './tcp-rcvbuf.js';
@@ -96,10 +96,10 @@ export class TcpConn {
 
   readonly snd: Sender;
   // Receive sequence space (RFC 9293 3.3.1).
-  irs = 0;
-  rcvNxt = 0;
+  irs = SEQ0;
+  rcvNxt = SEQ0;
   /** Right edge of the window we last advertised (RCV.NXT + field x 2^shift): the acceptance limit. */
-  advRight = 0;
+  advRight = SEQ0;
   /** Our window shift (RCV.WIND.SHIFT) and the one we offer in our SYN. */
   rcvScale = 0;
   readonly offerScale: number;

@@ -17,7 +17,7 @@
  *   send -> log.onSend()     ACK -> log.ackTo() / log.sack() -> rack.update()
  *   -> rack.detectLoss(log) -> lost records (and a reorder-timer deadline)
  */
-import { seqGe, seqGt, seqLe, seqLt, seqDiff } from './tcp-seq.js';
+import { seqGe, seqGt, seqLe, seqLt, seqDiff, SEQ0 } from './tcp-seq.js';
 import type { RateStamp } from './tcp-rate.js';
 
 /** Records kept at most: the bound on segments in flight per connection. */
@@ -390,11 +390,11 @@ export class SentLog {
 export class Rack {
   /** RACK.xmit_ts and RACK.end_seq of the most recently sent delivered segment. */
   xmitTs = -Infinity;
-  endSeq = 0;
+  endSeq = SEQ0;
   /** RACK.rtt: round trip of that segment. */
   rtt = 0;
   /** SND.FACK: highest sequence SACKed or acknowledged. */
-  fack = 0;
+  fack = SEQ0;
   reorderingSeen = false;
   /** RACK.reo_wnd_mult and RACK.reo_wnd_persist (RFC 8985 6.2 step 4). */
   reoWndMult = 1;

@@ -15,7 +15,7 @@
  *   after sending: checkAppLimited(...) marks the bubble the app left
  */
 import type { RateSample } from './cc/types.js';
-import { seqDiff, seqGt } from './tcp-seq.js';
+import { seqDiff, seqGt, SEQ0 } from './tcp-seq.js';
 
 /** The delivery state a transmission carries (stored in the SentLog with its record). */
 export interface RateStamp {
@@ -67,7 +67,7 @@ export class RateSampler {
   private sampleAppLimited = false;
   private txInFlight = 0;
   private lastXmit = -Infinity;
-  private lastEnd = 0;
+  private lastEnd = SEQ0;
 
   /** The stamp for a segment of `len` bytes leaving now with `pipe` bytes already in flight. */
   stamp(now: number, pipe: number, len: number): RateStamp {

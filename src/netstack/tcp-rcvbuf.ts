@@ -29,7 +29,8 @@ export class RcvBuffer {
   private space: number;
   /** Consumed count and time when the current measurement began. */
   private mark = 0;
-  private markAt = 0;
+  /** -0, not 0 (equal in every use): the field holds fractional ms, and a double from the start keeps the hidden class fixed (see SEQ0 in tcp-seq.ts). */
+  private markAt = -0;
   /** Window-based RTT measurement (no timestamps): the sequence that ends it and its start time, or null. */
   private rttSeq: number | null = null;
   private rttAt = 0;

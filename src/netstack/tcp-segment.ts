@@ -9,6 +9,7 @@
  */
 import { sum, finish, pseudoHeaderSum } from './checksum.js';
 import { type Family, newPacket, sealPacket, headerLength, PROTO_TCP } from './ip.js';
+import { SEQ0 } from './tcp-seq.js';
 
 export const TCP_HEADER = 20;
 
@@ -66,11 +67,14 @@ export function parseSegment(p: Uint8Array, src: Uint8Array, dst: Uint8Array): S
   const off = (p[12]! >> 4) * 4;
   if (off < TCP_HEADER || off > p.length) return 'tcp-data-offset';
   if (finish(sum(p, 0, p.length, pseudoHeaderSum(src, dst, PROTO_TCP, p.length))) !== 0) return 'tcp-checksum';
+  // seq and ack start as SEQ0 so the literal's hidden class holds them as
+  // doubles from the first segment on (see SEQ0): a first value of 2^31 or
+  // more then does not deoptimize every function a Segment passed through.
   const seg: Segment = {
     srcPort: (p[0]! << 8) | p[1]!,
     dstPort: (p[2]! << 8) | p[3]!,
-    seq: readU32(p, 4),
-    ack: readU32(p, 8),
+    seq: SEQ0,
+    ack: SEQ0,
     flags: p[13]!,
     window: (p[14]! << 8) | p[15]!,
     urgent: (p[18]! << 8) | p[19]!,
@@ -82,6 +86,8 @@ export function parseSegment(p: Uint8Array, src: Uint8Array, dst: Uint8Array): S
     tsEcr: null,
     data: p.subarray(off),
   };
+  seg.seq = readU32(p, 4);
+  seg.ack = readU32(p, 8);
   let i = TCP_HEADER;
   while (i < off) {
     const kind = p[i]!;

@@ -14,7 +14,7 @@
  */
 import type { TcpConn } from './tcp-conn.js';
 import { type Segment, type SackBlock, ACK, FIN, PSH, SYN, TS_OPTION_BYTES, buildSegment, type OutSegment } from './tcp-segment.js';
-import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax, seqMin } from './tcp-seq.js';
+import { seqAdd, seqDiff, seqGe, seqGt, seqLe, seqLt, seqMax, seqMin, SEQ0 } from './tcp-seq.js';
 import { ByteQueue } from './tcp-buffer.js';
 import { RtoEstimator } from './tcp-rto.js';
 import type { AckEvent, CongestionControl } from './cc/types.js';
@@ -38,22 +38,22 @@ const WC_DEL_ACK = 200;
 export type Recovery = 'none' | 'newreno' | 'sack';
 
 export class Sender {
-  iss = 0;
-  una = 0;
-  nxt = 0;
+  iss = SEQ0;
+  una = SEQ0;
+  nxt = SEQ0;
   /** Highest sequence number sent (SND.MAX / HighData). */
-  max = 0;
+  max = SEQ0;
   /** Peer window in bytes (scaled), and the window update bookkeeping. */
   wnd = 0;
-  wl1 = 0;
-  wl2 = 0;
+  wl1 = SEQ0;
+  wl2 = SEQ0;
   sndScale = 0;
   maxWnd = 0;
   buf = new ByteQueue();
   /** Sequence number of buf's first byte. */
-  bufSeq = 0;
+  bufSeq = SEQ0;
   finQueued = false;
-  finSeq = 0;
+  finSeq = SEQ0;
   finAcked = false;
 
   /** Effective send MSS (payload without options). */
@@ -64,19 +64,19 @@ export class Sender {
 
   readonly rto: RtoEstimator;
   rtActive = false;
-  rtStart = 0;
-  rtEnd = 0;
+  rtStart = SEQ0;
+  rtEnd = SEQ0;
   rtTime = 0;
   cc: CongestionControl;
   /** Smallest RTT sample seen, ms (Infinity before the first). */
   minRtt = Infinity;
   /** A round trip ends when SND.UNA passes this (the SND.MAX when the previous round ended). */
-  private roundEnd = 0;
+  private roundEnd = SEQ0;
   recovery: Recovery = 'none';
   /** RFC 6582 "recover" / RFC 6675 RecoveryPoint. */
-  recover = 0;
+  recover = SEQ0;
   /** RFC 6675 HighRxt: retransmissions in this recovery reached here (exclusive). */
-  highRxt = 0;
+  highRxt = SEQ0;
   dupAcks = 0;
   private partialSeen = false;
   readonly board = new Scoreboard();
@@ -102,7 +102,7 @@ export class Sender {
     now: 0, acked: 0, rtt: undefined, minRtt: Infinity, srtt: 0, inflight: 0, priorInflight: 0,
     cwndLimited: false, inRecovery: false, roundStart: false, rate: null, mss: 0,
   };
-  private readonly tsOut = { val: 0, ecr: 0 };
+  private readonly tsOut = { val: SEQ0, ecr: SEQ0 };
   readonly prr = new Prr();
   /** Delivery-rate samples for the controller (draft-cheng-iccrg-delivery-rate-estimation). */
   readonly rate = new RateSampler();

@@ -10,6 +10,7 @@
  *   ACK of new data -> rtt(now, TSecr)
  */
 import type { Segment } from './tcp-segment.js';
+import { SEQ0 } from './tcp-seq.js';
 
 /** RFC 7323 5.5: TS.Recent older than 24 days is invalid (the peer's clock may have wrapped). */
 const PAWS_IDLE = 24 * 24 * 3600_000;
@@ -25,11 +26,11 @@ export class Timestamps {
   /** Both sides sent the option on their SYN. */
   ok = false;
   /** TS.Recent: the TSval to echo. */
-  recent = 0;
+  recent = SEQ0;
   /** When TS.Recent was last set, ms. */
   private recentAt = 0;
   /** Last.ACK.sent: the ACK field of our latest segment. */
-  lastAckSent = 0;
+  lastAckSent = SEQ0;
   /** Segments dropped by PAWS. */
   pawsDrops = 0;
 
