@@ -545,7 +545,7 @@ export class TcpConn {
     // The field floors to the unit: the edge the peer is told becomes the acceptance limit
     // (Linux's rcv_wup + rcv_wnd), retreating by less than a unit when RCV.NXT moved by a
     // non-multiple of it (RFC 7323 2.4: scaling rounds), or probes past it would be taken.
-    const unit = 2 ** this.rcvScale;
+    const unit = 1 << this.rcvScale; // a shift, not 2 ** (a libm pow call per segment sent); the scale is at most 14
     const field = Math.min(0xffff, Math.floor(seqDiff(this.advRight, this.rcvNxt) / unit));
     this.advRight = seqAdd(this.rcvNxt, field * unit);
     return field;
@@ -563,7 +563,7 @@ export class TcpConn {
    */
   private offerRight(): number {
     const used = this.unread() + this.undelivered;
-    const unit = 2 ** this.rcvScale;
+    const unit = 1 << this.rcvScale;
     const free = Math.min(Math.max(0, this.rcv.buf - used), 0xffff * unit);
     return seqAdd(this.rcvNxt, free - (free % unit));
   }

@@ -103,6 +103,17 @@ export class Sender {
     cwndLimited: false, inRecovery: false, roundStart: false, rate: null, mss: 0,
   };
   private readonly tsOut = { val: SEQ0, ecr: SEQ0 };
+  /**
+   * The header fields of every segment emit() builds, refilled each time
+   * instead of a new object per segment (buildSegment reads it and keeps
+   * nothing). Every field is always present and seq/ack start as SEQ0, so
+   * its hidden class never changes.
+   */
+  private readonly out: OutSegment = { srcPort: 0, dstPort: 0, seq: SEQ0, ack: SEQ0, flags: 0, window: 0, ts: undefined, sack: undefined };
+  /** The payload range of the segment being built, for `fill` (one closure per connection, not one per segment). */
+  private fillOff = 0;
+  private fillLen = 0;
+  private readonly fill = (b: Uint8Array, at: number): void => this.buf.copyTo(this.fillOff, this.fillLen, b, at);
   readonly prr = new Prr();
   /** Delivery-rate samples for the controller (draft-cheng-iccrg-delivery-rate-estimation). */
   readonly rate = new RateSampler();
@@ -231,7 +242,7 @@ export class Sender {
     const scaled = this.c.state === 'SYN-RECEIVED'; // RFC 7323 2.2: a SYN's window is never scaled
     this.una = seg.ack;
     if (seqLt(this.nxt, this.una)) this.nxt = this.una;
-    this.wnd = seg.window * (scaled ? 2 ** this.sndScale : 1);
+    this.wnd = scaled ? seg.window << this.sndScale : seg.window; // shift, not 2 ** (a libm pow call per ACK); at most 65535 << 14 < 2^31
     this.maxWnd = this.wnd;
     this.wl1 = seg.seq;
     this.wl2 = seg.ack;
@@ -264,7 +275,7 @@ export class Sender {
     }
     const prevWnd = this.wnd;
     if (seqLe(this.una, ack) && (seqLt(this.wl1, seg.seq) || (this.wl1 === seg.seq && seqLe(this.wl2, ack)))) {
-      this.wnd = seg.window * 2 ** this.sndScale;
+      this.wnd = seg.window << this.sndScale;
       this.wl1 = seg.seq;
       this.wl2 = ack;
       if (this.wnd > this.maxWnd) this.maxWnd = this.wnd;
@@ -712,16 +723,24 @@ export class Sender {
   emit(seq: number, len: number, flags: number, blocks?: SackBlock[] | null): void {
     const c = this.c;
     if (blocks === undefined) blocks = this.sackBlocks();
-    const o: OutSegment = { srcPort: c.localPort, dstPort: c.remotePort, seq, ack: c.rcvNxt, flags, window: c.windowField() };
+    const o = this.out;
+    o.srcPort = c.localPort;
+    o.dstPort = c.remotePort;
+    o.seq = seq;
+    o.ack = c.rcvNxt;
+    o.flags = flags;
+    o.window = c.windowField();
+    o.ts = undefined;
     if (c.ts.ok) {
       const ts = this.tsOut;
       ts.val = c.ts.val(this.lastNow);
       ts.ecr = c.ts.recent;
       o.ts = ts;
     }
-    if (blocks !== null && blocks.length > 0) o.sack = blocks;
-    const off = seqDiff(seq, this.bufSeq);
-    const pkt = buildSegment(c.v, c.localIp, c.remoteIp, o, len, len > 0 ? (b, at) => this.buf.copyTo(off, len, b, at) : null, c.host.nextIpId());
+    o.sack = blocks !== null && blocks.length > 0 ? blocks : undefined;
+    this.fillOff = seqDiff(seq, this.bufSeq);
+    this.fillLen = len;
+    const pkt = buildSegment(c.v, c.localIp, c.remoteIp, o, len, len > 0 ? this.fill : null, c.host.nextIpId());
     c.host.emit(pkt);
     c.owner.stats.segmentsOut++;
     if (flags & ACK) c.ackSent();
