@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { uapiClient } from '../uapi/client.js';
 import { parseGetResponse, serializeSet } from '../uapi/client-codec.js';
+import { parseAddrPort } from '../uapi/netip.js';
 import { socketDirs } from '../uapi/paths.js';
-import type { UapiDeviceView, UapiPeerOp, UapiSetRequest } from '../uapi/types.js';
+import type { UapiDeviceView, UapiEndpoint, UapiPeerOp, UapiSetRequest } from '../uapi/types.js';
 import { publicKey } from '../crypto/x25519.js';
 import { decodeKey, encodeKey } from '../crypto/util.js';
 import { parseCidr, formatIp } from '../ip/text.js';
@@ -71,8 +72,9 @@ export function formatBytes(b: number): string {
   return `${(b / 1024 ** 4).toFixed(2)} TiB`;
 }
 
-function endpointText(e: { address: string; port: number }): string {
-  return e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
+function endpointText(e: UapiEndpoint): string {
+  const a = formatIp(e.ip) + (e.zone ? `%${e.zone}` : '');
+  return e.ip.length === 16 ? `[${a}]:${e.port}` : `${a}:${e.port}`;
 }
 
 /** The wgts-only counters (`stats=1`); empty for a wireguard-go socket, which hangs up on it. */
@@ -164,7 +166,7 @@ export function renderView(name: string, v: UapiDeviceView, nowMs = Date.now(), 
     lines.push('', `peer: ${encodeKey(p.publicKey)}`);
     if (p.presharedKey) lines.push('  preshared key: (hidden)');
     if (p.endpoint) lines.push(`  endpoint: ${endpointText(p.endpoint)}`);
-    lines.push(`  allowed ips: ${p.allowedIps.length ? p.allowedIps.map((a) => `${a.ip}/${a.cidr}`).join(', ') : '(none)'}`);
+    lines.push(`  allowed ips: ${p.allowedIps.length ? p.allowedIps.map((a) => `${formatIp(a.ip)}/${a.cidr}`).join(', ') : '(none)'}`);
     if (p.lastHandshakeWallMs) lines.push(`  latest handshake: ${formatAgo((nowMs - p.lastHandshakeWallMs) / 1000)}`);
     if (p.rxBytes || p.txBytes) lines.push(`  transfer: ${formatBytes(p.rxBytes)} received, ${formatBytes(p.txBytes)} sent`);
     if (p.persistentKeepalive) lines.push(`  persistent keepalive: every ${plural(p.persistentKeepalive, 'second')}`);
@@ -188,7 +190,7 @@ export function viewJson(name: string, v: UapiDeviceView, stats: Array<[string, 
       publicKey: encodeKey(p.publicKey),
       presharedKey: p.presharedKey ? '(hidden)' : null,
       endpoint: p.endpoint ? endpointText(p.endpoint) : null,
-      allowedIps: p.allowedIps.map((a) => `${a.ip}/${a.cidr}`),
+      allowedIps: p.allowedIps.map((a) => `${formatIp(a.ip)}/${a.cidr}`),
       latestHandshake: p.lastHandshakeWallMs ? Math.floor(p.lastHandshakeWallMs / 1000) : 0,
       rxBytes: p.rxBytes,
       txBytes: p.txBytes,
@@ -288,12 +290,11 @@ async function readKeyFile(path: string, what: string): Promise<Uint8Array | nul
   return k;
 }
 
-function parseEndpointArg(s: string): { address: string; port: number } | null {
-  const m = /^\[([^\]]+)\]:(\d+)$/.exec(s) ?? /^([^:]+):(\d+)$/.exec(s);
-  if (!m) return null;
-  const port = Number(m[2]);
-  if (!(port >= 1 && port <= 65535)) return null;
-  return { address: m[1]!, port };
+/** An `endpoint` argument: IPv4:port or [IPv6]:port (Go netip.ParseAddrPort, as the UAPI reads it), port 1-65535. */
+function parseEndpointArg(s: string): UapiEndpoint | null {
+  const ap = parseAddrPort(s);
+  if (ap === null || ap.port < 1) return null;
+  return { ip: ap.addr.bytes, zone: ap.addr.zone, port: ap.port };
 }
 
 /** Translate wg(8) "set" arguments into a UAPI request. Throws with a user-facing message. */
@@ -341,7 +342,7 @@ export async function parseSetArgs(args: string[]): Promise<UapiSetRequest> {
       for (const item of val().split(',').map((s) => s.trim()).filter(Boolean)) {
         const c = parseCidr(item);
         if (!c) throw new Error(`allowed-ips: ${item} is not IP/CIDR`);
-        peer.addAllowedIps.push({ ip: formatIp(c.ip), cidr: c.cidr });
+        peer.addAllowedIps.push({ ip: c.ip, cidr: c.cidr });
       }
     } else {
       throw new Error(`unexpected argument ${JSON.stringify(a.length > 40 ? a.slice(0, 40) + '…' : a)}`);

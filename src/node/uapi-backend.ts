@@ -4,10 +4,20 @@
  * (src/uapi), so applying cannot fail half-way, except the listen port,
  * whose rebind is asynchronous in Node and reported in the log.
  */
-import type { UapiBackend, UapiDeviceView, UapiSetRequest } from '../uapi/types.js';
-import { formatIp, parseIp } from '../ip/text.js';
+import type { UapiBackend, UapiDeviceView, UapiEndpoint, UapiSetRequest } from '../uapi/types.js';
+import { formatIp, parseIpZone } from '../ip/text.js';
 import type { Driver } from './driver.js';
 import { DEFAULT_TCP } from '../netstack/tcp-config.js';
+
+/**
+ * A device endpoint (the socket address text Node reported or was given) as
+ * the view shows it; null if it is not an IP literal, which a resolved
+ * endpoint always is.
+ */
+function endpointView(e: { address: string; port: number }): UapiEndpoint | null {
+  const a = parseIpZone(e.address);
+  return a === null ? null : { ip: a.ip, zone: a.zone, port: e.port };
+}
 
 export function driverBackend(
   driver: Driver,
@@ -26,8 +36,8 @@ export function driverBackend(
         peers: dev.listPeers().map((p) => ({
           publicKey: p.publicKey,
           presharedKey: p.crypto.presharedKey.some((b) => b !== 0) ? p.crypto.presharedKey : null,
-          endpoint: p.endpoint ? { address: p.endpoint.address, port: p.endpoint.port } : null,
-          allowedIps: dev.allowedIps.entries(p).map((e) => ({ ip: formatIp(e.ip), cidr: e.cidr })),
+          endpoint: p.endpoint ? endpointView(p.endpoint) : null,
+          allowedIps: dev.allowedIps.entries(p).map((e) => ({ ip: e.ip, cidr: e.cidr })),
           persistentKeepalive: p.persistentKeepalive,
           lastHandshakeWallMs: p.lastHandshake === null ? 0 : Math.round(wallNow - (t - p.lastHandshake)),
           rxBytes: p.rxBytes,
@@ -63,16 +73,14 @@ export function driverBackend(
         const { peer, output } = dev.upsertPeer({
           publicKey: op.publicKey,
           ...(op.presharedKey !== undefined ? { presharedKey: op.presharedKey } : {}),
-          ...(op.endpoint !== undefined ? { endpoint: { address: op.endpoint.address.replace(/%.*$/, ''), port: op.endpoint.port } } : {}),
+          // The device's endpoint is the socket address text Node's dgram API takes; the zone is not kept.
+          ...(op.endpoint !== undefined ? { endpoint: { address: formatIp(op.endpoint.ip), port: op.endpoint.port } } : {}),
         }, t);
         driver.handle(output);
         if (!peer) continue;
         if (op.endpoint !== undefined) driver.forgetHostname(peer);
         if (op.replaceAllowedIps) dev.allowedIps.removeValue(peer);
-        for (const a of op.addAllowedIps) {
-          const ip = parseIp(a.ip);
-          if (ip) dev.allowedIps.insert(ip, a.cidr, peer);
-        }
+        for (const a of op.addAllowedIps) dev.allowedIps.insert(a.ip, a.cidr, peer);
         if (op.persistentKeepalive !== undefined) driver.handle(dev.setPersistentKeepalive(peer, op.persistentKeepalive, t));
       }
       driver.schedule();

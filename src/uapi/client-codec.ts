@@ -7,7 +7,7 @@
 import { newPeerView, type UapiDeviceView, type UapiPeerView, type UapiSetRequest } from './types.js';
 import { UAPI_EPROTO } from './errno.js';
 import { formatEndpoint, formatPrefix } from './get.js';
-import { formatAddr, parseAddrPort, parsePrefix, parseUintDec } from './netip.js';
+import { parseAddrPort, parsePrefix, parseUintDec } from './netip.js';
 import { keyFromHex, keyToHex, ZERO_KEY_HEX } from './hexkey.js';
 
 export type ParseGetResult = { ok: true; view: UapiDeviceView } | { ok: false; errno: number; reason: string };
@@ -100,13 +100,13 @@ export function parseGetResponse(text: string): ParseGetResult {
       case 'endpoint': {
         const ap = parseAddrPort(value);
         if (ap === null) return protoError('bad endpoint');
-        peer.endpoint = { address: formatAddr(ap.addr), port: ap.port };
+        peer.endpoint = { ip: ap.addr.bytes, zone: ap.addr.zone, port: ap.port };
         break;
       }
       case 'allowed_ip': {
         const p = parsePrefix(value);
         if (p === null) return protoError('bad allowed_ip');
-        peer.allowedIps.push({ ip: formatAddr(p.addr), cidr: p.bits });
+        peer.allowedIps.push({ ip: p.addr.bytes, cidr: p.bits });
         break;
       }
       case 'persistent_keepalive_interval': {

@@ -5,7 +5,8 @@
  * Device lines are omitted when zero/unset; every peer gets all its lines.
  */
 import type { UapiDeviceView, UapiEndpoint, UapiPeerView, UapiPrefix } from './types.js';
-import { formatAddr, maskAddr, parseAddr } from './netip.js';
+import { formatAddr } from './netip.js';
+import { maskPrefix } from '../ip/text.js';
 import { keyToHex, ZERO_KEY_HEX } from './hexkey.js';
 
 /** Non-negative integer in plain decimal (never exponent notation). */
@@ -21,19 +22,15 @@ function isZeroKey(k: Uint8Array | null): boolean {
   return acc === 0;
 }
 
-/** Go's AddrPort.String: IPv6 in brackets. Unparseable input is printed as given. */
+/** Go's AddrPort.String: IPv6 in brackets. */
 export function formatEndpoint(ep: UapiEndpoint): string {
-  const a = parseAddr(ep.address);
-  if (a === null) return ep.address.includes(':') ? `[${ep.address}]:${ep.port}` : `${ep.address}:${ep.port}`;
-  const s = formatAddr(a);
-  return a.family === 6 ? `[${s}]:${ep.port}` : `${s}:${ep.port}`;
+  const s = formatAddr(ep.ip, ep.zone);
+  return ep.ip.length === 16 ? `[${s}]:${ep.port}` : `${s}:${ep.port}`;
 }
 
 /** Go's Prefix.String of a masked trie entry. */
 export function formatPrefix(p: UapiPrefix): string {
-  const a = parseAddr(p.ip);
-  if (a === null || a.zone !== '') return `${p.ip}/${p.cidr}`;
-  return `${formatAddr(maskAddr(a, p.cidr))}/${p.cidr}`;
+  return `${formatAddr(maskPrefix(p.ip, p.cidr))}/${p.cidr}`;
 }
 
 function peerLines(p: UapiPeerView, out: string[]): void {

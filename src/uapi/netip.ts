@@ -8,7 +8,7 @@
  * zones with control characters or spaces are refused, so a value can never
  * smuggle line breaks into a get response.
  */
-import { formatIp, maskPrefix, parseIpZone } from '../ip/text.js';
+import { formatIp, parseIpZone } from '../ip/text.js';
 
 export interface IpAddr {
   family: 4 | 6;
@@ -28,9 +28,9 @@ export function parseAddr(s: string): IpAddr | null {
   return a === null ? null : { family: a.ip.length === 4 ? 4 : 6, bytes: a.ip, zone: a.zone };
 }
 
-/** Go netip.Addr.String: the deprecated IPv4-compatible form in hex, IPv4-mapped dotted. */
-export function formatAddr(a: IpAddr): string {
-  return formatIp(a.bytes, { compatibleDotted: false }) + (a.zone ? `%${a.zone}` : '');
+/** Go netip.Addr.String of 4 or 16 bytes: the deprecated IPv4-compatible form in hex, IPv4-mapped dotted. */
+export function formatAddr(bytes: Uint8Array, zone = ''): string {
+  return formatIp(bytes, { compatibleDotted: false }) + (zone ? `%${zone}` : '');
 }
 
 /** Decimal like Go strconv.ParseUint(s, 10, bits): digits only (leading zeros fine), in range. */
@@ -73,9 +73,4 @@ export function parsePrefix(s: string): { addr: IpAddr; bits: number } | null {
   const bits = parseUintDec(bitsStr, addr.family === 4 ? 32 : 128);
   if (bits === null) return null;
   return { addr, bits };
-}
-
-/** Zero every bit past the first `bits` (wireguard-go's allowedips trie stores prefixes masked). */
-export function maskAddr(a: IpAddr, bits: number): IpAddr {
-  return { family: a.family, bytes: maskPrefix(a.bytes, bits), zone: '' };
 }

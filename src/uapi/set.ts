@@ -9,7 +9,8 @@
  */
 import type { UapiPeerOp, UapiPrefix, UapiSetRequest } from './types.js';
 import { UAPI_EINVAL, UAPI_EPROTO } from './errno.js';
-import { formatAddr, maskAddr, parseAddrPort, parsePrefix, parseUintDec } from './netip.js';
+import { parseAddrPort, parsePrefix, parseUintDec } from './netip.js';
+import { maskPrefix } from '../ip/text.js';
 import { keyFromHex } from './hexkey.js';
 
 export interface SetError {
@@ -133,7 +134,7 @@ export class SetParser {
       case 'endpoint': {
         const ap = parseAddrPort(value);
         if (ap === null) return invalid('endpoint is not IPv4:port or [IPv6]:port');
-        if (!this.removed) peer.endpoint = { address: formatAddr(ap.addr), port: ap.port };
+        if (!this.removed) peer.endpoint = { ip: ap.addr.bytes, zone: ap.addr.zone, port: ap.port };
         return null;
       }
       case 'persistent_keepalive_interval': {
@@ -153,7 +154,7 @@ export class SetParser {
         const p = parsePrefix(value);
         if (p === null) return invalid('allowed_ip is not a valid IP/CIDR prefix');
         if (!this.removed) {
-          const entry: UapiPrefix = { ip: formatAddr(maskAddr(p.addr, p.bits)), cidr: p.bits };
+          const entry: UapiPrefix = { ip: maskPrefix(p.addr.bytes, p.bits), cidr: p.bits };
           peer.addAllowedIps.push(entry);
         }
         return null;

@@ -6,15 +6,21 @@
  * Protocol"; semantics follow wireguard-go device/uapi.go).
  */
 
-/** An IP prefix. `ip` is canonical (Go netip form) and already masked to `cidr` bits. */
+// Addresses travel in the IP text codec's binary form (src/ip/text.ts: 4 or
+// 16 bytes, network order): the protocol text is parsed once where it
+// arrives (set.ts, client-codec.ts) and printed once where it leaves
+// (get.ts), so no module formats an address for another to parse again.
+
+/** An IP prefix: `ip` is 4 or 16 bytes, already masked to `cidr` bits. */
 export interface UapiPrefix {
-  ip: string;
+  ip: Uint8Array;
   cidr: number;
 }
 
-/** A UDP endpoint; `address` is an IP literal without brackets (IPv6 may carry a `%zone`). */
+/** A UDP endpoint: `ip` is 4 or 16 bytes; `zone` is an IPv6 scope zone ('' = none). */
 export interface UapiEndpoint {
-  address: string;
+  ip: Uint8Array;
+  zone: string;
   port: number;
 }
 

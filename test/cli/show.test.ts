@@ -15,6 +15,16 @@ import { encodeKey } from '../../src/crypto/util.js';
 import { formatAgo, formatBytes, parseSetArgs } from '../../src/cli/show.js';
 import { skipUnlessPresent } from '../harness/interop.js';
 import { waitFor } from '../harness/wait.js';
+import { parseIp, parseIpZone } from '../../src/ip/text.js';
+import type { UapiEndpoint } from '../../src/uapi/types.js';
+/** Address bytes of an IP literal (the UAPI types carry the codec's binary form). */
+const ip = (s: string): Uint8Array => parseIp(s)!;
+/** A UapiEndpoint from text. */
+const ep = (s: string, port: number): UapiEndpoint => {
+  const a = parseIpZone(s)!;
+  return { ip: a.ip, zone: a.zone, port };
+};
+
 
 const CLI = resolve('dist/src/cli/main.js');
 const isRoot = process.getuid?.() === 0;
@@ -54,10 +64,10 @@ describe('wgts show / set: formatting', () => {
     const req = await parseSetArgs(['listen-port', '51999', 'peer', k.pub, 'endpoint', '[fd00::1]:51820', 'persistent-keepalive', 'off', 'allowed-ips', '10.0.0.0/8,fd00::/64']);
     assert.equal(req.listenPort, 51999);
     assert.equal(req.peers.length, 1);
-    assert.deepEqual(req.peers[0]!.endpoint, { address: 'fd00::1', port: 51820 });
+    assert.deepEqual(req.peers[0]!.endpoint, ep('fd00::1', 51820));
     assert.equal(req.peers[0]!.persistentKeepalive, 0);
     assert.equal(req.peers[0]!.replaceAllowedIps, true);
-    assert.deepEqual(req.peers[0]!.addAllowedIps, [{ ip: '10.0.0.0', cidr: 8 }, { ip: 'fd00::', cidr: 64 }]);
+    assert.deepEqual(req.peers[0]!.addAllowedIps, [{ ip: ip('10.0.0.0'), cidr: 8 }, { ip: ip('fd00::'), cidr: 64 }]);
     await assert.rejects(parseSetArgs(['listen-port', '70000']), /0-65535/);
     await assert.rejects(parseSetArgs(['peer', 'notakey']), /base64/);
     await assert.rejects(parseSetArgs(['peer', k.pub, 'endpoint', 'nohost']), /HOST:PORT/);

@@ -59,7 +59,7 @@ export class InMemoryTestBackend implements UapiBackend {
       if (op.persistentKeepalive !== undefined) peer.persistentKeepalive = op.persistentKeepalive;
       if (op.replaceAllowedIps) peer.allowedIps = [];
       for (const a of op.addAllowedIps) {
-        const same = (b: UapiPrefix): boolean => b.ip === a.ip && b.cidr === a.cidr;
+        const same = (b: UapiPrefix): boolean => Buffer.compare(b.ip, a.ip) === 0 && b.cidr === a.cidr;
         for (const other of next.peers) other.allowedIps = other.allowedIps.filter((b) => !same(b));
         peer.allowedIps.push({ ...a });
       }

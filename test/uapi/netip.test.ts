@@ -3,11 +3,12 @@
 // section 4 (canonical IPv6 text). Expected strings follow those documents.
 import { test } from 'vitest';
 import assert from 'node:assert/strict';
-import { formatAddr, maskAddr, parseAddr, parseAddrPort, parsePrefix, parseUintDec } from '../../src/uapi/netip.js';
+import { formatAddr, parseAddr, parseAddrPort, parsePrefix, parseUintDec } from '../../src/uapi/netip.js';
+import { maskPrefix } from '../../src/ip/text.js';
 
 function canon(s: string): string | null {
   const a = parseAddr(s);
-  return a === null ? null : formatAddr(a);
+  return a === null ? null : formatAddr(a.bytes, a.zone);
 }
 
 test('IPv4: dotted quad, no leading zeros, four fields of 0..255', () => {
@@ -63,14 +64,14 @@ test('IPv6: embedded IPv4, IPv4-mapped printing, zones', () => {
 test('ParseAddrPort: IPv4 bare, IPv6 bracketed, decimal port', () => {
   const v4 = parseAddrPort('127.0.0.1:51821');
   assert.ok(v4);
-  assert.equal(formatAddr(v4.addr), '127.0.0.1');
+  assert.equal(formatAddr(v4.addr.bytes), '127.0.0.1');
   assert.equal(v4.port, 51821);
   const v6 = parseAddrPort('[FD00::0002]:0080');
   assert.ok(v6);
-  assert.equal(formatAddr(v6.addr), 'fd00::2');
+  assert.equal(formatAddr(v6.addr.bytes), 'fd00::2');
   assert.equal(v6.port, 80);
   const z = parseAddrPort('[fe80::1%wg0]:1');
-  assert.equal(z && formatAddr(z.addr), 'fe80::1%wg0');
+  assert.equal(z && formatAddr(z.addr.bytes, z.addr.zone), 'fe80::1%wg0');
   assert.equal(parseAddrPort('1.2.3.4:0')?.port, 0);
   assert.equal(parseAddrPort('1.2.3.4:65535')?.port, 65535);
   for (const bad of ['1.2.3.4', '1.2.3.4:', ':80', '1.2.3.4:65536', '1.2.3.4:-1', '1.2.3.4:+1', '1.2.3.4:0x50', '[1.2.3.4]:80', '::1:80', '[::1]', '[::1:80', 'example.com:80', ' 1.2.3.4:80']) {
@@ -89,8 +90,8 @@ test('ParsePrefix: length in range, no sign/leading zero, no zone', () => {
   }
 });
 
-test('maskAddr zeroes host bits', () => {
-  const m = (s: string, bits: number): string => formatAddr(maskAddr(parseAddr(s)!, bits));
+test('maskPrefix zeroes host bits', () => {
+  const m = (s: string, bits: number): string => formatAddr(maskPrefix(parseAddr(s)!.bytes, bits));
   assert.equal(m('10.1.2.3', 8), '10.0.0.0');
   assert.equal(m('10.1.2.3', 0), '0.0.0.0');
   assert.equal(m('10.1.2.255', 25), '10.1.2.128');

@@ -14,6 +14,16 @@ import {
   type UapiDeviceView,
   type UapiSetRequest,
 } from '../../src/uapi/protocol.js';
+import { parseIp, parseIpZone } from '../../src/ip/text.js';
+import type { UapiEndpoint } from '../../src/uapi/types.js';
+/** Address bytes of an IP literal (the UAPI types carry the codec's binary form). */
+const ip = (s: string): Uint8Array => parseIp(s)!;
+/** A UapiEndpoint from text. */
+const ep = (s: string, port: number): UapiEndpoint => {
+  const a = parseIpZone(s)!;
+  return { ip: a.ip, zone: a.zone, port };
+};
+
 
 const K1 = new Uint8Array(32).map((_, i) => i + 1); // 0102...20
 const K2 = new Uint8Array(32).map((_, i) => 0xa0 + (i % 16));
@@ -58,10 +68,10 @@ test('get: device and peer lines in wireguard-go order and format', () => {
       {
         publicKey: K1,
         presharedKey: null,
-        endpoint: { address: 'fd00::1', port: 51821 },
+        endpoint: ep('fd00::1', 51821),
         allowedIps: [
-          { ip: '10.0.0.2', cidr: 32 },
-          { ip: 'fd00::2', cidr: 128 },
+          { ip: ip('10.0.0.2'), cidr: 32 },
+          { ip: ip('fd00::2'), cidr: 128 },
         ],
         persistentKeepalive: 25,
         lastHandshakeWallMs: 1_700_000_000_123,
@@ -120,10 +130,10 @@ test('get: fwmark only when non-zero, zero private key omitted, prefixes masked 
       {
         publicKey: K1,
         presharedKey: new Uint8Array(32),
-        endpoint: { address: '::FFFF:192.0.2.1', port: 9 },
+        endpoint: ep('::FFFF:192.0.2.1', 9),
         allowedIps: [
-          { ip: '10.0.0.7', cidr: 24 },
-          { ip: 'FD00:0:0:0:0:0:0:7', cidr: 64 },
+          { ip: ip('10.0.0.7'), cidr: 24 },
+          { ip: ip('FD00:0:0:0:0:0:0:7'), cidr: 64 },
         ],
         persistentKeepalive: 0,
         lastHandshakeWallMs: 1500.5,
@@ -211,13 +221,13 @@ test('set: a new peer with every peer key', () => {
     remove: false,
     updateOnly: false,
     presharedKey: PSK,
-    endpoint: { address: 'fd00::1', port: 51821 },
+    endpoint: ep('fd00::1', 51821),
     persistentKeepalive: 25,
     replaceAllowedIps: true,
     addAllowedIps: [
-      { ip: '10.0.0.2', cidr: 32 },
-      { ip: 'fd00::2', cidr: 128 },
-      { ip: '192.168.7.0', cidr: 24 },
+      { ip: ip('10.0.0.2'), cidr: 32 },
+      { ip: ip('fd00::2'), cidr: 128 },
+      { ip: ip('192.168.7.0'), cidr: 24 },
     ],
   });
 });
@@ -235,7 +245,7 @@ test('set: zero preshared key clears it; update_only; absent fields stay absent'
 test('set: replace_allowed_ips drops the allowed_ip lines before it in the same section', () => {
   const r = ok([`public_key=${hex(K1)}`, 'allowed_ip=10.0.0.1/32', 'replace_allowed_ips=true', 'allowed_ip=10.0.0.2/32']);
   assert.equal(r.peers[0]!.replaceAllowedIps, true);
-  assert.deepEqual(r.peers[0]!.addAllowedIps, [{ ip: '10.0.0.2', cidr: 32 }]);
+  assert.deepEqual(r.peers[0]!.addAllowedIps, [{ ip: ip('10.0.0.2'), cidr: 32 }]);
 });
 
 test('set: remove=true removes the peer; later lines in the section are checked but ignored', () => {
@@ -299,7 +309,7 @@ test('set: CRLF lines are accepted (bufio.ScanLines drops the CR); the first bla
   const r = parseSet(`listen_port=7\r\npublic_key=${hex(K1)}\r\nallowed_ip=10.1.0.0/16\r\n\r\nlisten_port=bogus\n`);
   assert.ok(r.ok);
   assert.equal(r.req.listenPort, 7);
-  assert.deepEqual(r.req.peers[0]!.addAllowedIps, [{ ip: '10.1.0.0', cidr: 16 }]);
+  assert.deepEqual(r.req.peers[0]!.addAllowedIps, [{ ip: ip('10.1.0.0'), cidr: 16 }]);
   // End of input without a blank line also ends the body.
   const r2 = parseSet('listen_port=8');
   assert.ok(r2.ok && r2.req.listenPort === 8);
@@ -318,10 +328,10 @@ test('codec: serializeSet writes what parseSet reads back', () => {
         remove: false,
         updateOnly: true,
         presharedKey: null,
-        endpoint: { address: 'fd00::9', port: 1 },
+        endpoint: ep('fd00::9', 1),
         persistentKeepalive: 0,
         replaceAllowedIps: true,
-        addAllowedIps: [{ ip: '10.9.0.0', cidr: 16 }],
+        addAllowedIps: [{ ip: ip('10.9.0.0'), cidr: 16 }],
       },
     ],
   };
@@ -363,8 +373,8 @@ test('codec: parseGetResponse reads a get response like wg(8) does', () => {
       {
         publicKey: K1,
         presharedKey: null,
-        endpoint: { address: 'fd00::1', port: 51821 },
-        allowedIps: [{ ip: '10.0.0.2', cidr: 32 }],
+        endpoint: ep('fd00::1', 51821),
+        allowedIps: [{ ip: ip('10.0.0.2'), cidr: 32 }],
         persistentKeepalive: 25,
         lastHandshakeWallMs: 1_700_000_000_123,
         rxBytes: 20,

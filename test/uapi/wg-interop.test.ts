@@ -12,6 +12,16 @@ import { join } from 'node:path';
 import { startUapiServer, SYSTEM_SOCKET_DIR, type UapiServer } from '../../src/uapi/server.js';
 import { exec } from '../harness/exec.js';
 import { InMemoryTestBackend } from './fake-backend.js';
+import { parseIp, parseIpZone } from '../../src/ip/text.js';
+import type { UapiEndpoint } from '../../src/uapi/types.js';
+/** Address bytes of an IP literal (the UAPI types carry the codec's binary form). */
+const ip = (s: string): Uint8Array => parseIp(s)!;
+/** A UapiEndpoint from text. */
+const ep = (s: string, port: number): UapiEndpoint => {
+  const a = parseIpZone(s)!;
+  return { ip: a.ip, zone: a.zone, port };
+};
+
 
 const WG = '/usr/bin/wg';
 const required = process.env['WGTS_INTEROP'] === 'required';
@@ -99,10 +109,10 @@ test('wg(8) configures and inspects a wgts UAPI socket', async (t) => {
     const p = backend.state.peers[0]!;
     assert.equal(backend.state.peers.length, 1);
     assert.equal(b64(p.publicKey), peerPub);
-    assert.deepEqual(p.endpoint, { address: '127.0.0.1', port: 51821 });
+    assert.deepEqual(p.endpoint, ep('127.0.0.1', 51821));
     assert.deepEqual(p.allowedIps, [
-      { ip: '10.0.0.2', cidr: 32 },
-      { ip: 'fd00::2', cidr: 128 },
+      { ip: ip('10.0.0.2'), cidr: 32 },
+      { ip: ip('fd00::2'), cidr: 128 },
     ]);
     assert.equal(p.persistentKeepalive, 25);
     assert.equal(p.presharedKey, null);
@@ -133,7 +143,7 @@ test('wg(8) configures and inspects a wgts UAPI socket', async (t) => {
     assert.equal(backend.state.fwmark, 0x1234);
     const p = backend.state.peers[0]!;
     assert.equal(b64(p.presharedKey), psk);
-    assert.deepEqual(p.endpoint, { address: 'fd00::1', port: 51821 });
+    assert.deepEqual(p.endpoint, ep('fd00::1', 51821));
     assert.equal(await wg(['show', name, 'endpoints']), `${peerPub}\t[fd00::1]:51821\n`);
     assert.equal(await wg(['show', name, 'preshared-keys']), `${peerPub}\t${psk}\n`);
     assert.equal(await wg(['show', name, 'fwmark']), '0x1234\n');
@@ -164,7 +174,7 @@ test('wg(8) configures and inspects a wgts UAPI socket', async (t) => {
     assert.equal(backend.requests.at(-1)!.replacePeers, true);
     assert.deepEqual(
       backend.state.peers.map((p) => [b64(p.publicKey), p.allowedIps]),
-      [[other, [{ ip: '192.168.50.0', cidr: 24 }]]],
+      [[other, [{ ip: ip('192.168.50.0'), cidr: 24 }]]],
     );
     assert.equal(backend.state.listenPort, 51997);
   });
