@@ -252,7 +252,7 @@ export class Interface extends EventEmitter<InterfaceEvents> {
     }
     checkpoint();
 
-    const nat = new NatHost(driver, log);
+    const nat = new NatHost(driver, log, cfg.iface.addresses);
     this.nat = nat;
     const applied = await nat.apply(rulesOf(cfg, this.cliRules()));
     if (applied.failed.length) throw new Error(applied.failed.map((f) => `cannot start ${f}`).join('\n'));

@@ -4,8 +4,18 @@
  * kernel in TUN mode), applies file + command-line rules, re-applies them on
  * reload, and reports their counters for `wgts show`. [Forward] targets are
  * judged by their peer's handshake too (peerFresh).
+ *
+ * In userspace mode a peer's packet to our own tunnel address on a
+ * [Forward] port reaches that forward's target too, as it would through a
+ * kernel hub's DNAT: each [Forward] also listens in the stack on our tunnel
+ * addresses of its family (the "via the tunnel" copies, logged but not
+ * counted as started rules; one that cannot listen is a warning).
+ *
+ *   [Forward] rules -> Forwarder (host sockets)      -> targets in the tunnel
+ *                   -> via-tunnel copies (the stack)  -> the same targets
+ *   [Expose] rules  -> Exposer (the stack)            -> services on this host
  */
-import { Forwarder, Exposer, KernelNet, StackNet, type ApplyResult, type NatRule, type TunnelNet, type UnitStats } from '../nat/index.js';
+import { Forwarder, Exposer, KernelNet, RuleSet, StackNet, type ApplyResult, type NatRule, type TunnelNet, type UnitStats } from '../nat/index.js';
 import type { WgConfig } from '../config/types.js';
 import { parseIp } from '../ip/text.js';
 import { REJECT_AFTER_TIME } from '../transport/constants.js';
@@ -24,13 +34,16 @@ export function rulesOf(cfg: WgConfig, cli: CliRules): { forward: NatRule[]; exp
 export class NatHost {
   readonly forwarder: Forwarder;
   readonly exposer: Exposer;
+  /** Userspace mode: the [Forward] rules again, listening on our tunnel addresses in the stack. */
+  private readonly viaTunnel: RuleSet | null;
   /** The tunnel side the rules connect into (also used by the port-mapping service). */
   readonly tunnel: TunnelNet;
   /** Forward rules made at run time (port-mapping leases), applied after the static ones. */
   dynamic: () => NatRule[] = () => [];
   private staticRules: { forward: NatRule[]; expose: NatRule[] } = { forward: [], expose: [] };
 
-  constructor(driver: Driver, log: Logger) {
+  /** `addresses`: our tunnel addresses (the config's Address values), where peers reach the forwards in userspace mode. */
+  constructor(driver: Driver, private readonly log: Logger, private readonly addresses: ReadonlyArray<{ ip: string; family: 4 | 6 }> = []) {
     const tunnel = driver.stack ? new StackNet(driver.stack) : new KernelNet('the tunnel (kernel)');
     this.tunnel = tunnel;
     const natLog = { info: (m: string) => log.info(m), warn: (m: string) => log.warn(m), debug: (m: string) => log.debug(m) };
@@ -44,12 +57,28 @@ export class NatHost {
     };
     this.forwarder = new Forwarder({ tunnel, log: natLog, peerFresh });
     this.exposer = new Exposer({ tunnel, log: natLog });
+    this.viaTunnel = driver.stack ? new RuleSet('forward', tunnel, tunnel, { log: natLog, peerFresh }) : null;
+  }
+
+  /** A [Forward] rule per tunnel address of ours it can be reached at from a peer: same port, options and targets. */
+  private tunnelCopies(forward: readonly NatRule[]): NatRule[] {
+    const ours = this.addresses;
+    return forward.flatMap((r) => {
+      if (r.listen.port === 0) return [];
+      const host = r.listen.host;
+      const families = host === '::' ? [4, 6] : host.includes(':') ? [6] : [4];
+      return ours.filter((a) => families.includes(a.family)).map((a) => ({ ...r, listen: { ...r.listen, host: a.ip } }));
+    });
   }
 
   /** Apply both rule lists; returns one message per rule that could not start. */
   async apply(rules: { forward: NatRule[]; expose: NatRule[] }): Promise<{ failed: string[]; added: string[]; removed: string[] }> {
     this.staticRules = rules;
     const [f, e] = await Promise.all([this.forwarder.applyRules([...rules.forward, ...this.dynamic()]), this.exposer.applyRules(rules.expose)]);
+    if (this.viaTunnel) {
+      const t = await this.viaTunnel.applyRules(this.tunnelCopies(rules.forward));
+      for (const x of t.failed) this.log.warn(`${x.rule}: peers cannot reach this forward at the tunnel address: ${x.error}`);
+    }
     return {
       failed: [...f.failed, ...e.failed].map((x) => `${x.rule}: ${x.error}`),
       added: [...f.added, ...e.added],
@@ -68,10 +97,10 @@ export class NatHost {
   }
 
   stats(): UnitStats[] {
-    return [...this.forwarder.stats(), ...this.exposer.stats()];
+    return [...this.forwarder.stats(), ...(this.viaTunnel?.stats() ?? []), ...this.exposer.stats()];
   }
 
   async close(): Promise<void> {
-    await Promise.all([this.forwarder.close(), this.exposer.close()]);
+    await Promise.all([this.forwarder.close(), this.exposer.close(), this.viaTunnel?.close()]);
   }
 }

@@ -1,0 +1,102 @@
+/**
+ * A userspace-mode hub's [Forward] reached from a peer: the phone connects
+ * through the tunnel to the vps's own tunnel address on the forwarded port,
+ * and gets the forward's target (home's [Expose] -> a server on 127.0.0.1),
+ * as a kernel hub with a DNAT rule would give it. Three userspace
+ * interfaces on loopback; the phone uses its own stack.
+ */
+import { describe, it, afterAll } from 'vitest';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { createServer, type Server } from 'node:net';
+import { parseConfig } from '../../src/config/parse.js';
+import { clampPrivateKey, publicKey } from '../../src/crypto/x25519.js';
+import { encodeKey } from '../../src/crypto/util.js';
+import { Logger } from '../../src/node/log.js';
+import { Interface } from '../../src/interface/interface.js';
+
+const VPS = '10.81.0.1';
+const HOME = '10.81.0.2';
+const PHONE = '10.81.0.3';
+
+function conf(name: string, text: string) {
+  const r = parseConfig(`${name}.conf`, text, { interfaceName: name });
+  if (!r.ok) throw new Error(r.errors.map((e) => e.message).join('; '));
+  return r.config;
+}
+
+const start = (cfg: ReturnType<typeof conf>) => Interface.start(cfg, {
+  log: new Logger(cfg.interfaceName, 'error'), mode: 'userspace', uapi: false, driver: { bindAddress: '127.0.0.1' },
+});
+
+function listen(server: Server): Promise<number> {
+  return new Promise((res) => server.listen(0, '127.0.0.1', () => res((server.address() as { port: number }).port)));
+}
+
+describe('a userspace hub forward reached from a peer', { timeout: 60_000 }, () => {
+  const cleanup: Array<() => Promise<void> | void> = [];
+  afterAll(async () => { for (const f of cleanup.reverse()) await f(); });
+
+  it("the phone reaches the [Forward]'s target at the vps's tunnel address and forwarded port", async () => {
+    const echo = createServer((s) => { s.on('error', () => {}); s.pipe(s); });
+    const local = await listen(echo);
+    cleanup.push(() => new Promise<void>((r) => echo.close(() => r())));
+    const probe = createServer();
+    const fwd = await listen(probe);
+    await new Promise<void>((r) => probe.close(() => r()));
+
+    const [kVps, kHome, kPhone] = [0, 1, 2].map(() => clampPrivateKey(randomBytes(32))) as [Uint8Array, Uint8Array, Uint8Array];
+    const vps = await start(conf('hfvps', `[Interface]
+PrivateKey = ${encodeKey(kVps)}
+ListenPort = 0
+Address = ${VPS}/24
+
+[Peer]
+PublicKey = ${encodeKey(publicKey(kHome))}
+AllowedIPs = ${HOME}/32
+
+[Peer]
+PublicKey = ${encodeKey(publicKey(kPhone))}
+AllowedIPs = ${PHONE}/32
+
+[Forward]
+Listen = 127.0.0.1:${fwd}
+Target = ${HOME}:8080
+`));
+    cleanup.push(() => vps.stop());
+    const side = (name: string, key: Uint8Array, addr: string, extra = '') => conf(name, `[Interface]
+PrivateKey = ${encodeKey(key)}
+Address = ${addr}/24
+
+[Peer]
+PublicKey = ${encodeKey(publicKey(kVps))}
+Endpoint = 127.0.0.1:${vps.driver.bind.port}
+AllowedIPs = 10.81.0.0/24
+PersistentKeepalive = 1
+${extra}`);
+    const home = await start(side('hfhome', kHome, HOME, `\n[Expose]\nListen = ${HOME}:8080\nTarget = 127.0.0.1:${local}\n`));
+    cleanup.push(() => home.stop());
+    const phone = await start(side('hfphone', kPhone, PHONE));
+    cleanup.push(() => phone.stop());
+
+    const deadline = Date.now() + 20_000;
+    let got = '';
+    while (got !== 'through the hub\n' && Date.now() < deadline) {
+      // Early attempts may precede the handshakes; each is a fresh connection.
+      got = await new Promise<string>((res) => {
+        let buf = '';
+        const s = phone.stack!.tcp.connect({ host: VPS, port: fwd });
+        const t = setTimeout(() => s.destroy(), 3000);
+        s.on('connect', () => s.write('through the hub\n'));
+        s.on('data', (d: Buffer) => { buf += d.toString(); if (buf.endsWith('\n')) s.end(); });
+        s.on('error', () => {});
+        s.on('close', () => { clearTimeout(t); res(buf); });
+      });
+      if (got !== 'through the hub\n') await new Promise((r) => setTimeout(r, 200));
+    }
+    assert.equal(got, 'through the hub\n');
+    const units = vps.stats().units;
+    const viaTunnel = units.find((u) => u.kind === 'forward' && u.listeners.some((l) => l.address === VPS && l.port === fwd));
+    assert.ok(viaTunnel && viaTunnel.total >= 1, `the via-tunnel copy of the forward carried the connection: ${JSON.stringify(units)}`);
+  });
+});
