@@ -67,7 +67,9 @@ export class NatHost {
       if (r.listen.port === 0) return [];
       const host = r.listen.host;
       const families = host === '::' ? [4, 6] : host.includes(':') ? [6] : [4];
-      return ours.filter((a) => families.includes(a.family)).map((a) => ({ ...r, listen: { ...r.listen, host: a.ip } }));
+      // Without HealthCheck: the forward itself already probes these targets.
+      const { health: _probed, ...rest } = r;
+      return ours.filter((a) => families.includes(a.family)).map((a): NatRule => ({ ...rest, listen: { ...r.listen, host: a.ip } }));
     });
   }
 
