@@ -18,14 +18,14 @@
  * WGTS_BENCH_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof")
  * profiles the wgts daemon.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Row } from './harness.js';
 import { skip } from './harness.js';
 import { cleanupAll, waitFor, which, type Netns, type Proc } from '../test/harness/netns.js';
 import { A, createTopology, tempDir } from '../test/interop/forward-topology.js';
 import { kernelArm, KERNEL_ARM, nodeRelayArm, startHome, wgtsArm, type Arm } from './forward-arms.js';
-import { NOFILE, netnsUnavailable, percentile } from './netns-bench.js';
+import { machineBusySeconds, NOFILE, netnsUnavailable, percentile } from './netns-bench.js';
 
 export const about = 'forwarded web load: conn/s and latency (wrk Connection: close), one request alone, wrk -c1000 keep-alive, CPU s per GB; wgts [Forward] vs wireguard-go + nft DNAT';
 export const needsRoot = true;
@@ -129,23 +129,15 @@ export async function alone(client: Netns, n = ALONE): Promise<number[]> {
   return JSON.parse(r.stdout) as number[];
 }
 
-/** Busy and total jiffies of the whole machine (cpu line of /proc/stat). */
-function machineTicks(): { busy: number; total: number } {
-  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
-  const total = f.slice(0, 8).reduce((a, b) => a + b, 0); // user..steal (guest is inside user)
-  const idle = f[3]! + f[4]!; // idle + iowait
-  return { busy: total - idle, total };
-}
-
 /** CPU seconds per GB: iperf3 client -> the arm -> home for CPU_SECONDS, busy time of the machine over that run. */
 async function cpuPerGB(client: Netns): Promise<{ perGB: number; gb: number }> {
-  const before = machineTicks();
+  const before = machineBusySeconds();
   const r = await client.exec(['iperf3', '-c', A.vpsPub4, '-p', String(IPERF), '-t', String(CPU_SECONDS), '-J'], { timeoutMs: 30_000 });
-  const after = machineTicks();
+  const after = machineBusySeconds();
   const j = JSON.parse(r.stdout) as { error?: string; end: { sum_received: { bytes: number } } };
   if (j.error) throw new Error(`iperf3 through the forward: ${j.error}`);
   const gb = j.end.sum_received.bytes / 1e9;
-  return { perGB: (after.busy - before.busy) / 100 / gb, gb };
+  return { perGB: (after - before) / gb, gb };
 }
 
 async function measure(client: Netns): Promise<Figures> {

@@ -99,6 +99,13 @@ export function cpuSeconds(pid: number): number {
   return cpuTicks(pid) / 100;
 }
 
+/** Busy CPU seconds of the whole machine so far (the cpu line of /proc/stat: user..steal less idle and iowait). */
+export function machineBusySeconds(): number {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.slice(0, 8).reduce((a, b) => a + b, 0); // user..steal (guest is inside user)
+  return (total - f[3]! - f[4]!) / 100;
+}
+
 /** The command name of a PID (to check the PID measured is the daemon itself, not a wrapper). */
 export function commOf(pid: number): string {
   return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();

@@ -5,11 +5,17 @@
  *
  *   stack -> kernel: wgts userspace stack (stack-peer source) -> wireguard-go -> kernel TCP client
  *   kernel -> stack: kernel TCP client -> wireguard-go -> wgts stack sink
+ *   CPU per GB:      iperf3 TCP a -> b through wgts --tun in a, against
+ *                    wireguard-go in a (wireguard-go in b both times): the
+ *                    whole machine's busy seconds (/proc/stat) per GB
+ *                    received, and those of the sending daemon alone
+ *                    (/proc/PID/stat, less sensitive to other load)
  */
 import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Row } from './harness.js';
+import { cpuSeconds, machineBusySeconds } from './netns-bench.js';
 import {
   canRunInterop, cleanupAll, formatEndpoint, genKeyPair, Netns, vethPair, waitFor, WireguardGo, which,
 } from '../test/harness/netns.js';
@@ -73,6 +79,24 @@ async function iperf(client: Netns, server: Netns, addr: string, reverse: boolea
   return j.end.sum_received!.bits_per_second / 8;
 }
 
+interface CpuPerGB { machine: number; daemon: number; gb: number }
+
+/** iperf3 TCP client -> server for 4 s: busy CPU seconds per GB received, of the machine and of `pid` (the sending daemon). */
+async function cpuPerGB(client: Netns, server: Netns, addr: string, pid: number): Promise<CpuPerGB> {
+  const srv = server.spawn(['iperf3', '-s', '-1', '-p', '5201'], { label: 'iperf3 -s' });
+  await new Promise((r) => setTimeout(r, 300));
+  const m0 = machineBusySeconds();
+  const p0 = cpuSeconds(pid);
+  const r = await client.exec(['iperf3', '-c', addr, '-p', '5201', '-t', '4', '-J'], { timeoutMs: 30_000 });
+  const m1 = machineBusySeconds();
+  const p1 = cpuSeconds(pid);
+  await srv.stop();
+  const j = JSON.parse(r.stdout) as { error?: string; end: { sum_received: { bytes: number } } };
+  if (j.error) throw new Error(`iperf3: ${j.error}`);
+  const gb = j.end.sum_received.bytes / 1e9;
+  return { machine: (m1 - m0) / gb, daemon: (p1 - p0) / gb, gb };
+}
+
 export async function run(): Promise<Row[]> {
   const ok = canRunInterop(['iperf3', 'python3']);
   if (!ok.ok || !which('iperf3')) {
@@ -86,6 +110,7 @@ export async function run(): Promise<Row[]> {
     const refDown = await iperf(ref.a, ref.b, '198.19.9.2', true);
     const refUp = await iperf(ref.a, ref.b, '198.19.9.2', false);
     const refUdp = await iperf(ref.a, ref.b, '198.19.9.2', false, '400M');
+    const refCpu = await cpuPerGB(ref.a, ref.b, '198.19.9.2', ref.ga!.proc.pid);
     await ref.ga!.stop(); await ref.gb.stop(); await ref.a.destroy(); await ref.b.destroy();
 
     // wgts userspace stack in a, wireguard-go + kernel in b.
@@ -118,11 +143,18 @@ export async function run(): Promise<Row[]> {
     const tunDown = await iperf(t.a, t.b, '198.19.9.2', true);
     const tunUp = await iperf(t.a, t.b, '198.19.9.2', false);
     const tunUdp = await iperf(t.a, t.b, '198.19.9.2', false, '400M');
+    const tunCpu = await cpuPerGB(t.a, t.b, '198.19.9.2', wt.pid);
     await wt.stop(); await t.gb.stop(); await t.a.destroy(); await t.b.destroy();
     return [
       { group: 'tcp tunnel', name: 'wgts --tun <- wireguard-go (iperf3 -R)', opsPerSec: tunDown, unit: 'B/s', reference: { name: 'kernel -> kernel, wireguard-go both ends (iperf3 -R)', opsPerSec: refDown } },
       { group: 'tcp tunnel', name: 'wgts --tun -> wireguard-go (iperf3)', opsPerSec: tunUp, unit: 'B/s', reference: { name: 'kernel -> kernel, wireguard-go both ends (iperf3)', opsPerSec: refUp } },
       { group: 'udp tunnel', name: 'wgts --tun -> wireguard-go (iperf3 -u 400M, goodput)', opsPerSec: tunUdp, unit: 'B/s', reference: { name: 'wireguard-go both ends, same offer', opsPerSec: refUdp } },
+      {
+        group: 'cpu per GB', name: 'wgts --tun -> wireguard-go: whole-machine CPU seconds per GB (iperf3, /proc/stat)', opsPerSec: tunCpu.machine, unit: 's/GB',
+        reference: { name: 'wireguard-go -> wireguard-go', opsPerSec: refCpu.machine },
+        detail: `the sending daemon alone: wgts --tun ${tunCpu.daemon.toFixed(2)}, wireguard-go ${refCpu.daemon.toFixed(2)} s/GB; GB moved: ${tunCpu.gb.toFixed(2)}, ${refCpu.gb.toFixed(2)}`,
+        target: { text: '<= 1.0x', met: tunCpu.machine <= refCpu.machine },
+      },
       { group: 'tcp tunnel', name: 'wgts stack -> kernel via wireguard-go', opsPerSec: nd / td, unit: 'B/s', reference: { name: 'kernel -> kernel, wireguard-go both ends (iperf3 -R)', opsPerSec: refDown } },
       { group: 'tcp tunnel', name: 'kernel -> wgts stack via wireguard-go', opsPerSec: nu / tu, unit: 'B/s', reference: { name: 'kernel -> kernel, wireguard-go both ends (iperf3)', opsPerSec: refUp } },
     ];
