@@ -127,9 +127,10 @@ export class TcpRelay {
   private accept(pub: NetSocket, index: number): void {
     pub.on('error', () => {}); // handled through 'close' below; never crash on a client's reset
     const r = this.unit.rule;
-    const client = pub.remoteAddress;
-    const clientPort = pub.remotePort;
-    if (this.stopped || client === undefined || clientPort === undefined) {
+    // The client's address costs a getpeername(2): asked for only by the rules that use it.
+    const needsClient = r.source === 'client' || r.balance === 'source' || r.proxyProtocol !== 'off';
+    const client = needsClient ? pub.remoteAddress : '';
+    if (this.stopped || client === undefined || (needsClient && pub.remotePort === undefined)) {
       resetSocket(pub);
       return;
     }

@@ -5,7 +5,12 @@
  */
 import { test } from 'vitest';
 import assert from 'node:assert/strict';
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
+import { KernelNet } from '../../src/host/kernel-net.js';
+import type { NetListener, NetSocket } from '../../src/host/net.js';
+import { Forwarder } from '../../src/nat/forwarder.js';
+import type { NatRule } from '../../src/nat/rule.js';
+import { LoopbackTunnel } from './loopback-tunnel.js';
 import { dial, drain, outcome, portOf, rig, rule, sendRandom, refusingPort, sleep, statsOf, tcpServer, waitFor } from './helpers.js';
 
 test('a large payload crosses both ways intact (SHA-256), byte counts match', async (t) => {
@@ -261,4 +266,34 @@ test('Exposer: a listener on the tunnel side reaches a local service', async (t)
   assert.equal((await got).sha256, sent);
   await r.close();
   await target.close();
+});
+
+test('the client\'s address (a getpeername) is asked for only by rules that use it: Source = client, Balance = source, ProxyProtocol', async (t) => {
+  /** Host side: the production KernelNet, counting reads of each accepted socket's remoteAddress. */
+  class CountingHost extends KernelNet {
+    asked = 0;
+    override listenTcp(o: { host: string; port: number }, cb: (s: NetSocket) => void): Promise<NetListener> {
+      const desc = Object.getOwnPropertyDescriptor(Socket.prototype, 'remoteAddress')!;
+      return super.listenTcp(o, (s) => {
+        Object.defineProperty(s, 'remoteAddress', { get: () => { this.asked++; return desc.get!.call(s); } });
+        cb(s);
+      });
+    }
+  }
+  const target = await tcpServer(t, '127.0.0.1', (s) => s.end('hi'));
+  const round = async (extra: Partial<NatRule>, localAddress?: string): Promise<number> => {
+    const host = new CountingHost();
+    const fw = new Forwarder({ tunnel: new LoopbackTunnel(), host });
+    t.onTestFinished(() => fw.close());
+    await fw.applyRules([rule({ target: { host: '127.0.0.1', port: target.port }, ...extra })]);
+    const c = await dial(t, portOf(fw), localAddress ? { localAddress } : {});
+    const d = await drain(c);
+    assert.ok(d.bytes >= 2);
+    await fw.close();
+    return host.asked;
+  };
+  assert.equal(await round({}), 0, 'a plain rule');
+  assert.ok(await round({ balance: 'source' }) > 0, 'Balance = source hashes it');
+  assert.ok(await round({ proxyProtocol: 'v1' }) > 0, 'the PROXY header carries it');
+  assert.ok(await round({ source: 'client' }, '127.0.0.9') > 0, 'Source = client connects from it');
 });
