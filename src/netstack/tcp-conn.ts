@@ -24,6 +24,9 @@ import { formatIp } from '../ip/text.js';
 /** ms from resetting a bad ACK in SYN-SENT to resending the SYN (Linux: TCP_TIMEOUT_MIN, 2 jiffies). */
 const SYN_RESEND_AFTER_RESET = 2;
 
+/** Most new data one ACK of a received batch may cover (Linux: a 64 KiB GRO aggregate draws one ACK). */
+const MAX_ACK_STRETCH = 65536;
+
 export type TcpState =
   | 'SYN-SENT'
   | 'SYN-RECEIVED'
@@ -222,12 +225,14 @@ export class TcpConn {
    * Whether an ACK this input asked for may wait for the poll() that ends
    * the driver's received batch (Host.batching), where one ACK answers all
    * the batch's segments: it leaves in the same flush of datagrams either
-   * way, so only ACKs that repeat each other are saved. Only with SACK: a
-   * sender without it counts duplicate ACKs as its loss signal (RFC 5681
-   * 3.2). Not in states that leave the table at this flush.
+   * way, so only ACKs that repeat each other are saved. At most 64 KiB of
+   * new data per ACK (Linux's GRO aggregate), so a large batch still clocks
+   * the sender out in steps. Only with SACK: a sender without it counts
+   * duplicate ACKs as its loss signal (RFC 5681 3.2). Not in states that
+   * leave the table at this flush.
    */
   private ackMayWait(): boolean {
-    if (!this.host.batching || !this.snd.sackOk) return false;
+    if (!this.host.batching || !this.snd.sackOk || seqDiff(this.rcvNxt, this.ts.lastAckSent) >= MAX_ACK_STRETCH) return false;
     const st = this.state;
     return st === 'ESTABLISHED' || st === 'CLOSE-WAIT' || st === 'FIN-WAIT-1' || st === 'FIN-WAIT-2' || st === 'CLOSING' || st === 'LAST-ACK';
   }

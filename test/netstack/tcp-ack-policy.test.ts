@@ -35,13 +35,13 @@ interface Receiver {
   stack: Stack;
 }
 
-/** A stack that accepted a connection (MSS 1460, SACK permitted unless `sack` is false, no timestamps) and reads all it gets. */
+/** A stack that accepted a connection (MSS 1460, SACK permitted and window scale 7 unless `sack` is false, no timestamps) and reads all it gets. */
 async function receiver(sack = true): Promise<Receiver> {
   const s = new Stack({ addresses: [{ ip: US, cidr: 24 }], random: seededRandom(21) });
   let sock: TcpSocket | null = null;
   s.tcp.listen(80, (x) => (sock = x));
   const poll = (t: number) => s.poll(t).map((p) => decodeTcp(p)!);
-  s.input(rawTcp({ src: PEER, dst: US, sport: SPORT, dport: 80, seq: 1000, flags: F_SYN, options: sack ? [2, 4, 0x05, 0xb4, 4, 2, 1, 1] : [2, 4, 0x05, 0xb4] }), 0);
+  s.input(rawTcp({ src: PEER, dst: US, sport: SPORT, dport: 80, seq: 1000, flags: F_SYN, options: sack ? [2, 4, 0x05, 0xb4, 4, 2, 1, 1, 1, 3, 3, 7] : [2, 4, 0x05, 0xb4] }), 0);
   const [synack] = poll(0);
   const ours = synack!.seq + 1;
   s.input(rawTcp({ src: PEER, dst: US, sport: SPORT, dport: 80, seq: D, ack: ours, flags: F_ACK }), 1);
@@ -104,12 +104,17 @@ test('a received batch: one ACK at its poll answers all its segments, holes repo
   const seg = (k: number) => D + k * SEG;
   // Ten in-order segments in one batch: one ACK of all ten (one per two segments: five).
   assert.deepEqual(batch(r, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map(seg), 10), [{ ack: seg(10), sack: [] }]);
-  // Segment 10 lost; 11..14 arrive in one batch: one duplicate ACK whose SACK block covers them all.
-  assert.deepEqual(batch(r, [11, 12, 13, 14].map(seg), 20), [{ ack: seg(10), sack: [[seg(11), seg(15)]] }]);
+  // A batch of 120 (120 000 bytes, inside the 128 KiB window): an ACK once 64 KiB is unacknowledged (66 segments), one at the poll.
+  const big = batch(r, Array.from({ length: 120 }, (_, k) => seg(10 + k)), 15);
+  assert.deepEqual(big, [{ ack: seg(76), sack: [] }, { ack: seg(130), sack: [] }]);
+  await new Promise<void>((res) => setImmediate(res)); // the reader takes the batch; the window reopens
+  r.at(16);
+  // Segment 130 lost; 131..134 arrive in one batch: one duplicate ACK whose SACK block covers them all.
+  assert.deepEqual(batch(r, [131, 132, 133, 134].map(seg), 20), [{ ack: seg(130), sack: [[seg(131), seg(135)]] }]);
   // The retransmission and two new segments: one ACK of everything.
-  assert.deepEqual(batch(r, [10, 15, 16].map(seg), 30), [{ ack: seg(17), sack: [] }]);
+  assert.deepEqual(batch(r, [130, 135, 136].map(seg), 30), [{ ack: seg(137), sack: [] }]);
   await new Promise<void>((res) => setImmediate(res));
-  assert.equal(r.received(), 17 * SEG, 'all data delivered in order');
+  assert.equal(r.received(), 137 * SEG, 'all data delivered in order');
 
   // Without SACK the sender counts duplicate ACKs: one per out-of-order segment, batch or not.
   const n = await receiver(false);
