@@ -11,30 +11,14 @@
 import { describe, it, afterAll } from 'vitest';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { connect, createServer, type Server } from 'node:net';
-import { parseConfig } from '../../src/config/parse.js';
-import { clampPrivateKey, publicKey } from '../../src/crypto/x25519.js';
-import { encodeKey } from '../../src/crypto/util.js';
+import { connect, createServer } from 'node:net';
+import { clampPrivateKey } from '../../src/crypto/x25519.js';
 import { Logger } from '../../src/node/log.js';
 import { Interface } from '../../src/interface/interface.js';
+import { conf, freeLoopbackPort, listenLoopback, wgText } from './loopback.js';
 
 const VPS = '10.79.0.1';
 const HOME = '10.79.0.2';
-
-function conf(name: string, text: string) {
-  const r = parseConfig(`${name}.conf`, text, { interfaceName: name });
-  if (!r.ok) throw new Error(r.errors.map((e) => e.message).join('; '));
-  return r.config;
-}
-
-function listen(server: Server): Promise<number> {
-  return new Promise((res) => server.listen(0, '127.0.0.1', () => res((server.address() as { port: number }).port)));
-}
-
-function freePort(): Promise<number> {
-  const s = createServer();
-  return listen(s).then((p) => new Promise((res) => s.close(() => res(p))));
-}
 
 describe('Source = client into a userspace [Expose]', { timeout: 60_000 }, () => {
   const cleanup: Array<() => Promise<void> | void> = [];
@@ -53,39 +37,17 @@ describe('Source = client into a userspace [Expose]', { timeout: 60_000 }, () =>
         if (buf.includes('\n') && !seen) { seen = { remote: s.remoteAddress!, firstLine: buf.split('\r\n')[0]!.split('\n')[0]! }; s.end('ok\n'); }
       });
     });
-    const local = await listen(server);
+    const local = await listenLoopback(server);
     cleanup.push(() => new Promise<void>((r) => server.close(() => r())));
-    const fwd = await freePort();
-    const vps = await Interface.start(conf('srcvps', `[Interface]
-PrivateKey = ${encodeKey(kVps)}
-ListenPort = 0
-Address = ${VPS}/24
-
-[Peer]
-PublicKey = ${encodeKey(publicKey(kHome))}
-AllowedIPs = ${HOME}/32
-
-[Forward]
-Listen = 127.0.0.1:${fwd}
-Target = ${HOME}:8080
-Source = client
-`), { log: new Logger('vps', 'error'), mode: 'userspace', uapi: false, driver: { bindAddress: '127.0.0.1' } });
+    const fwd = await freeLoopbackPort();
+    const vps = await Interface.start(conf('srcvps', wgText(kVps, `${VPS}/24`, [{ key: kHome, allowedIps: `${HOME}/32` }],
+      `[Forward]\nListen = 127.0.0.1:${fwd}\nTarget = ${HOME}:8080\nSource = client\n`)),
+    { log: new Logger('vps', 'error'), mode: 'userspace', uapi: false, driver: { bindAddress: '127.0.0.1' } });
     cleanup.push(() => vps.stop());
     const homeLog: string[] = [];
-    const home = await Interface.start(conf('srchome', `[Interface]
-PrivateKey = ${encodeKey(kHome)}
-Address = ${HOME}/24
-
-[Peer]
-PublicKey = ${encodeKey(publicKey(kVps))}
-Endpoint = 127.0.0.1:${vps.driver.bind.port}
-AllowedIPs = 0.0.0.0/0
-PersistentKeepalive = 1
-
-[Expose]
-Listen = ${HOME}:8080
-Target = 127.0.0.1:${local}
-${exposeOptions}`), { log: new Logger('home', 'warn', (l) => homeLog.push(l)), mode: 'userspace', uapi: false, source: '/etc/wgts/home.conf', driver: { bindAddress: '127.0.0.1' } });
+    const home = await Interface.start(conf('srchome', wgText(kHome, `${HOME}/24`, [{ key: kVps, allowedIps: '0.0.0.0/0', endpointPort: vps.driver.bind.port }],
+      `[Expose]\nListen = ${HOME}:8080\nTarget = 127.0.0.1:${local}\n${exposeOptions}`)),
+    { log: new Logger('home', 'warn', (l) => homeLog.push(l)), mode: 'userspace', uapi: false, source: '/etc/wgts/home.conf', driver: { bindAddress: '127.0.0.1' } });
     cleanup.push(() => home.stop());
 
     const deadline = Date.now() + 20_000;

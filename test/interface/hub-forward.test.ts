@@ -8,30 +8,19 @@
 import { describe, it, afterAll } from 'vitest';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:net';
-import { parseConfig } from '../../src/config/parse.js';
-import { clampPrivateKey, publicKey } from '../../src/crypto/x25519.js';
-import { encodeKey } from '../../src/crypto/util.js';
+import { createServer } from 'node:net';
+import { clampPrivateKey } from '../../src/crypto/x25519.js';
 import { Logger } from '../../src/node/log.js';
 import { Interface } from '../../src/interface/interface.js';
+import { conf, freeLoopbackPort, listenLoopback, wgText } from './loopback.js';
 
 const VPS = '10.81.0.1';
 const HOME = '10.81.0.2';
 const PHONE = '10.81.0.3';
 
-function conf(name: string, text: string) {
-  const r = parseConfig(`${name}.conf`, text, { interfaceName: name });
-  if (!r.ok) throw new Error(r.errors.map((e) => e.message).join('; '));
-  return r.config;
-}
-
 const start = (cfg: ReturnType<typeof conf>) => Interface.start(cfg, {
   log: new Logger(cfg.interfaceName, 'error'), mode: 'userspace', uapi: false, driver: { bindAddress: '127.0.0.1' },
 });
-
-function listen(server: Server): Promise<number> {
-  return new Promise((res) => server.listen(0, '127.0.0.1', () => res((server.address() as { port: number }).port)));
-}
 
 describe('a userspace hub forward reached from a peer', { timeout: 60_000 }, () => {
   const cleanup: Array<() => Promise<void> | void> = [];
@@ -39,44 +28,18 @@ describe('a userspace hub forward reached from a peer', { timeout: 60_000 }, () 
 
   it("the phone reaches the [Forward]'s target at the vps's tunnel address and forwarded port", async () => {
     const echo = createServer((s) => { s.on('error', () => {}); s.pipe(s); });
-    const local = await listen(echo);
+    const local = await listenLoopback(echo);
     cleanup.push(() => new Promise<void>((r) => echo.close(() => r())));
-    const probe = createServer();
-    const fwd = await listen(probe);
-    await new Promise<void>((r) => probe.close(() => r()));
+    const fwd = await freeLoopbackPort();
 
     const [kVps, kHome, kPhone] = [0, 1, 2].map(() => clampPrivateKey(randomBytes(32))) as [Uint8Array, Uint8Array, Uint8Array];
-    const vps = await start(conf('hfvps', `[Interface]
-PrivateKey = ${encodeKey(kVps)}
-ListenPort = 0
-Address = ${VPS}/24
-
-[Peer]
-PublicKey = ${encodeKey(publicKey(kHome))}
-AllowedIPs = ${HOME}/32
-
-[Peer]
-PublicKey = ${encodeKey(publicKey(kPhone))}
-AllowedIPs = ${PHONE}/32
-
-[Forward]
-Listen = 127.0.0.1:${fwd}
-Target = ${HOME}:8080
-`));
+    const vps = await start(conf('hfvps', wgText(kVps, `${VPS}/24`, [{ key: kHome, allowedIps: `${HOME}/32` }, { key: kPhone, allowedIps: `${PHONE}/32` }],
+      `[Forward]\nListen = 127.0.0.1:${fwd}\nTarget = ${HOME}:8080\n`)));
     cleanup.push(() => vps.stop());
-    const side = (name: string, key: Uint8Array, addr: string, extra = '') => conf(name, `[Interface]
-PrivateKey = ${encodeKey(key)}
-Address = ${addr}/24
-
-[Peer]
-PublicKey = ${encodeKey(publicKey(kVps))}
-Endpoint = 127.0.0.1:${vps.driver.bind.port}
-AllowedIPs = 10.81.0.0/24
-PersistentKeepalive = 1
-${extra}`);
-    const home = await start(side('hfhome', kHome, HOME, `\n[Expose]\nListen = ${HOME}:8080\nTarget = 127.0.0.1:${local}\n`));
+    const toVps = [{ key: kVps, allowedIps: '10.81.0.0/24', endpointPort: vps.driver.bind.port }];
+    const home = await start(conf('hfhome', wgText(kHome, `${HOME}/24`, toVps, `[Expose]\nListen = ${HOME}:8080\nTarget = 127.0.0.1:${local}\n`)));
     cleanup.push(() => home.stop());
-    const phone = await start(side('hfphone', kPhone, PHONE));
+    const phone = await start(conf('hfphone', wgText(kPhone, `${PHONE}/24`, toVps)));
     cleanup.push(() => phone.stop());
 
     const deadline = Date.now() + 20_000;
