@@ -3,13 +3,17 @@
  * time, a two-way byte relay with half-close, and per-proxy counters.
  *
  *   client ──pipe──> tunnel      each direction ends on its own (half-close);
- *   client <──pipe── tunnel      an error on either side destroys both
+ *   client <──pipe── tunnel      an error on either side destroys both;
+ *                                a dialled TunnelSocket into a kernel socket: pipeOneWay (a tick's chunks in one write)
  *   listenOn: the section's BindAddress, the bound port into the stats
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
-import type { Server } from 'node:net';
+import { Socket, type Server } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { ProxyConfig } from '../config/proxy.js';
+import type { NetSocket } from '../host/net.js';
+import { pipeOneWay } from '../nat/tcp-relay.js';
+import { TunnelSocket } from './socket.js';
 import type { ProxySample } from '../node/metrics.js';
 
 /** A proxy's counters: the metrics' ProxySample (listen, target, active, total, refused, bytes) with its kind. */
@@ -93,7 +97,14 @@ export function relay(client: Duplex, tunnel: Duplex, stats: ProxyStats, onClose
   client.on('error', fail);
   tunnel.on('error', fail);
   client.on('data', (d: Buffer) => void (stats.bytesOut += d.length));
-  tunnel.on('data', (d: Buffer) => void (stats.bytesIn += d.length));
   client.pipe(tunnel);
-  tunnel.pipe(client);
+  if (tunnel instanceof TunnelSocket && client instanceof Socket) {
+    // What we dialled into the tunnel, back to a kernel socket: the stack hands over a chunk
+    // per TCP segment, and pipeOneWay corks the client for a tick so a tick's worth leaves in
+    // one writev, not a write(2) each.
+    pipeOneWay(tunnel as NetSocket, client as NetSocket, (n) => void (stats.bytesIn += n));
+  } else {
+    tunnel.on('data', (d: Buffer) => void (stats.bytesIn += d.length));
+    tunnel.pipe(client);
+  }
 }

@@ -202,3 +202,14 @@ export async function waitFor(cond: () => boolean, what: string, timeoutMs = 500
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Counts the socket's calls into libuv: one _write or _writev is one write(2)/writev(2). */
+export function countWrites(s: Socket): { calls: number } {
+  const n = { calls: 0 };
+  const w = s as unknown as { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void };
+  const write = w._write.bind(s);
+  const writev = w._writev.bind(s);
+  w._write = (...a) => { n.calls++; write(...a); };
+  w._writev = (...a) => { n.calls++; writev(...a); };
+  return n;
+}

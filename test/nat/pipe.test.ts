@@ -7,26 +7,15 @@
 import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { connect, type Socket } from 'node:net';
+import { connect } from 'node:net';
 import { Duplex } from 'node:stream';
 import { pipeOneWay } from '../../src/nat/tcp-relay.js';
 import type { NetSocket } from '../../src/host/net.js';
-import { drain, tcpServer, waitFor } from './helpers.js';
+import { countWrites, drain, tcpServer, waitFor } from './helpers.js';
 
 /** A source the test pushes chunks into, as the stack's TcpSocket does. */
 function source(): Duplex {
   return new Duplex({ read() {}, write(_c, _e, cb) { cb(); } });
-}
-
-/** Counts the socket's calls into libuv: one _write or _writev is one write(2)/writev(2). */
-function countWrites(s: Socket): { calls: number } {
-  const n = { calls: 0 };
-  const w = s as unknown as { _write: (...a: unknown[]) => void; _writev: (...a: unknown[]) => void };
-  const write = w._write.bind(s);
-  const writev = w._writev.bind(s);
-  w._write = (...a) => { n.calls++; write(...a); };
-  w._writev = (...a) => { n.calls++; writev(...a); };
-  return n;
 }
 
 test('segments handed over in one tick leave in one write, and arrive intact', async (t) => {
