@@ -34,6 +34,8 @@ import type { TunDevice } from '../tun/tun-device.js';
 import { setSocketMark } from '../host/mark.js';
 import { Logger } from './log.js';
 import { EventLog, peerName, type PeerEvent } from './event-log.js';
+import { DropLog } from './drop-log.js';
+import { encodeKey } from '../crypto/util.js';
 import { EndpointResolver } from './endpoints.js';
 import { random } from './random-pool.js';
 import { CryptoPool } from './crypto-pool.js';
@@ -63,6 +65,8 @@ export interface DriverOptions {
   onPeerEvent?: (e: PeerEvent) => void;
   /** When to explain a missing first handshake (ms, default 15 s). */
   firstHandshakeWarnMs?: number;
+  /** How often drop counters are checked for DropLog's lines (default 5 s; tests shorten it). */
+  dropLogCheckMs?: number;
   /** How often to check for stale hostname endpoints, and how stale counts (ms). Defaults 30 s and 135 s. */
   reresolve?: { everyMs: number; afterMs: number };
   /**
@@ -112,6 +116,8 @@ function testRekeyAfterMessages(): { rekeyAfterMessages?: number } {
 }
 
 const now = (): number => performance.now();
+/** How often the drop counters are looked at for DropLog (its lines are at most one per cause per minute). */
+const DROP_LOG_CHECK_MS = 5000;
 export class Driver {
   readonly device: Device;
   readonly stack: Stack | null;
@@ -123,6 +129,7 @@ export class Driver {
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
   private firstHandshakeTimer: NodeJS.Timeout | null = null;
+  private dropLogTimer: NodeJS.Timeout | null = null;
   private readonly events: EventLog;
   private readonly endpoints: EndpointResolver;
   private stopped = false;
@@ -220,6 +227,10 @@ export class Driver {
       }
     }, warnAfter);
     this.firstHandshakeTimer.unref();
+    // Drop counters explained in the log, one line per cause per minute (drop-log.ts).
+    const drops = new DropLog(this.log, () => { const k = this.device.publicKey; return k ? encodeKey(k) : '(none)'; });
+    this.dropLogTimer = setInterval(() => drops.check(this.device.drops, this.device.listPeers(), now()), this.opts.dropLogCheckMs ?? DROP_LOG_CHECK_MS);
+    this.dropLogTimer.unref();
     this.endpoints.start();
     this.schedule();
   }
@@ -507,6 +518,7 @@ export class Driver {
     if (this.timer) clearTimeout(this.timer);
     this.endpoints.stop();
     if (this.firstHandshakeTimer) clearTimeout(this.firstHandshakeTimer);
+    if (this.dropLogTimer) clearInterval(this.dropLogTimer);
     if (this.pool) {
       this.device.deferCrypto = false;
       await this.pool.close();

@@ -661,7 +661,12 @@ export class Device {
     if (len < 0) { this.drop('bad-inner-packet'); return; }
     const packet = plain.subarray(0, len);
     const src = packetSource(packet);
-    if (!src || this.allowedIps.lookup(src) !== peer) { this.drop('source-not-allowed'); return; }
+    if (!src || this.allowedIps.lookup(src) !== peer) {
+      this.drop('source-not-allowed');
+      peer.sourceNotAllowed++;
+      peer.lastDisallowedSource = src ? src.slice() : null;
+      return;
+    }
     T.onDataReceived(peer.timers, now);
     out.packets.push({ packet, peer });
   }

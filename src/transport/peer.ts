@@ -50,6 +50,9 @@ export class Peer {
   txBytes = 0;
   /** Monotonic ms of the last completed handshake, or null. */
   lastHandshake: number | null = null;
+  /** Authenticated packets from this peer whose inner source is outside its AllowedIPs, and the last such source. */
+  sourceNotAllowed = 0;
+  lastDisallowedSource: Uint8Array | null = null;
 
   constructor(publicKey: Uint8Array, crypto: PeerCrypto) {
     this.publicKey = Uint8Array.from(publicKey);
