@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { waitForOutput } from '../harness/wait.js';
 import { clampPrivateKey } from '../../src/crypto/x25519.js';
 import { encodeKey } from '../../src/crypto/util.js';
 import { socketServerPids } from '../../src/cli/down.js';
@@ -29,20 +30,6 @@ function tmp(): string {
 }
 const down = (name: string, env: NodeJS.ProcessEnv = process.env) => spawnSync(process.execPath, [CLI, 'down', name], { encoding: 'utf8', timeout: 30_000, env });
 
-function output(child: ChildProcess, re: RegExp, ms: number): Promise<string> {
-  return new Promise((res, rej) => {
-    let buf = '';
-    const t = setTimeout(() => rej(new Error(`timeout waiting for ${re}; output:\n${buf}`)), ms);
-    const on = (d: Buffer) => {
-      buf += d.toString();
-      if (re.test(buf)) { clearTimeout(t); res(buf); }
-    };
-    child.stdout!.on('data', on);
-    child.stderr!.on('data', on);
-    child.once('exit', (code) => { clearTimeout(t); rej(new Error(`exited ${code}: ${buf}`)); });
-  });
-}
-
 describe('wgts down NAME', { timeout: 60_000 }, () => {
   it('stops a running userspace wgts through its UAPI socket and says so', async () => {
     const d = tmp();
@@ -52,7 +39,7 @@ describe('wgts down NAME', { timeout: 60_000 }, () => {
     const child = spawn(process.execPath, [CLI, 'up', file, '--userspace']);
     children.push(child);
     const exited = new Promise<number | null>((r) => child.once('exit', r));
-    const log = await output(child, /UAPI socket (\S+)/, 15_000);
+    const log = await waitForOutput(child, /UAPI socket (\S+)/, 15_000);
     const sock = /UAPI socket (\S+)/.exec(log)![1]!;
     assert.deepEqual(socketServerPids(sock), [child.pid], 'the listening socket is found in /proc as the child\'s');
 
@@ -76,7 +63,7 @@ describe('wgts down NAME', { timeout: 60_000 }, () => {
     // A process that binds the socket and is killed: the file stays, nobody listens.
     const holder = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(sock)}, () => console.log('bound'))`]);
     children.push(holder);
-    await output(holder, /bound/, 10_000);
+    await waitForOutput(holder, /bound/, 10_000);
     holder.kill('SIGKILL');
     await new Promise((r) => holder.once('exit', r));
     assert.ok(existsSync(sock));

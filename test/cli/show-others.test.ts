@@ -13,6 +13,7 @@ import { chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } f
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { waitForOutput } from '../harness/wait.js';
 import { clampPrivateKey } from '../../src/crypto/x25519.js';
 import { encodeKey } from '../../src/crypto/util.js';
 import { renderView } from '../../src/cli/show.js';
@@ -26,20 +27,6 @@ afterAll(() => {
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGTERM');
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
-
-function waitForOutput(child: ChildProcess, re: RegExp, ms: number): Promise<string> {
-  return new Promise((res, rej) => {
-    let buf = '';
-    const t = setTimeout(() => rej(new Error(`timeout waiting for ${re}; output:\n${buf}`)), ms);
-    const on = (d: Buffer) => {
-      buf += d.toString();
-      if (re.test(buf)) { clearTimeout(t); res(buf); }
-    };
-    child.stdout!.on('data', on);
-    child.stderr!.on('data', on);
-    child.once('exit', (code) => { clearTimeout(t); rej(new Error(`exited ${code}: ${buf}`)); });
-  });
-}
 
 describe('wgts show beside interfaces of another user', { timeout: 60_000 }, () => {
   const skip = skipUnlessPresent(process.getuid?.() !== 0 && 'root (to run wgts up as root and wgts show as uid 65534)');

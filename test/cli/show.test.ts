@@ -14,7 +14,7 @@ import { clampPrivateKey, publicKey } from '../../src/crypto/x25519.js';
 import { encodeKey } from '../../src/crypto/util.js';
 import { formatAgo, formatBytes, parseSetArgs } from '../../src/cli/show.js';
 import { skipUnlessPresent } from '../harness/interop.js';
-import { waitFor } from '../harness/wait.js';
+import { waitFor, waitForOutput } from '../harness/wait.js';
 import { parseIp, parseIpZone } from '../../src/ip/text.js';
 import type { UapiEndpoint } from '../../src/uapi/types.js';
 /** Address bytes of an IP literal (the UAPI types carry the codec's binary form). */
@@ -32,20 +32,6 @@ const isRoot = process.getuid?.() === 0;
 function key(): { priv: string; pub: string } {
   const k = clampPrivateKey(randomBytes(32));
   return { priv: encodeKey(k), pub: encodeKey(publicKey(k)) };
-}
-
-function waitForOutput(child: ChildProcess, re: RegExp, ms: number): Promise<string> {
-  return new Promise((res, rej) => {
-    let buf = '';
-    const t = setTimeout(() => rej(new Error(`timeout waiting for ${re}; output:\n${buf}`)), ms);
-    const on = (d: Buffer) => {
-      buf += d.toString();
-      if (re.test(buf)) { clearTimeout(t); res(buf); }
-    };
-    child.stdout!.on('data', on);
-    child.stderr!.on('data', on);
-    child.once('exit', (code) => { clearTimeout(t); rej(new Error(`exited ${code}: ${buf}`)); });
-  });
 }
 
 describe('wgts show / set: formatting', () => {

@@ -1,6 +1,8 @@
-// Small async helpers for the interop harness: sleep, and polling with a
-// clear timeout message. (No "free port" probe: a probed port may be taken
+// Small async helpers for the interop harness: sleep, polling with a
+// clear timeout message, and waiting for a child's output. (No "free port" probe: a probed port may be taken
 // before it is bound again; bind port 0 and read the port instead.)
+
+import type { ChildProcess } from 'node:child_process';
 
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -43,4 +45,19 @@ export async function waitFor<T>(
     if (Date.now() >= deadline) throw new WaitTimeoutError(what, timeoutMs, last);
     await sleep(Math.min(interval, Math.max(1, deadline - Date.now())));
   }
+}
+
+/** Resolves with a child's stdout+stderr so far once it matches `re`; rejects on timeout or exit, with the output. */
+export function waitForOutput(child: ChildProcess, re: RegExp, ms: number): Promise<string> {
+  return new Promise((res, rej) => {
+    let buf = '';
+    const t = setTimeout(() => rej(new Error(`timeout waiting for ${re}; output:\n${buf}`)), ms);
+    const on = (d: Buffer) => {
+      buf += d.toString();
+      if (re.test(buf)) { clearTimeout(t); res(buf); }
+    };
+    child.stdout!.on('data', on);
+    child.stderr!.on('data', on);
+    child.once('exit', (code) => { clearTimeout(t); rej(new Error(`exited ${code}: ${buf}`)); });
+  });
 }
