@@ -1,5 +1,6 @@
 // Mutation testing of the core with StrykerJS, one folder per run:
 //   npm run mutate -- noise            (crypto | noise | transport | netstack | tcp)
+//   npm run mutate -- tcp --summary     (score so far of a running or stopped run)
 //   npm run mutate -- transport --files replay,ratelimiter --tests replay,under-load
 //     narrows a run to some files of the folder (--files) and to the test
 //     files whose names contain one of the --tests words: a lower bound for
@@ -22,7 +23,7 @@
 //       ──> dry run of dist/test/FOLDER: per-test coverage
 //       ──> per mutant: the covering tests only ──> score, reports/mutation/FOLDER.html
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 /** Which compiled sources to mutate and which compiled test folders judge them. */
@@ -51,6 +52,12 @@ const onlyTests = option('--tests');
 const mutate = onlyFiles ? onlyFiles.map((f) => folderMutate[0].replace(/\*\*\/\*\.js$|[^/]*$/, `${f}.js`)) : folderMutate;
 const part = onlyFiles || onlyTests ? `-${(onlyFiles ?? ['all']).join('+')}` : '';
 
+const progressFile = `reports/mutation/${scope}${part}-progress.jsonl`;
+if (process.argv.includes('--summary')) {
+  summarize(progressFile);
+  process.exit(0);
+}
+
 const build = spawnSync('npx', ['tsc', '-p', '.'], { stdio: 'inherit' });
 if (build.status !== 0) process.exit(build.status ?? 1);
 
@@ -67,11 +74,12 @@ if (testFiles.length === 0) {
 }
 
 process.env.WGTS_MUTATE_TESTS = testFiles.join(',');
+process.env.WGTS_MUTATE_PROGRESS = progressFile;
 const started = Date.now();
 const { Stryker } = await import('@stryker-mutator/core');
 const stryker = new Stryker({
   testRunner: 'vitest',
-  plugins: ['@stryker-mutator/vitest-runner'],
+  plugins: ['@stryker-mutator/vitest-runner', './scripts/mutate-progress-reporter.mjs'],
   // The folder's own test files judge its mutants (vitest.mutate.config.mjs
   // reads them from WGTS_MUTATE_TESTS); `related` would instead ask vitest's
   // module graph for every test importing the mutated files.
@@ -82,15 +90,18 @@ const stryker = new Stryker({
   ignorePatterns: ['/bench', '/docs', '/src', '/reports', '/.stryker-tmp', '*.map'],
   incremental: true,
   incrementalFile: `reports/mutation/${scope}${part}-incremental.json`,
-  reporters: ['clear-text', 'progress', 'html', 'json'],
+  reporters: ['clear-text', 'progress', 'html', 'json', 'wgts-progress'],
   htmlReporter: { fileName: `reports/mutation/${scope}${part}.html` },
   jsonReporter: { fileName: `reports/mutation/${scope}${part}.json` },
   clearTextReporter: { allowColor: false, logTests: false, reportScoreTable: true, reportMutants: true },
   // Two cores, shared: one vitest worker at a time unless told otherwise.
   concurrency: Number(process.env.WGTS_MUTATE_CONCURRENCY ?? 1),
+  // The dry run runs the whole folder with coverage counters; on a loaded
+  // machine that takes far longer than Stryker's default 5 minutes.
+  dryRunTimeoutMinutes: 90,
   timeoutMS: 10_000,
   timeoutFactor: 2,
-  tempDirName: '.stryker-tmp',
+  tempDirName: '.stryker-tmp', // each run makes its own sandbox-XXXX inside
   cleanTempDir: true,
 });
 const results = await stryker.runMutationTest();
@@ -106,3 +117,33 @@ const unjudged = results.filter((r) => r.status === 'Survived' && r.testsComplet
 for (const r of unjudged) console.log(`not judged (0 tests completed): ${r.fileName}:${r.location.start.line} ${r.mutatorName} -> ${r.replacement}`);
 const minutes = ((Date.now() - started) / 60_000).toFixed(1);
 console.log(`\nmutation score for ${scope}${part}${onlyTests ? ` (tests: ${testFiles.join(' ')})` : ''}: ${score.toFixed(1)} % (${killed} killed or timed out, ${count('Survived')} survived, ${count('NoCoverage')} not covered, of ${valid}; ${count('CompileError') + count('RuntimeError')} invalid, ${count('Ignored')} ignored${unjudged.length > 0 ? `; ${unjudged.length} survivors ran no test: rerun` : ''}) in ${minutes} min`);
+
+/**
+ * `--summary`: the score of what a run has measured so far (or measured
+ * before it was stopped), per file, from the progress file that
+ * scripts/mutate-progress-reporter.mjs appends to; then every survivor.
+ */
+function summarize(path) {
+  const lines = readFileSync(path, 'utf8').split('\n').filter((l) => l.length > 0).map((l) => JSON.parse(l));
+  const planned = lines.find((l) => 'planned' in l);
+  const rs = lines.filter((l) => 'status' in l);
+  const perFile = new Map();
+  for (const r of rs) {
+    const c = perFile.get(r.file) ?? { killed: 0, survived: 0, noCoverage: 0, other: 0 };
+    if (r.status === 'Killed' || r.status === 'Timeout') c.killed++;
+    else if (r.status === 'Survived') c.survived++;
+    else if (r.status === 'NoCoverage') c.noCoverage++;
+    else c.other++;
+    perFile.set(r.file, c);
+  }
+  const pct = (c) => (c.killed + c.survived + c.noCoverage === 0 ? 0 : (100 * c.killed) / (c.killed + c.survived + c.noCoverage)).toFixed(1);
+  const total = { killed: 0, survived: 0, noCoverage: 0, other: 0 };
+  for (const [f, c] of [...perFile].sort()) {
+    console.log(`${f}: ${pct(c)} % (${c.killed} killed or timed out, ${c.survived} survived, ${c.noCoverage} not covered, ${c.other} invalid)`);
+    for (const k of Object.keys(total)) total[k] += c[k];
+  }
+  console.log(`all: ${pct(total)} % of ${rs.length} tested${planned ? ` (${planned.planned} planned, started ${planned.started})` : ''}`);
+  for (const r of rs.filter((x) => x.status === 'Survived' || x.status === 'NoCoverage')) {
+    console.log(`${r.status}${r.testsCompleted === 0 && r.status === 'Survived' ? ' (0 tests completed: not judged)' : ''} ${r.file}:${r.line} ${r.mutator} -> ${JSON.stringify(r.replacement)}`);
+  }
+}
