@@ -39,6 +39,27 @@ test('SYN-ACK to a SYN with MSS, window scale and SACK-permitted echoes all thre
   assert.equal(r.win, 65535, 'the window in a SYN is never scaled');
 });
 
+test('the SYN-ACK offers MSS = MTU - IP header - 20 (1380 on IPv4, 1360 on IPv6) and the smallest shift with 65535 << shift >= rcvBufMax', () => {
+  const synack = (src: string, dst: string, tcp?: { rcvBuf: number; rcvBufMax: number }) => {
+    const s = new Stack({ addresses: [{ ip: US, cidr: 24 }, { ip: 'fd00::2', cidr: 64 }], random: seededRandom(3), ...(tcp ? { tcp } : {}) });
+    s.tcp.listen(80, () => {});
+    s.input(rawTcp({ src, dst, sport: 40000, dport: 80, seq: 1000, flags: F_SYN, options: SYN_OPTS }), 0);
+    const [r] = out(s);
+    assert.equal(r!.flags, F_SYN | F_ACK);
+    return r!;
+  };
+  assert.equal(synack(PEER, US).mss, 1420 - 20 - 20);
+  assert.equal(synack('fd00::9', 'fd00::2').mss, 1420 - 40 - 20);
+  // RFC 7323 2.3: the shift lets the 16-bit field reach the largest buffer; exact powers sit on the edge.
+  const shift = (rcvBufMax: number) => synack(PEER, US, { rcvBuf: 4096, rcvBufMax }).wscale;
+  assert.equal(shift(65535), 0);
+  assert.equal(shift(65536), 1);
+  assert.equal(shift(65535 * 2), 1);
+  assert.equal(shift(65535 * 2 + 1), 2);
+  assert.equal(shift(65535 * 2 ** 14), 14);
+  assert.equal(shift(2 ** 31), 14, 'never more than 14, however large the buffer');
+});
+
 test('no window scale offered: none in the SYN-ACK and windows stay unscaled (RFC 7323 1.3)', () => {
   const s = stack();
   let sock: TcpSocket | null = null;
