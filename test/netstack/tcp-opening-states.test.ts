@@ -1,5 +1,7 @@
 /**
- * An active open in SYN-SENT against hand-built answers (RFC 9293 3.10.7.3).
+ * The two opening states against hand-built segments (helpers.rawTcp).
+ *
+ * SYN-SENT, an active open (RFC 9293 3.10.7.3).
  * The ACK of an answer is acceptable only when ISS < SEG.ACK =< SND.NXT; an
  * unacceptable ACK is answered with <SEQ=SEG.ACK><CTL=RST> (unless the segment
  * is itself a RST) and dropped. A RST counts only with an acceptable ACK
@@ -7,14 +9,21 @@
  * segment with neither SYN nor RST is dropped. None of the dropped segments
  * changes the connection: the real SYN-ACK still establishes it.
  *
- *   connect ──> our SYN (ISS) ──> rawTcp answers ──> stack.input
- *           ──> drops by reason, RSTs sent, state, error
+ * SYN-RECEIVED, a passive open (RFC 9293 3.10.7.4): the handshake's ACK must
+ * satisfy SND.UNA < SEG.ACK =< SND.NXT, else it gets <SEQ=SEG.ACK><CTL=RST>
+ * and the connection waits on; a segment without ACK is dropped (here and
+ * once established); an exact RST sends a passive open back to LISTEN
+ * without a word to the application.
+ *
+ *   connect | listen ──> SYN / SYN-ACK on the wire ──> rawTcp answers ──> stack.input
+ *                    ──> drops by reason, RSTs sent, state, error, accepts
  */
 import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { Stack } from '../../src/netstack/stack.js';
 import type { TcpConn } from '../../src/netstack/tcp-conn.js';
 import type { TcpError } from '../../src/netstack/tcp-config.js';
+import type { TcpSocket } from '../../src/netstack/tcp-socket.js';
 import { decodeTcp, rawTcp, seededRandom, F_ACK, F_RST, F_SYN, type TcpInfo } from './helpers.js';
 
 const US = '10.0.0.2';
@@ -98,4 +107,69 @@ test('an answer with neither SYN nor RST is dropped, even with an acceptable ACK
   f.answer(7000, u32(f.iss + 1), F_SYN | F_ACK);
   assert.equal(f.conn.state, 'ESTABLISHED');
   assert.equal(f.conn.rcvNxt, 7001);
+});
+
+/** A listener that got PEER's SYN (ISN 1000) and answered; `iss` read from its SYN-ACK. */
+function passive() {
+  const s = new Stack({ addresses: [{ ip: US, cidr: 24 }], random: seededRandom(6) });
+  const accepted: TcpSocket[] = [];
+  s.tcp.listen(PORT, (x) => accepted.push(x));
+  let now = 0;
+  const seg = (seq: number, ack: number, flags: number, data?: Uint8Array) => {
+    now += 1;
+    s.input(rawTcp({ src: PEER, dst: US, sport: 40000, dport: PORT, seq, ack, flags, data }), now);
+    return s.poll(now).map((p) => decodeTcp(p)!);
+  };
+  const [synack] = seg(1000, 0, F_SYN);
+  assert.equal(synack!.flags, F_SYN | F_ACK);
+  return { s, accepted, seg, iss: synack!.seq, conns: () => [...s.tcp.connections()], drops: (r: string) => s.drops.get(r) ?? 0 };
+}
+
+test('SYN-RECEIVED: an ACK of ISS or past SND.NXT gets <SEQ=SEG.ACK><CTL=RST> and is dropped; the right one establishes', async () => {
+  const p = passive();
+  for (const [i, bad] of [u32(p.iss), u32(p.iss + 2)].entries()) {
+    const replies = p.seg(1001, bad, F_ACK);
+    assert.deepEqual(replies.map((r) => [r.flags, r.seq]), [[F_RST, bad]]);
+    assert.equal(p.drops('tcp-syn-received-bad-ack'), i + 1);
+    assert.equal(p.conns()[0]!.state, 'SYN-RECEIVED');
+  }
+  await new Promise<void>((r) => setImmediate(r));
+  assert.equal(p.accepted.length, 0, 'nothing accepted yet');
+  p.seg(1001, u32(p.iss + 1), F_ACK);
+  assert.equal(p.conns()[0]!.state, 'ESTABLISHED');
+  await new Promise<void>((r) => setImmediate(r));
+  assert.equal(p.accepted.length, 1);
+});
+
+test('a segment without ACK is dropped, in SYN-RECEIVED and once established: its data is not taken', async () => {
+  const p = passive();
+  p.seg(1001, 0, 0, new Uint8Array(10));
+  assert.equal(p.drops('tcp-no-ack'), 1);
+  assert.equal(p.conns()[0]!.state, 'SYN-RECEIVED');
+  assert.equal(p.conns()[0]!.rcvNxt, 1001);
+  p.seg(1001, u32(p.iss + 1), F_ACK);
+  await new Promise<void>((r) => setImmediate(r));
+  const got: Buffer[] = [];
+  p.accepted[0]!.on('data', (b: Buffer) => got.push(b));
+  p.seg(1001, 0, 0, new Uint8Array(10));
+  assert.equal(p.drops('tcp-no-ack'), 2);
+  assert.equal(p.conns()[0]!.rcvNxt, 1001, 'RCV.NXT unchanged');
+  await new Promise<void>((r) => setImmediate(r));
+  assert.equal(got.length, 0, 'nothing delivered');
+  p.seg(1001, u32(p.iss + 1), F_ACK, new Uint8Array(10));
+  assert.equal(p.conns()[0]!.rcvNxt, 1011, 'the same bytes with an ACK are taken');
+});
+
+test('SYN-RECEIVED: a RST at RCV.NXT drops the embryonic connection without telling the application', async () => {
+  const p = passive();
+  const resetsBefore = p.s.tcp.stats.resetsReceived;
+  assert.deepEqual(p.seg(1001, 0, F_RST), []);
+  assert.equal(p.conns().length, 0, 'the connection is gone');
+  assert.equal(p.s.tcp.stats.resetsReceived, resetsBefore + 1);
+  await new Promise<void>((r) => setImmediate(r));
+  assert.equal(p.accepted.length, 0);
+  // The listener still listens: a new SYN gets a SYN-ACK.
+  const [again] = p.seg(3000, 0, F_SYN);
+  assert.equal(again!.flags, F_SYN | F_ACK);
+  assert.equal(again!.ack, 3001);
 });
