@@ -194,6 +194,16 @@ test('keep-alive: probes after the idle time, then every interval; ETIMEDOUT and
   assert.ok(rst && rst.t - probes[2]! === 500);
 });
 
+test('keep-alive is off until asked for: an idle connection sends nothing, even long past the idle time', async () => {
+  const sim = new Sim({ tcp: { keepIdle: 1000, keepInterval: 500, keepCount: 3 } }, {}, { delay: 5 });
+  const { client } = await establish(sim);
+  const t0 = sim.now;
+  sim.trace = true;
+  await sim.runUntil(t0 + 60_000);
+  assert.deepEqual(sim.log.filter((e) => e.t > t0).map((e) => e.from), [], 'not one segment either way');
+  assert.equal(client.tcb.state, 'ESTABLISHED');
+});
+
 test('backpressure: a reader that stops reading closes the window; the writer sees write() === false; zero-window probes back off; all data arrives on resume', async () => {
   const sim = new Sim({}, {}, { delay: 5 });
   const { client, server } = await establish(sim);

@@ -64,8 +64,10 @@ const u32 = (n: number) => n >>> 0;
 test('a SYN-ACK acknowledging ISS or anything past SND.NXT gets <SEQ=SEG.ACK><CTL=RST> and is dropped; the real one still establishes', () => {
   const f = fixture();
   for (const [i, bad] of [u32(f.iss), u32(f.iss - 1), u32(f.iss + 2), u32(f.iss + 0x10000)].entries()) {
-    const replies = f.answer(5000, bad, F_SYN | F_ACK);
-    assert.equal(replies.length, 1, `one reply to ACK ${bad}`);
+    // Besides the RST, our SYN may go again (2 ms after the first such RST, as Linux: the
+    // ACK most likely came from an old incarnation of the tuple that the RST just ended).
+    const replies = f.answer(5000, bad, F_SYN | F_ACK).filter((r) => !(r.flags === F_SYN && r.seq === f.iss));
+    assert.equal(replies.length, 1, `one RST for ACK ${bad}`);
     assert.deepEqual([replies[0]!.flags, replies[0]!.seq, replies[0]!.sport, replies[0]!.dport], [F_RST, bad, f.sport, PORT], 'a bare RST at SEG.ACK, on our tuple');
     assert.equal(f.drops('tcp-syn-sent-bad-ack'), i + 1);
     assert.equal(f.conn.state, 'SYN-SENT');
