@@ -145,3 +145,36 @@ test('out-of-order data running past the right edge is queued only up to it', as
   assert.equal(f.conn.rcvNxt, start, 'a hole at RCV.NXT');
   assert.equal(f.conn.ooo.bytes, wnd - 10, 'queued up to RCV.NXT+RCV.WND and no further');
 });
+
+test('a zero window: data even at RCV.NXT is out of window and answered with a zero-window ACK; an empty ACK at RCV.NXT is still taken', async () => {
+  // RFC 9293 3.10.7.4: with RCV.WND = 0 no segment with data is acceptable; one of length 0 is at SEG.SEQ = RCV.NXT.
+  const s = new Stack({ addresses: [{ ip: US, cidr: 24 }], random: seededRandom(11), tcp: { rcvBuf: RCV_BUF, rcvBufMax: RCV_BUF } });
+  s.tcp.listen(80, (x) => x.pause()); // a reader that reads nothing: the buffer fills
+  let now = 0;
+  const seg = (seq: number, ack: number, flags: number, data?: Uint8Array) => {
+    now += 1;
+    s.input(rawTcp({ src: PEER, dst: US, sport: SPORT, dport: 80, seq, ack, flags, data, options: flags & F_SYN ? [2, 4, 0x05, 0xb4] : undefined }), now);
+    return s.poll(now).map((p) => decodeTcp(p)!);
+  };
+  const [synack] = seg(1000, 0, F_SYN);
+  const ack = synack!.seq + 1;
+  seg(1001, ack, F_ACK);
+  await tick();
+  const conn = [...s.tcp.connections()][0]!;
+  while (conn.rcvWnd > 0) {
+    seg(conn.rcvNxt, ack, F_ACK, new Uint8Array(Math.min(1000, conn.rcvWnd)));
+    await tick();
+  }
+  const full = conn.rcvNxt;
+  assert.equal(full, 1001 + RCV_BUF, 'the whole buffer taken');
+  const drops = () => s.drops.get('tcp-out-of-window') ?? 0;
+  const before = drops();
+  const replies = seg(full, ack, F_ACK, new Uint8Array(1));
+  assert.equal(drops(), before + 1, 'one byte at RCV.NXT into a zero window is out of window');
+  assert.deepEqual(replies.map((r) => [r.flags, r.ack, r.win]), [[F_ACK, full, 0]], 'answered with an ACK of RCV.NXT and a zero window');
+  assert.equal(conn.rcvNxt, full, 'nothing taken');
+  seg(full, ack, F_ACK);
+  assert.equal(drops(), before + 1, 'an empty ACK at RCV.NXT is acceptable in a zero window');
+  seg(full + 1, ack, F_ACK);
+  assert.equal(drops(), before + 2, 'an empty ACK past RCV.NXT is not');
+});
