@@ -5,14 +5,15 @@
  *   this process's script is not the wgts bin (in-process/library use) -> "wgts"
  *   run by `npx wgts` / `npm exec` (npm_lifecycle_event=npx, npm_command=exec) -> "npx wgts"
  *   a `wgts` on PATH resolves to this very script                     -> "wgts"
- *   otherwise (node dist/src/cli/main.js, ./main.js, a checkout)        -> "node PATH/main.js"
- *     (PATH relative to the working directory when inside it, else absolute)
+ *   otherwise (node dist/src/cli/main.js, ./main.js, a checkout)        -> "node /ABS/PATH/main.js"
+ *     (absolute: the printed commands are run from other directories, e.g.
+ *     where vps.conf was copied, where a relative path would not resolve)
  *
  * howInvoked() is pure over what it is told; invokedAs() gathers it from
  * this process (environment, argv[1], PATH, realpath).
  */
 import { realpathSync, statSync } from 'node:fs';
-import { delimiter, isAbsolute, join, relative } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export interface Invocation {
@@ -21,7 +22,6 @@ export interface Invocation {
   script: string | undefined;
   /** Whether `script` is the wgts bin. */
   isWgtsBin: boolean;
-  cwd: string;
   /** Whether the `wgts` the shell finds on PATH runs this same script. */
   onPath: boolean;
 }
@@ -31,9 +31,7 @@ export function howInvoked(i: Invocation): string {
   if (!i.isWgtsBin || i.script === undefined) return 'wgts';
   if (i.env.npm_lifecycle_event === 'npx' || i.env.npm_command === 'exec') return 'npx wgts';
   if (i.onPath) return 'wgts';
-  const rel = relative(i.cwd, i.script);
-  const shown = rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) ? rel : i.script;
-  return `node ${shellQuote(shown)}`;
+  return `node ${shellQuote(i.script)}`;
 }
 
 /** A word as a POSIX shell reads it back: unchanged when plain, else single-quoted. */
@@ -73,7 +71,6 @@ export function invokedAs(): string {
     env: process.env,
     script,
     isWgtsBin,
-    cwd: process.cwd(),
     onPath: isWgtsBin && wgtsOnPath(process.env.PATH) === script,
   });
 }

@@ -24,12 +24,16 @@ const WEB_PORT = 8080;
 
 interface Side { ns: Netns; name: string; dir: string; proc: Proc }
 
-/** Runs `wgts up FILE --userspace` in `dir` inside `ns`, as the printed command would be run there. */
-async function up(ns: Netns, dir: string, file: string): Promise<Side> {
+/** A command line wgts init printed (`… up FILE`): the whole line, run as printed, and its FILE. */
+interface Printed { line: string; file: string }
+
+/** Runs the printed `… up FILE` line (plus --userspace) in `dir` inside `ns`, through a shell as a user would. */
+async function up(ns: Netns, dir: string, printed: Printed): Promise<Side> {
+  const file = printed.file;
   const name = file.replace(/\.conf$/, '');
   trackPath(`/var/run/wireguard/${name}.sock`);
   const proc = ns.spawn(
-    ['sh', '-c', 'cd "$1" && shift && exec "$@"', 'sh', dir, process.execPath, CLI, 'up', file, '--userspace'],
+    ['sh', '-c', `cd "$1" && exec ${printed.line} --userspace`, 'sh', dir],
     { label: `wgts up ${file}` },
   );
   await waitFor(() => {
@@ -56,7 +60,7 @@ interopSuite('wgts init -> wgts up on both sides -> curl through the vps port, n
   const homeFile = `${uniqueWgtsName()}.conf`;
   const initDir = tempDir(0o700, 'init');
   const page = `<html><body>init e2e ${randomBytes(8).toString('hex')}</body></html>\n`;
-  let printed: string[] = [];
+  let printed: Printed[] = [];
 
   it('wgts init writes the pair (0600) and prints one wgts up command per side', { timeout: 15_000 }, async () => {
     const r = await exec([
@@ -65,8 +69,9 @@ interopSuite('wgts init -> wgts up on both sides -> curl through the vps port, n
     ], { timeoutMs: 10_000 });
     assert.equal(r.code, 0, r.stderr);
     for (const f of [vpsFile, homeFile]) assert.equal(statSync(join(initDir, f)).mode & 0o777, 0o600, `${f} is 0600`);
-    printed = [...r.stdout.matchAll(/^\s+wgts up (\S+)$/gm)].map((m) => m[1]!);
-    assert.deepEqual(printed, [vpsFile, homeFile], r.stdout);
+    // The lines are whatever runs here (`node …/main.js up FILE` from a checkout not on PATH).
+    printed = [...r.stdout.matchAll(/^\s+(\S.* up (\S+))$/gm)].map((m) => ({ line: m[1]!, file: m[2]! }));
+    assert.deepEqual(printed.map((p) => p.file), [vpsFile, homeFile], r.stdout);
     const homeText = readFileSync(join(initDir, homeFile), 'utf8');
     assert.match(homeText, new RegExp(`^Endpoint = ${A.vpsBack4.replace(/\./g, '\\.')}:51820$`, 'm'));
   });
