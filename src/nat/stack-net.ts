@@ -13,7 +13,11 @@ export class StackNet implements TunnelNet {
   /** The stack connects and binds from foreign addresses (Source = client) and accepts the replies to them. */
   readonly transparent = true;
 
-  constructor(private readonly stack: Stack) {}
+  /**
+   * `transparentListen`: listeners may bind a foreign address too (the hub's
+   * [Forward] copies at this host's public addresses, reached from peers).
+   */
+  constructor(private readonly stack: Stack, private readonly opts: { transparentListen?: boolean } = {}) {}
 
   connectTcp(o: { host: string; port: number; localAddress?: string; localPort?: number; congestion?: CongestionName }): NetSocket {
     return this.stack.tcp.connect({ ...o, noDelay: true });
@@ -26,7 +30,7 @@ export class StackNet implements TunnelNet {
         s.pause();
         onConnection(s);
       },
-      { address: o.host, ...(o.congestion !== undefined ? { congestion: o.congestion } : {}) },
+      { address: o.host, transparent: this.opts.transparentListen === true, ...(o.congestion !== undefined ? { congestion: o.congestion } : {}) },
     );
     return { address: o.host, port: l.port, close: () => l.close() };
   }

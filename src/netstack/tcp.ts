@@ -42,6 +42,12 @@ export interface ListenOptions {
   backlog?: number;
   /** Congestion controller of the accepted connections (default TcpConfig.congestion). */
   congestion?: CongestionName;
+  /**
+   * Allow `address` to be foreign (like IP_TRANSPARENT): it is held on the
+   * host while the listener is open, and a SYN to it reaches only this
+   * listener; anything else to it is dropped without a RST.
+   */
+  transparent?: boolean;
 }
 
 export interface ConnectOptions {
@@ -76,6 +82,8 @@ export class TcpListener {
     readonly backlog: number,
     readonly onConnection: (s: TcpSocket) => void,
     readonly congestion: CongestionName | undefined,
+    /** `local` is a foreign address this listener holds on the host. */
+    readonly foreign: boolean,
   ) {}
 
   /** Stops accepting; established connections are unaffected. */
@@ -179,21 +187,29 @@ export class Tcp implements ConnOwner {
   listen(port: number, onConnection: (s: TcpSocket) => void, opts: ListenOptions = {}): TcpListener {
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`tcp.listen: port ${port}`);
     let local: Uint8Array | null = null;
+    let foreign = false;
     if (opts.address !== undefined) {
       local = parseIp(opts.address);
-      if (local === null || (!isUnspecified(local) && !this.host.isLocal(local))) throw tcpError('EADDRNOTAVAIL', 'listen', opts.address, port);
+      if (local === null || isGroupAddress(local)) throw tcpError('EADDRNOTAVAIL', 'listen', opts.address, port);
       if (isUnspecified(local)) local = null;
+      else if (!this.host.isLocal(local)) {
+        if (opts.transparent !== true) throw tcpError('EADDRNOTAVAIL', 'listen', opts.address, port);
+        foreign = true;
+      }
     }
     const key = listenKey(port, local);
     if (this.listeners.has(key)) throw tcpError('EADDRINUSE', 'listen', opts.address ?? '', port);
-    const l = new TcpListener(this, port, local, key, opts.backlog ?? this.cfg.backlog, onConnection, opts.congestion);
+    const l = new TcpListener(this, port, local, key, opts.backlog ?? this.cfg.backlog, onConnection, opts.congestion, foreign);
     this.listeners.set(key, l);
+    if (foreign) this.host.holdAddress(local!);
     return l;
   }
 
   /** @internal */
   unlisten(l: TcpListener): void {
-    if (this.listeners.get(l.key) === l) this.listeners.delete(l.key);
+    if (this.listeners.get(l.key) !== l) return;
+    this.listeners.delete(l.key);
+    if (l.foreign) this.host.releaseAddress(l.local!);
   }
 
   /** The listener for a segment to dst:port: bound to dst, else a wildcard one (only for our own addresses). */
@@ -369,8 +385,14 @@ export class Tcp implements ConnOwner {
     }
     const tw = this.timeWait.get(key);
     if (tw !== undefined && this.inputTimeWait(key, tw, seg, now)) return;
-    // A foreign address (held by a transparent connection) has no listeners and never sends a RST.
-    if (!this.host.isLocal(d.dst)) return this.host.drop('tcp-foreign-no-connection');
+    // A foreign address (held by a transparent socket) never sends a RST: only a plain SYN
+    // to a transparent listener bound to exactly that address gets an answer.
+    if (!this.host.isLocal(d.dst)) {
+      const t = this.listeners.get(listenKey(seg.dstPort, d.dst));
+      if (t === undefined || !t.foreign || (seg.flags & (SYN | ACK | RST | FIN)) !== SYN) return this.host.drop('tcp-foreign-no-connection');
+      this.inputListen(t, key, seg, d, now, tw);
+      return;
+    }
     const l = this.listenerFor(d.dst, seg.dstPort);
     if (l !== undefined) {
       this.inputListen(l, key, seg, d, now, tw);
@@ -405,6 +427,11 @@ export class Tcp implements ConnOwner {
       congestion: l.congestion,
       tsOffset: this.tsOffset(d.dst, d.src),
     });
+    if (l.foreign) {
+      // The connection holds the address itself, so it outlives the listener as a transparent connect does.
+      c.foreign = true;
+      this.host.holdAddress(c.localIp);
+    }
     this.spawnedBy.set(c, l);
     l.halfOpen++;
     this.conns.set(key, c);

@@ -5,11 +5,14 @@
  * reload, and reports their counters for `wgts show`. [Forward] targets are
  * judged by their peer's handshake too (peerFresh).
  *
- * In userspace mode a peer's packet to our own tunnel address on a
- * [Forward] port reaches that forward's target too, as it would through a
- * kernel hub's DNAT: each [Forward] also listens in the stack on our tunnel
- * addresses of its family (the "via the tunnel" copies, logged but not
- * counted as started rules; one that cannot listen is a warning).
+ * In userspace mode a peer's packet to our own tunnel address, or to this
+ * host's public address (a full-tunnel phone), on a [Forward] port reaches
+ * that forward's target too, as it would through a kernel hub's DNAT: each
+ * [Forward] also listens in the stack on our tunnel addresses of its family
+ * and on the host addresses it listens on (every non-loopback one for a
+ * wildcard; loopback never, so a 127.0.0.1-only forward stays local). These
+ * "via the tunnel" copies are logged but not counted as started rules; one
+ * that cannot listen is a warning.
  *
  *   [Forward] rules -> Forwarder (host sockets)      -> targets in the tunnel
  *                   -> via-tunnel copies (the stack)  -> the same targets
@@ -17,6 +20,7 @@
  */
 import { Forwarder, Exposer, KernelNet, RuleSet, StackNet, type ApplyResult, type NatRule, type TunnelNet, type UnitStats } from '../nat/index.js';
 import type { WgConfig } from '../config/types.js';
+import { networkInterfaces } from 'node:os';
 import { parseIp } from '../ip/text.js';
 import { REJECT_AFTER_TIME } from '../transport/constants.js';
 import type { Driver } from './driver.js';
@@ -42,8 +46,16 @@ export class NatHost {
   dynamic: () => NatRule[] = () => [];
   private staticRules: { forward: NatRule[]; expose: NatRule[] } = { forward: [], expose: [] };
 
-  /** `addresses`: our tunnel addresses (the config's Address values), where peers reach the forwards in userspace mode. */
-  constructor(driver: Driver, private readonly log: Logger, private readonly addresses: ReadonlyArray<{ ip: string; family: 4 | 6 }> = []) {
+  /**
+   * `addresses`: our tunnel addresses (the config's Address values), where peers reach the forwards in userspace mode.
+   * `hostAddresses`: this host's addresses a wildcard [Forward] listens on (default: os.networkInterfaces()).
+   */
+  constructor(
+    driver: Driver,
+    private readonly log: Logger,
+    private readonly addresses: ReadonlyArray<{ ip: string; family: 4 | 6 }> = [],
+    private readonly hostAddresses: () => ReadonlyArray<{ ip: string; family: 4 | 6 }> = localAddresses,
+  ) {
     const tunnel = driver.stack ? new StackNet(driver.stack) : new KernelNet('the tunnel (kernel)');
     this.tunnel = tunnel;
     const natLog = { info: (m: string) => log.info(m), warn: (m: string) => log.warn(m), debug: (m: string) => log.debug(m) };
@@ -57,19 +69,28 @@ export class NatHost {
     };
     this.forwarder = new Forwarder({ tunnel, log: natLog, peerFresh });
     this.exposer = new Exposer({ tunnel, log: natLog });
-    this.viaTunnel = driver.stack ? new RuleSet('forward', tunnel, tunnel, { log: natLog, peerFresh }) : null;
+    // The copies listen transparently: a host address is not one of the stack's own.
+    const via = driver.stack ? new StackNet(driver.stack, { transparentListen: true }) : null;
+    this.viaTunnel = via ? new RuleSet('forward', via, via, { log: natLog, peerFresh }) : null;
   }
 
-  /** A [Forward] rule per tunnel address of ours it can be reached at from a peer: same port, options and targets. */
+  /** A [Forward] rule per address of ours a peer can reach it at (tunnel and host addresses): same port, options and targets. */
   private tunnelCopies(forward: readonly NatRule[]): NatRule[] {
-    const ours = this.addresses;
+    const hosts = this.hostAddresses();
     return forward.flatMap((r) => {
       if (r.listen.port === 0) return [];
       const host = r.listen.host;
+      const wildcard = host === '0.0.0.0' || host === '::';
       const families = host === '::' ? [4, 6] : host.includes(':') ? [6] : [4];
+      const at = new Set(this.addresses.filter((a) => families.includes(a.family)).map((a) => a.ip));
+      if (wildcard) {
+        for (const a of hosts) if (families.includes(a.family) && !isLoopback(a.ip)) at.add(a.ip);
+      } else if (!isLoopback(host)) {
+        at.add(host);
+      }
       // Without HealthCheck: the forward itself already probes these targets.
       const { health: _probed, ...rest } = r;
-      return ours.filter((a) => families.includes(a.family)).map((a): NatRule => ({ ...rest, listen: { ...r.listen, host: a.ip } }));
+      return [...at].map((ip): NatRule => ({ ...rest, listen: { ...r.listen, host: ip } }));
     });
   }
 
@@ -105,4 +126,20 @@ export class NatHost {
   async close(): Promise<void> {
     await Promise.all([this.forwarder.close(), this.exposer.close(), this.viaTunnel?.close()]);
   }
+}
+
+/** 127.0.0.0/8, ::1 and ::ffff:127.x: a forward listening there is meant for this host only. */
+function isLoopback(ip: string): boolean {
+  const b = parseIp(ip);
+  if (b === null) return false;
+  if (b.length === 4) return b[0] === 127;
+  const mapped = b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff;
+  return mapped ? b[12] === 127 : b.subarray(0, 15).every((x) => x === 0) && b[15] === 1;
+}
+
+/** This host's unicast addresses (link-local IPv6 left out: it needs a zone the stack has no use for). */
+function localAddresses(): Array<{ ip: string; family: 4 | 6 }> {
+  return Object.values(networkInterfaces()).flatMap((list) => list ?? [])
+    .filter((a) => !a.internal && !(a.family === 'IPv6' && a.scopeid !== undefined && a.scopeid !== 0))
+    .map((a) => ({ ip: a.address, family: a.family === 'IPv4' ? 4 : 6 }));
 }

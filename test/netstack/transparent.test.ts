@@ -231,3 +231,41 @@ test('per-address UDP sockets on one port: the bound address wins, the wildcard 
   await sim.run(() => got.length === 3);
   assert.equal(got[2], 'any:three');
 });
+
+test('a transparent listener at a foreign address: answers a SYN there, never RSTs, releases the address when all is closed', async () => {
+  const sim = new Sim({}, {}, { delay: 2 });
+  const PUB = '198.51.100.9';
+  assert.throws(() => sim.b.tcp.listen(8080, () => {}, { address: PUB }), /EADDRNOTAVAIL/);
+  let server: TcpSocket | null = null;
+  const l = sim.b.tcp.listen(8080, (s) => (server = s), { address: PUB, transparent: true });
+  const client = sim.a.tcp.connect({ host: PUB, port: 8080 });
+  let connected = false;
+  client.once('connect', () => (connected = true));
+  await sim.run(() => server !== null && connected);
+  assert.equal(server!.localAddress, PUB);
+  assert.equal(client.remoteAddress, PUB);
+
+  // Anything but a plain SYN to the held address, or a SYN to another port there, draws nothing.
+  sim.trace = true;
+  const polled = sim.b.poll(sim.now).length;
+  for (const [dport, flags] of [[8080, F_ACK], [8081, F_SYN], [8081, F_ACK]] as const) {
+    sim.b.input(rawTcp({ src: '10.0.0.1', dst: PUB, sport: 50000, dport, seq: 1, ack: 1, flags }), sim.now);
+  }
+  assert.equal(sim.b.poll(sim.now).length, polled);
+
+  // The connection outlives the listener: it holds the address itself until its tuple is gone.
+  l.close();
+  const back = digestOf(client);
+  server!.pipe(server!);
+  void writeAll(client, 100_000, 21);
+  let echoed = false;
+  void back.done.then(() => (echoed = true));
+  await sim.run(() => echoed);
+  assert.equal(back.hex(), payloadDigest(100_000, 21));
+  client.end();
+  await sim.runUntil(sim.now + 61_000);
+  assert.equal(sim.b.tcp.timeWaitCount + [...sim.b.tcp.connections()].length, 0);
+  const before = sim.b.drops.get('not-for-us') ?? 0;
+  sim.b.input(rawTcp({ src: '10.0.0.1', dst: PUB, sport: 50001, dport: 8080, seq: 1, flags: F_SYN }), sim.now);
+  assert.equal(sim.b.drops.get('not-for-us'), before + 1);
+});
