@@ -213,3 +213,22 @@ export function countWrites(s: Socket): { calls: number } {
   w._writev = (...a) => { n.calls++; writev(...a); };
   return n;
 }
+
+/**
+ * Pushes `ticks` rounds of `perTick` random 1368-byte segments (a 1420-byte
+ * tunnel MTU's MSS) into `src`, one event-loop turn apart, as the stack hands
+ * over a UDP batch's segments; then ends it. Returns the SHA-256 of all bytes.
+ */
+export async function pushSegmentTicks(src: { push(chunk: Buffer | null): boolean }, ticks = 3, perTick = 10): Promise<string> {
+  const h = createHash('sha256');
+  for (let tick = 0; tick < ticks; tick++) {
+    for (let i = 0; i < perTick; i++) {
+      const seg = randomBytes(1368);
+      h.update(seg);
+      src.push(seg);
+    }
+    await new Promise((r) => setImmediate(r));
+  }
+  src.push(null);
+  return h.digest('hex');
+}

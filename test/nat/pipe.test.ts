@@ -6,12 +6,11 @@
  */
 import { test } from 'vitest';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { Duplex } from 'node:stream';
 import { pipeOneWay } from '../../src/nat/tcp-relay.js';
 import type { NetSocket } from '../../src/host/net.js';
-import { countWrites, drain, tcpServer, waitFor } from './helpers.js';
+import { countWrites, drain, pushSegmentTicks, tcpServer, waitFor } from './helpers.js';
 
 /** A source the test pushes chunks into, as the stack's TcpSocket does. */
 function source(): Duplex {
@@ -27,21 +26,11 @@ test('segments handed over in one tick leave in one write, and arrive intact', a
   let counted = 0;
   pipeOneWay(src as unknown as NetSocket, dst as unknown as NetSocket, (n) => { counted += n; });
   const writes = countWrites(dst);
-  const h = createHash('sha256');
-  // Three ticks of 10 segments each (1368 bytes: a 1420-byte tunnel MTU's MSS).
-  for (let tick = 0; tick < 3; tick++) {
-    for (let i = 0; i < 10; i++) {
-      const seg = randomBytes(1368);
-      h.update(seg);
-      src.push(seg);
-    }
-    await new Promise((r) => setImmediate(r));
-  }
-  src.push(null);
+  const sent = await pushSegmentTicks(src);
   await waitFor(() => got !== undefined, 'the server side');
   const at = await got!;
   assert.equal(at.bytes, 30 * 1368);
-  assert.equal(at.sha256, h.digest('hex'));
+  assert.equal(at.sha256, sent);
   assert.equal(counted, 30 * 1368);
   // 10 segments per tick under the socket's 16 KiB high-water mark: one write each tick (was 30).
   assert.equal(writes.calls, 3);

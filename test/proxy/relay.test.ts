@@ -7,13 +7,12 @@
  */
 import { test } from 'vitest';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { Duplex } from 'node:stream';
 import type { NetSocket } from '../../src/host/net.js';
 import { newStats, relay } from '../../src/proxy/relay.js';
 import { TunnelSocket } from '../../src/proxy/socket.js';
-import { countWrites, drain, tcpServer, waitFor } from '../nat/helpers.js';
+import { countWrites, drain, pushSegmentTicks, tcpServer, waitFor } from '../nat/helpers.js';
 
 test('segments the tunnel side hands over in one tick leave to the client in one write, all counted', async (t) => {
   let got: ReturnType<typeof drain> | undefined;
@@ -29,20 +28,11 @@ test('segments the tunnel side hands over in one tick leave to the client in one
   let closed = false;
   relay(client, tunnel, stats, () => { closed = true; });
   const writes = countWrites(client);
-  const h = createHash('sha256');
-  for (let tick = 0; tick < 3; tick++) {
-    for (let i = 0; i < 10; i++) {
-      const seg = randomBytes(1368);
-      h.update(seg);
-      inner.push(seg);
-    }
-    await new Promise((r) => setImmediate(r));
-  }
-  inner.push(null);
+  const sent = await pushSegmentTicks(inner);
   await waitFor(() => got !== undefined, 'the client side');
   const at = await got!;
   assert.equal(at.bytes, 30 * 1368);
-  assert.equal(at.sha256, h.digest('hex'));
+  assert.equal(at.sha256, sent);
   assert.equal(stats.bytesIn, 30 * 1368);
   // 10 segments per tick, under the socket's high-water mark: one write a tick (a write a segment before).
   assert.equal(writes.calls, 3);
