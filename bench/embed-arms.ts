@@ -25,8 +25,8 @@ export const PORT = { socks: 1080, tcpClient: 2080, forward: 3080, echo: 7000 } 
 /** Size of /big in MiB (WGTS_BENCH_EMBED_MB, default 32). */
 export const BIG_MB = Number(process.env['WGTS_BENCH_EMBED_MB'] ?? 32) || 32;
 
-/** Rounds of each alternated comparison (WGTS_BENCH_EMBED_ROUNDS, default 3). */
-export const ROUNDS = Number(process.env['WGTS_BENCH_EMBED_ROUNDS'] ?? 3) || 3;
+/** Rounds of each alternated comparison (WGTS_BENCH_EMBED_ROUNDS, default 5: the first round, a fresh process warming up, reads low). */
+export const ROUNDS = Number(process.env['WGTS_BENCH_EMBED_ROUNDS'] ?? 5) || 5;
 
 const CHILD = join(dirname(fileURLToPath(import.meta.url)), 'embed-child.js');
 

@@ -6,7 +6,7 @@
  * the [Forward] that curl downloads the same file through.
  *
  *   tunnel.connect(80, SRV) + GET /big   vs   curl http://127.0.0.1:3080/big ([Forward] -> SRV:80)
- *   WGTS_BENCH_EMBED_ROUNDS rounds (default 3), the arms taking turns; medians, ratio of medians.
+ *   WGTS_BENCH_EMBED_ROUNDS rounds (default 5), the arms taking turns; medians, ratio of medians.
  */
 import { skip, type Row } from './harness.js';
 import { alternate, BIG_MB, curlRate, load, mbps, median, PORT, spread, SRV, startBed, ROUNDS } from './embed-arms.js';

@@ -9,7 +9,7 @@
  *   per round: mem + settled VmRSS (before) -> 1,000 held -> mem + settled VmRSS (held)
  *              per connection = (held - before) / 1,000; then all closed, active back to 0
  *   VmRSS is what the issue asks; the V8 heap + external (after gc()) is the
- *   load-independent figure beside it. WGTS_BENCH_EMBED_ROUNDS rounds (default 3);
+ *   load-independent figure beside it. WGTS_BENCH_EMBED_ROUNDS rounds (default 5);
  *   the row gives the worst round, the detail every round's median and range.
  */
 import { skip, type Row } from './harness.js';

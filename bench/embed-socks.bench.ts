@@ -7,7 +7,7 @@
  *
  *   curl --socks5 127.0.0.1:1080 http://SRV/big   vs   curl http://127.0.0.1:2080/big ([TCPClientTunnel])
  *                                                 vs   curl http://127.0.0.1:3080/big ([Forward])
- *   WGTS_BENCH_EMBED_ROUNDS rounds (default 3), the arms taking turns; medians, ratio of medians.
+ *   WGTS_BENCH_EMBED_ROUNDS rounds (default 5), the arms taking turns; medians, ratio of medians.
  */
 import { skip, type Row } from './harness.js';
 import { alternate, curlRate, load, mbps, median, PORT, spread, SRV, startBed, ROUNDS } from './embed-arms.js';
