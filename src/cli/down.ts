@@ -16,10 +16,9 @@
  * Removing the socket rather than signalling a pid works across network
  * namespaces and needs no pid file; /proc only lets it wait and report.
  */
-import { connect } from 'node:net';
 import { lstatSync, readdirSync, readFileSync, readlinkSync, unlinkSync } from 'node:fs';
 import { StateFile, systemRunner, downInterface } from '../tun/index.js';
-import { socketDirs } from '../uapi/server.js';
+import { isLive, socketDirs } from '../uapi/server.js';
 import { socketPath } from '../uapi/paths.js';
 
 export const DOWN_USAGE = `Usage: wgts down NAME
@@ -41,16 +40,6 @@ export type UserspaceDown =
   | { kind: 'stale'; path: string }
   | { kind: 'stopped'; path: string; pids: number[] }
   | { kind: 'removed'; path: string };
-
-/** Whether something accepts connections on the unix socket at `path`. */
-function accepting(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(path);
-    s.once('connect', () => { s.destroy(); resolve(true); });
-    // ECONNREFUSED: a socket file nobody listens on; EACCES and the like: someone does, we may not talk to it.
-    s.once('error', (e: NodeJS.ErrnoException) => resolve(e.code !== 'ECONNREFUSED' && e.code !== 'ENOENT'));
-  });
-}
 
 /** PIDs (among those this user may inspect) holding the listening unix socket bound at `path`. */
 export function socketServerPids(path: string): number[] {
@@ -107,7 +96,7 @@ export async function downUserspace(name: string, dirs: string[] = socketDirs(),
       continue;
     }
     const pids = socketServerPids(path);
-    const live = pids.length > 0 || (await accepting(path));
+    const live = pids.length > 0 || (await isLive(path));
     try {
       unlinkSync(path);
     } catch (e) {

@@ -115,8 +115,8 @@ function listenFd(server: Server, fd: number): Promise<void> {
   });
 }
 
-/** Resolves true if something accepts connections at `path`. */
-function isLive(path: string): Promise<boolean> {
+/** Resolves true if something accepts connections at `path` (a refused or missing socket: false; slow: true after 1 s). */
+export function isLive(path: string): Promise<boolean> {
   return new Promise<boolean>((resolve) => {
     const s = connect({ path });
     const timer = setTimeout(() => {
