@@ -247,10 +247,7 @@ export class Tcp implements ConnOwner {
       v: remote.length === 4 ? 4 : 6, localIp: local, localPort: lport, remoteIp: remote, remotePort: opts.port, key, passive: false,
       mtu: this.host.mtu, congestion: opts.congestion, tsOffset: this.tsOffset(local, remote),
     });
-    if (!this.host.isLocal(local)) {
-      c.foreign = true;
-      this.host.holdAddress(local);
-    }
+    this.holdIfForeign(c);
     c.needSyn = true;
     const sock = new TcpSocket(c, true);
     c.socket = sock;
@@ -306,6 +303,13 @@ export class Tcp implements ConnOwner {
   private tsOffset(local: Uint8Array, remote: Uint8Array): number {
     const h = mac(this.isnKey, TS_LABEL, local, remote);
     return ((h[0]! << 24) | (h[1]! << 16) | (h[2]! << 8) | h[3]!) >>> 0;
+  }
+
+  /** A connection whose local address is not ours (transparent) holds it on the host until its tuple is gone. */
+  private holdIfForeign(c: TcpConn): void {
+    if (this.host.isLocal(c.localIp)) return;
+    c.foreign = true;
+    this.host.holdAddress(c.localIp);
   }
 
   // ------------------------------------------------------- ConnOwner
@@ -427,11 +431,8 @@ export class Tcp implements ConnOwner {
       congestion: l.congestion,
       tsOffset: this.tsOffset(d.dst, d.src),
     });
-    if (l.foreign) {
-      // The connection holds the address itself, so it outlives the listener as a transparent connect does.
-      c.foreign = true;
-      this.host.holdAddress(c.localIp);
-    }
+    // At a transparent listener's address: the connection holds it itself, so it outlives the listener.
+    this.holdIfForeign(c);
     this.spawnedBy.set(c, l);
     l.halfOpen++;
     this.conns.set(key, c);

@@ -120,13 +120,13 @@ export function decrementHopLimit(p: Uint8Array): boolean {
   return false;
 }
 
-/** The destination address of a raw IP packet as a view into it (no copy), or null. */
 /** IPv4 224.0.0.0/4 or 255.255.255.255, IPv6 ff00::/8 (RFC 5771, RFC 4291 section 2.7). */
 export function isMulticast(addr: Uint8Array): boolean {
   if (addr.length === 4) return (addr[0]! & 0xf0) === 0xe0 || addr.every((b) => b === 255);
   return addr[0] === 0xff;
 }
 
+/** The destination address of a raw IP packet as a view into it (no copy), or null. */
 export function packetDestination(packet: Uint8Array): Uint8Array | null {
   const at = addrOffset(packet);
   if (at === 0) return null;
