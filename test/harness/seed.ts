@@ -3,6 +3,7 @@
  * unless WGTS_SEED is set, and a failure names the seed it ran with.
  *
  *   WGTS_SEED or a fresh seed ──> withSeed(fn(rand, seed)) ──> pass | error + "replay with WGTS_SEED=…"
+ *   WGTS_RANDOMIZED_SCALE ──> scaled(n): how many random cases a randomized comparison runs
  */
 import { randomInt } from 'node:crypto';
 import { prng } from '../netstack/helpers.js';
@@ -23,6 +24,20 @@ export function testSeed(): number {
   const n = Number(env);
   if (!Number.isInteger(n) || n < 0 || n >= 2 ** 32) throw new Error(`WGTS_SEED must be an integer in [0, 2^32), not ${env}`);
   return n;
+}
+
+/**
+ * n scaled by WGTS_RANDOMIZED_SCALE (default 1, at least 1 case): the number
+ * of random steps a randomized comparison runs. `npm run mutate` lowers it
+ * (scripts/mutate.mjs), where every mutant reruns the comparison in
+ * instrumented code many times slower; the exact tests run in full either way.
+ */
+export function scaled(n: number): number {
+  const env = process.env.WGTS_RANDOMIZED_SCALE;
+  if (env === undefined || env === '') return n;
+  const f = Number(env);
+  if (!(f > 0 && f <= 1)) throw new Error(`WGTS_RANDOMIZED_SCALE must be in (0, 1], not ${env}`);
+  return Math.max(1, Math.round(n * f));
 }
 
 export function seededRandom(seed: number): SeededRandom {

@@ -2,13 +2,15 @@
 // (drivers/net/wireguard/selftest/allowedips.c) re-expressed, a randomized
 // comparison against a naive linear table and against node:net's BlockList,
 // and the IP text/packet helpers of src/transport/ip.ts checked against
-// node:net (net.isIP, net.SocketAddress).
+// node:net (net.isIP, net.SocketAddress). The randomized comparisons' sizes go
+// through scaled() (WGTS_RANDOMIZED_SCALE), which `npm run mutate` lowers.
 import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { AllowedIPs, type AllowedIPsOptions } from '../../src/transport/allowedips.js';
 import { formatIp, maskPrefix, parseCidr, parseIp } from '../../src/ip/text.js';
 import { packetDestination, packetSource } from '../../src/transport/packet.js';
+import { scaled } from '../harness/seed.js';
 
 // ---- helpers ----
 
@@ -280,7 +282,7 @@ for (const [mode, opts] of MODES) test(`randomized: insert / lookup / removeValu
   const inserted: Array<{ ip: Uint8Array; cidr: number }> = [];
   for (const len of [4, 16]) {
     const bits = len * 8;
-    for (let i = 0; i < 40; i++) {
+    for (let i = 0; i < scaled(40); i++) {
       const base = randBytes(rand, len);
       const routes = [{ ip: base, cidr: 1 + randInt(rand, bits) }];
       // Mutated copies share a random-length prefix with the base route, which builds deep tries.
@@ -296,7 +298,7 @@ for (const [mode, opts] of MODES) test(`randomized: insert / lookup / removeValu
   assert.equal(t.size, ref.rows.length);
 
   const query = (round: number): void => {
-    for (let q = 0; q < 300; q++) {
+    for (let q = 0; q < scaled(300); q++) {
       const len = q % 2 === 0 ? 4 : 16;
       let addr: Uint8Array;
       const kind = randInt(rand, 3);
@@ -331,7 +333,7 @@ for (const [mode, opts] of MODES) test(`randomized: remove(ip, cidr) and re-inse
   const t = new AllowedIPs<Peer>(opts);
   const ref = new NaiveTable<Peer>();
   const known: Array<{ ip: Uint8Array; cidr: number }> = [];
-  for (let step = 0; step < 6000; step++) {
+  for (let step = 0; step < scaled(6000); step++) {
     const len = rand() < 0.5 ? 4 : 16;
     const bits = len * 8;
     const op = rand();
@@ -367,7 +369,7 @@ for (const [mode, opts] of MODES) test(`randomized: churn inside one /12 (prefix
   const ref = new NaiveTable<Peer>();
   const pick = (): Uint8Array => Uint8Array.of(10, randInt(rand, 16), randInt(rand, 256), randInt(rand, 256));
   const known: Array<{ ip: Uint8Array; cidr: number }> = [];
-  for (let step = 0; step < 8000; step++) {
+  for (let step = 0; step < scaled(8000); step++) {
     const op = rand();
     if (op < 0.35 || known.length === 0) {
       const ip = pick();
@@ -401,7 +403,7 @@ for (const [mode, opts] of MODES) test(`randomized: churn inside one /12 (prefix
 
 test('randomized: coverage agrees with node:net BlockList', () => {
   const rand = rng(5150);
-  for (let round = 0; round < 20; round++) {
+  for (let round = 0; round < scaled(20); round++) {
     const t = new AllowedIPs<number>();
     const bl4 = new net.BlockList();
     const bl6 = new net.BlockList();
