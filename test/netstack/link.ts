@@ -35,6 +35,13 @@ export interface LinkOptions {
   rate?: number;
   /** Drop-tail queue in front of the bottleneck, bytes waiting (default 64 KiB). */
   queue?: number;
+  /**
+   * The receiving driver's batch interval, ms: arrivals wait for the next
+   * multiple of it and go in as one received batch (Stack.batching, then
+   * a poll), as the driver feeds one recvmmsg per event-loop turn. None
+   * by default: each packet is input on its own.
+   */
+  batch?: number;
 }
 
 /** One direction's bottleneck: when its last queued packet has left. */
@@ -185,7 +192,8 @@ export class Sim {
         p[bit >> 3]! ^= 1 << (bit & 7);
         c.corrupted++;
       }
-      const at = departs + (o.delay ?? 1) + (o.jitter ? rand() * o.jitter : 0);
+      let at = departs + (o.delay ?? 1) + (o.jitter ? rand() * o.jitter : 0);
+      if (o.batch) at = Math.ceil(at / o.batch) * o.batch;
       this.heap.push({ at, order: this.order++, to, pkt: p });
     }
   }
@@ -200,7 +208,10 @@ export class Sim {
     }
     for (let e = this.heap.peek(); e !== undefined && e.at <= this.now; e = this.heap.peek()) {
       this.heap.pop();
+      // A batching direction's arrivals due now go in as one batch; the next step's poll answers it.
+      e.to.batching = (e.to === this.b ? this.ab : this.ba).batch !== undefined;
       e.to.input(e.pkt, this.now);
+      e.to.batching = false;
       moved = true;
     }
     return moved;

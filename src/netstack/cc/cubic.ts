@@ -6,7 +6,8 @@
  * estimate W_est. All windows are bytes; C is scaled by the MSS so the
  * curve matches the RFC's segment units.
  *
- *   onAck(e)                  cwnd < ssthresh: HyStart++ slow start
+ *   onAck(e)                  cwnd < ssthresh: HyStart++ slow start (paced: the whole
+ *                             acked count per ACK, however many segments one ACK covers)
  *                             else: epoch (t from e.now) -> target = W_cubic(t+RTT)
  *                                   clamped to [cwnd, 1.5 cwnd]; cwnd = max(that, W_est)
  *   onCongestionEvent()       W_max (fast convergence), ssthresh = beta*cwnd; PRR
@@ -77,9 +78,12 @@ export class Cubic implements CongestionControl {
   /** The latest smoothed RTT the sender reported, ms (0 before a sample). */
   private srtt = 0;
 
-  constructor(private mss: number, paced = false) {
+  constructor(private mss: number) {
     this.cwnd = initialWindow(mss);
-    this.hystart = new HyStartPlusPlus(paced);
+    // Paced (pacingRate below), so slow start takes each ACK's whole acked count (RFC 9406's L = infinity), as
+    // Linux's tcp_slow_start does: a receiver that ACKs once per received batch (ours, Linux's GRO) sends ACKs
+    // covering 10-45 segments, and a cap of 8 per ACK made slow start grow by a constant per round, not double.
+    this.hystart = new HyStartPlusPlus(true);
   }
 
   /**

@@ -3,11 +3,13 @@
  * whose RTT is scripted per round: a rise beyond the threshold moves to
  * Conservative Slow Start at a quarter of the growth and, after CSS_ROUNDS
  * rounds, to congestion avoidance with no loss; a spike that goes away
- * returns to slow start; a rise under the threshold changes nothing.
+ * returns to slow start; a rise under the threshold changes nothing; an
+ * ACK's growth is capped at L = 8 segments only when the sender does not pace.
  */
 import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { Cubic } from '../../../src/netstack/cc/cubic.js';
+import { HyStartPlusPlus } from '../../../src/netstack/cc/hystart.js';
 import { round, ackEvent } from './drive.js';
 
 const MSS = 1000;
@@ -69,11 +71,16 @@ test('HyStart++: a rise under the threshold (MIN_RTT_THRESH 4 ms, lastRoundMinRt
   assert.equal(slow.hystart.phase, 'css');
 });
 
-test('HyStart++: loss in slow start ends it; growth per ACK is capped at L = 8 segments without pacing', () => {
+test('HyStart++: loss in slow start ends it; growth per ACK is capped at L = 8 segments without pacing, whole with it', () => {
+  const unpaced = new HyStartPlusPlus(false);
+  const stretch = ackEvent(40, MSS, { acked: 20 * MSS, rtt: 40, roundStart: true });
+  assert.equal(unpaced.slowStartAck(stretch).increase, 8 * MSS, 'one ACK for 20 segments grows cwnd by L = 8 segments');
+  assert.equal(new HyStartPlusPlus(true).slowStartAck(stretch).increase, 20 * MSS, 'paced: L = infinity');
+  // CUBIC paces (pacingRate), so its slow start takes the whole ACK.
   const cc = new Cubic(MSS);
   const w = cc.cwnd;
-  cc.onAck(ackEvent(40, MSS, { acked: 20 * MSS, rtt: 40, roundStart: true }));
-  assert.equal(cc.cwnd, w + 8 * MSS, 'one ACK for 20 segments grows cwnd by L = 8 segments');
+  cc.onAck(stretch);
+  assert.equal(cc.cwnd, w + 20 * MSS);
   cc.onCongestionEvent(40, cc.cwnd);
   assert.equal(cc.hystart.phase, 'done');
 });

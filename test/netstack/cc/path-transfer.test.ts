@@ -2,8 +2,9 @@
  * The congestion controllers inside real connections over the simulated
  * path (../path.ts): a whole transfer with each of newreno, cubic and bbr
  * (equal data, digests checked, the connection built the controller asked
- * for, per stack and per connection), and HyStart++ leaving slow start on
- * the rising RTT before the bottleneck queue first overflows.
+ * for, per stack and per connection), HyStart++ leaving slow start on
+ * the rising RTT before the bottleneck queue first overflows, and slow
+ * start doubling per round behind a receiver that ACKs once per batch.
  */
 import { test } from 'vitest';
 import assert from 'node:assert/strict';
@@ -56,4 +57,31 @@ test('HyStart++ on a path: CUBIC leaves slow start on the rising RTT before the 
   console.log(`CSS at ${cssAt} ms, ssthresh ${cc.ssthresh}, first queue drop at ${dropAt} ms, ${sim.counters.ab.queueDrops} queue drops`);
   assert.ok(cssAt > 0, 'HyStart++ saw the RTT rise');
   assert.ok(dropAt === 0 || cssAt < dropAt, `left slow start at ${cssAt} ms, first queue drop at ${dropAt} ms`);
+});
+
+test('CUBIC slow start doubles per round behind a receiver that ACKs once per received batch (stretch ACKs)', async () => {
+  // 40 ms RTT, no loss, no bottleneck; each side's driver takes its arrivals in 5 ms batches, so the
+  // receiver's one ACK per batch covers many segments (up to 64 KiB), as wgts's and Linux's (GRO) do.
+  const link = (seed: number) => ({ delay: 20, seed, batch: 5 });
+  const sim = new Sim({}, {}, link(2), link(3), 1);
+  const { client, server } = await establish(sim);
+  server.resume();
+  const cc = client.tcb.snd.cc as Cubic;
+  void writeAll(client, 50 * MB, 1);
+  const t0 = sim.now;
+  const sent0 = sim.counters.ab.sent;
+  const acks0 = sim.counters.ba.sent;
+  const cwnd: number[] = [];
+  for (let r = 1; r <= 8; r++) {
+    await sim.runUntil(t0 + 40 * r + 1);
+    cwnd.push(cc.cwnd);
+  }
+  const perAck = (sim.counters.ab.sent - sent0) / (sim.counters.ba.sent - acks0);
+  console.log(`cwnd per round (segments): ${cwnd.map((c) => Math.round(c / client.tcb.snd.mss)).join(' ')}; ${perAck.toFixed(1)} data segments per ACK`);
+  assert.equal(cc.hystart.phase, 'ss', 'no RTT rise, no loss: still in slow start');
+  assert.ok(perAck >= 8, `the receiver's ACKs stretch over ${perAck.toFixed(1)} segments (more than HyStart++'s unpaced L = 8)`);
+  // Four rounds from round 4 to 8: x16 when every acked byte grows cwnd; x1.8 per round at the least.
+  assert.ok(cwnd[7]! >= 1.8 ** 4 * cwnd[3]!, `cwnd ${cwnd[3]} -> ${cwnd[7]} over four rounds`);
+  client.destroy();
+  server.destroy();
 });
