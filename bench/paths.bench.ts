@@ -9,9 +9,10 @@
  * DNAT on the VPS, kernel TCP end to end).
  *
  *   for each path, runs r = 1..N, arms kernel, forward, both (reversed on
- *     every other run, so sides switch rarely): relay(rtt, loss, seed r) in
- *     the wan netns, sides switched in place, a probe through the path, then
- *     client -> home and home -> client (iperf3 -R), one-off server each
+ *     every other run, so sides switch rarely): relay(rtt, loss) in the wan
+ *     netns, sides switched in place, a probe through the path, then
+ *     client -> home and home -> client (iperf3 -R), one-off server each,
+ *     each behind a fresh relay seeded r (the same loss stream for every arm)
  *   -> one row per path x topology x direction: mean figure, mean kernel
  *      figure, ratio, every run's figures and per-run ratios beneath, the
  *      issue's target as met / MISSED (reported, never asserted)
@@ -35,9 +36,22 @@
  * has) compares against that instead; each run checks iperf3's report of the
  * algorithm the kernel sender used.
  *
+ * Pairing: with a few losses per run, the run's figure is mostly where the
+ * first loss falls in slow start (the window it cuts from). In the
+ * fake-clock path (test/netstack/path.ts, 40 ms / 0.1 %, 8 loss seeds) one
+ * and the same TCP made 11.7-65.0 Mbit/s in 4 s (CV 67 %; 10.9-32.9 and
+ * 41 % in 10 s), so two arms on different loss streams differ 0.24-5.6x by
+ * chance; on the same stream shifted by 7 datagrams, 1.00-1.05x. So every
+ * arm faces the same stream in each direction: the relay is started afresh,
+ * seeded by the run, right before each iperf3 (one relay for both
+ * directions let the first direction's ACKs, 1,200 datagrams for wgts
+ * against 10,700 for the kernel, decide where the second's losses fell).
+ *
  * Selection: WGTS_BENCH_PATHS=20ms1,20ms1-bbr,40ms0.1,40ms0,100ms0.5 (default
  * all), WGTS_BENCH_TOPO=forward,both, WGTS_BENCH_RUNS (default 2),
- * WGTS_BENCH_SECONDS per iperf3 run (default 4). The bbr arm sets
+ * WGTS_BENCH_SECONDS per iperf3 run (default 4); either, when set, applies
+ * to every path, else 40ms0.1 runs 4 x 6 s (its own defaults, below) and
+ * the others 2 x 4 s. The bbr arm sets
  * `Congestion = bbr` in wgts's [Interface] (else in each [Forward] /
  * [Expose]); while the config refuses the key it is SKIPPED with the
  * parser's message.
@@ -51,7 +65,7 @@ import {
   createPathsTopology, describeRelay, homeWgtsConf, startHomeKernel, startHomeWgts, startPathRelay, startProbeServer, startVpsKernel,
   startVpsWgts, vpsWgtsConf, waitForPath, P, PORT_PROBE, type PathsTopology, type Side, type WgtsSideOptions,
 } from '../test/interop/paths-topology.js';
-import type { DirectionStats, RelayStats } from '../test/harness/udp-relay.js';
+import type { RelayStats } from '../test/harness/udp-relay.js';
 
 export const about = 'iperf3 over delay/loss paths (relay on the outer UDP): wgts [Forward] (+[Expose]) vs the kernel path';
 export const needsRoot = true;
@@ -63,12 +77,19 @@ interface PathDef {
   congestion?: 'bbr';
   /** The issue's target: ratio to the kernel path, each direction, both topologies. */
   target: number;
+  /** Runs and seconds per iperf3 when WGTS_BENCH_RUNS / WGTS_BENCH_SECONDS are not set (default 2 x 4 s). */
+  runs?: number;
+  seconds?: number;
 }
 
 const PATHS: readonly PathDef[] = [
   { name: '20ms1', rttMs: 20, loss: 0.01, target: 0.8 },
   { name: '20ms1-bbr', rttMs: 20, loss: 0.01, congestion: 'bbr', target: 1.5 },
-  { name: '40ms0.1', rttMs: 40, loss: 0.001, target: 0.8 },
+  // 0.1 % of a 4 s run at ~30 Mbit/s is ~10 losses, the first anywhere in slow start: 4 runs x 6 s (~3.3 min for
+  // the three arms, 2 x 4 s took ~1.3) average over four first losses and weigh congestion avoidance more (the
+  // Mathis rate is ~10.6 Mbit/s here). 20 ms / 1 % sees hundreds of losses in 4 s, 100 ms / 0.5 % starts near its
+  // Mathis rate (~1.9 Mbit/s), and 40 ms / 0 % has none to draw.
+  { name: '40ms0.1', rttMs: 40, loss: 0.001, target: 0.8, runs: 4, seconds: 6 },
   { name: '40ms0', rttMs: 40, loss: 0, target: 0.9 },
   { name: '100ms0.5', rttMs: 100, loss: 0.005, target: 0.8 },
 ];
@@ -90,7 +111,7 @@ function envList(name: string): string[] | null {
   return v ? v.split(',').map((s) => s.trim()).filter(Boolean) : null;
 }
 
-function selection(): { paths: PathDef[]; topos: Topo[]; runs: number; seconds: number } | string {
+function selection(): { paths: PathDef[]; topos: Topo[]; runs: number | null; seconds: number | null } | string {
   const names = envList('WGTS_BENCH_PATHS');
   const paths = names ? PATHS.filter((p) => names.includes(p.name)) : [...PATHS];
   const unknown = (names ?? []).filter((n) => !PATHS.some((p) => p.name === n));
@@ -98,9 +119,9 @@ function selection(): { paths: PathDef[]; topos: Topo[]; runs: number; seconds: 
   const topoNames = envList('WGTS_BENCH_TOPO') ?? ['forward', 'both'];
   const bad = topoNames.filter((t) => t !== 'forward' && t !== 'both');
   if (bad.length > 0) return `WGTS_BENCH_TOPO: unknown topology ${bad.join(', ')} (known: forward, both)`;
-  const runs = Number(process.env['WGTS_BENCH_RUNS'] ?? 2);
-  const seconds = Number(process.env['WGTS_BENCH_SECONDS'] ?? 4);
-  if (!(Number.isInteger(runs) && runs >= 1) || !(seconds >= 1)) return 'WGTS_BENCH_RUNS must be an integer >= 1 and WGTS_BENCH_SECONDS >= 1';
+  const runs = process.env['WGTS_BENCH_RUNS'] ? Number(process.env['WGTS_BENCH_RUNS']) : null;
+  const seconds = process.env['WGTS_BENCH_SECONDS'] ? Number(process.env['WGTS_BENCH_SECONDS']) : null;
+  if (!(runs === null || (Number.isInteger(runs) && runs >= 1)) || !(seconds === null || seconds >= 1)) return 'WGTS_BENCH_RUNS must be an integer >= 1 and WGTS_BENCH_SECONDS >= 1';
   return { paths, topos: topoNames as Topo[], runs, seconds };
 }
 
@@ -191,13 +212,6 @@ async function iperf(t: PathsTopology, dir: Dir, seconds: number): Promise<numbe
   return bps;
 }
 
-/** Counters between two readings of the same relay. */
-function relayDelta(now: RelayStats, before: RelayStats): RelayStats {
-  const sub = (a: DirectionStats, b: DirectionStats) =>
-    Object.fromEntries(Object.entries(a).map(([k, v]) => [k, k === 'maxQueue' || k === 'waiting' ? v : v - b[k as keyof DirectionStats]])) as unknown as DirectionStats;
-  return { aToB: sub(now.aToB, before.aToB), bToA: sub(now.bToA, before.bToA) };
-}
-
 const mbit = (bps: number) => (bps / 1e6).toFixed(1);
 const mean = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
@@ -261,11 +275,14 @@ export async function run(): Promise<Row[]> {
         cc = { name: path.congestion, opts: placed };
       }
       const arms: Arm[] = ['kernel', ...sel.topos];
-      for (let run = 1; run <= sel.runs; run++) {
+      const runs = sel.runs ?? path.runs ?? 2;
+      const seconds = sel.seconds ?? path.seconds ?? 4;
+      for (let run = 1; run <= runs; run++) {
         for (const arm of run % 2 === 1 ? arms : [...arms].reverse()) {
-          // One relay per arm and run, seeded alike for every arm of a run; counters are read after each direction.
+          // The set-up (handshakes, the probe) has a relay of its own; each direction then a fresh one, seeded
+          // alike for every arm of the run, so every arm's iperf3 flow meets the same loss stream (Pairing, above).
           const t0 = performance.now();
-          const relay = await startPathRelay(t, path, seed + run);
+          let relay = await startPathRelay(t, path, seed + run);
           let ready: string | null = null;
           try {
             await sides.set(arm, cc);
@@ -275,21 +292,20 @@ export async function run(): Promise<Row[]> {
             await sides.stop().catch(() => undefined); // start both sides afresh for the next arm
           }
           const tReady = performance.now();
-          let last = await relay.stats();
           for (const dir of ['to-home', 'from-home'] as const) {
+            await relay.stop();
+            relay = await startPathRelay(t, path, seed + run);
             const sample: Sample = { path: path.name, arm, dir, run, bps: 0 };
             const tRun = performance.now();
             if (ready !== null) sample.error = ready;
             else {
               try {
-                sample.bps = await measure(t, dir, sel.seconds);
+                sample.bps = await measure(t, dir, seconds);
               } catch (err) {
                 sample.error = (err as Error).message.split('\n')[0]!;
               }
             }
-            const now = await relay.stats();
-            sample.relay = relayDelta(now, last);
-            last = now;
+            sample.relay = await relay.stats();
             samples.push(sample);
             process.stderr.write(
               `paths ${path.name} run ${run} ${arm} ${dir}: ${sample.error ? 'FAILED ' + sample.error : mbit(sample.bps) + ' Mbit/s'} ` +
