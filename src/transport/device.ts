@@ -348,7 +348,7 @@ export class Device {
         sealFrame(kp.sendKey, counter, data);
         out.datagrams.push({ data, to });
       }
-      peer.txBytes += pkt.length;
+      peer.txBytes += data.length; // the datagram, as for handshake messages and as rxBytes counts
       if (pkt.length > 0) sentData = true;
     }
     if (sentData && peer.timers.newHandshake === null) T.onDataSent(peer.timers, now, this.jitter());
