@@ -10,6 +10,13 @@
  *     valgrind --tool=callgrind --callgrind-out-file=/dev/null node --single-threaded
  *   with MB = 0 and MB = 16 (same WARM_MB) and divide the difference by 16.
  *
+ * Connection churn instead of bulk (what a forwarded web request costs the
+ * stack): WARM_MB = "conns", then WARM and N connections, CONC at a time,
+ * each a 78-byte request answered by a 612-byte page and a close:
+ *   node scripts/stack-workload.mjs DIST conns WARM N [CONC]
+ *   instructions per connection: N = 0 and N = 2000 under callgrind, the
+ *   difference divided by 2000.
+ *
  * DIST is a built dist/ directory (of this or another checkout, to compare
  * commits). Optional hooks: globalThis.__startHeap/__stopHeap (an --import
  * module may set them) wrap the measured transfer.
@@ -19,8 +26,9 @@ import { pathToFileURL } from 'node:url';
 const [root, warmArg, mb, rateArg, delayArg] = process.argv.slice(2);
 const { Stack } = await import(pathToFileURL(root + '/src/netstack/stack.js').href);
 const SIZE = Number(mb) << 20;
-const rate = rateArg ? Number(rateArg) * 1e6 / 8 / 1000 : 0; // bytes/ms, 0 = none
-const delay = delayArg ? Number(delayArg) : 0.5;
+const conns = warmArg === 'conns'; // then mb, rateArg, delayArg are WARM, N, CONC
+const rate = !conns && rateArg ? Number(rateArg) * 1e6 / 8 / 1000 : 0; // bytes/ms, 0 = none
+const delay = !conns && delayArg ? Number(delayArg) : 0.5;
 const queue = Math.max(64 * 1024, rate * delay * 2);
 let seed = 1;
 const random = (n) => { const b = new Uint8Array(n); for (let i = 0; i < n; i++) b[i] = (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24; return b; };
@@ -76,6 +84,35 @@ async function run(done) {
   }
 }
 const tick = () => new Promise((r) => setImmediate(r));
+/** n request/response connections, conc at a time, to a server on port that answers and closes. */
+async function churn(port, n, conc) {
+  const req = Buffer.alloc(78, 71);
+  const page = Buffer.alloc(612 + 64, 120);
+  b.tcp.listen(port, (s) => {
+    s.once('data', () => s.end(page));
+    s.on('end', () => s.end());
+  });
+  let started = 0, done = 0, bytes = 0;
+  const one = () => {
+    started++;
+    const c = a.tcp.connect({ host: '10.0.0.2', port, noDelay: true });
+    c.write(req);
+    c.on('data', (x) => (bytes += x.length));
+    c.on('end', () => c.end());
+    c.on('close', () => { done++; if (started < n) one(); });
+  };
+  for (let i = 0; i < Math.min(conc, n); i++) one();
+  const t0 = now, p0 = pkts;
+  await run(() => done === n);
+  return { conns: n, bytes, fakeMs: +(now - t0).toFixed(1), pkts: pkts - p0 };
+}
+if (conns) {
+  const [warmN, n, conc] = [Number(mb), Number(rateArg ?? 0), Number(delayArg ?? 32)];
+  const w = await churn(81, warmN, conc);
+  const r = n > 0 ? await churn(82, n, conc) : null;
+  console.log(JSON.stringify({ warm: w, r, drops }));
+  process.exit(0);
+}
 const warm = Number(warmArg) > 0 ? await transfer(79, Number(warmArg) << 20) : null;
 if (globalThis.__startHeap) await globalThis.__startHeap();
 const r = SIZE > 0 ? await transfer(80, SIZE) : null;
