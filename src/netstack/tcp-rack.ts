@@ -22,8 +22,15 @@ import type { RateStamp } from './tcp-rate.js';
 
 /** Records kept at most: the bound on segments in flight per connection. */
 export const MAX_RECORDS = 8192;
-/** Initial ring capacity; it doubles on demand up to MAX_RECORDS, so an idle connection stays small. */
-const MIN_CAPACITY = 64;
+/**
+ * Initial ring capacity; it doubles on demand up to MAX_RECORDS, so an idle
+ * or short connection stays small. 8 keeps each of the nine arrays within
+ * V8's on-heap typed array limit (64 bytes): a new connection allocates no
+ * ArrayBuffer backing stores, which at 64 slots were nine mallocs, frees and
+ * GC-tracked external buffers per connection (a forwarded HTTP request sends
+ * three or four segments).
+ */
+const MIN_CAPACITY = 8;
 
 // Bits of SentLog.flags.
 /** The latest transmission is a retransmission, still counted in the pipe. */
