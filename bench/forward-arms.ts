@@ -124,5 +124,9 @@ export async function wgtsArm(t: Topology, home: WireguardGo, ports: readonly nu
     w.assertRunning();
     return w.output().includes('handshake complete');
   }, 15_000, 'wgts vps handshake');
-  return { name: 'wgts [Forward]', proc: w, stop: () => w.stop(5000).then(() => undefined) };
+  // A profiled daemon writes its profile only when it exits by itself, after
+  // its teardown; the SIGKILL at the end of the grace loses it, so a
+  // profiled run gets a long grace (a loaded machine stretches both).
+  const graceMs = benchNodeArgs().length > 0 ? 60_000 : 5000;
+  return { name: 'wgts [Forward]', proc: w, stop: () => w.stop(graceMs).then(() => undefined) };
 }
