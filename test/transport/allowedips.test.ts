@@ -630,3 +630,27 @@ test('lookup by packet destination routes like lookup by address', () => {
   assert.equal(t.lookup(dst), a);
   assert.equal(t.lookup(packetSource(v4Packet(5, 20))!), undefined);
 });
+
+for (const [mode, opts] of MODES) test(`node slots freed by removals are reused: storage stays bounded under churn [${mode}]`, () => {
+  // The tries are private; their Int32Array storage is read here only to see that it does not grow.
+  const storage = (t: AllowedIPs<Peer>): number => {
+    const x = t as unknown as { v4: { data: Int32Array }; v6: { data: Int32Array } };
+    return x.v4.data.length + x.v6.data.length;
+  };
+  const a = peer(1);
+  const t = new AllowedIPs<Peer>(opts);
+  const fill = (round: number): void => {
+    for (let i = 0; i < 40; i++) {
+      t.insert(ip4(10, round & 255, i, 0), 24, a);
+      t.insert(ip6(0x20010db8, round, i, 0), 96, a);
+    }
+  };
+  fill(0);
+  const after = storage(t);
+  for (let round = 1; round < 50; round++) {
+    t.removeValue(a);
+    assert.equal(t.nodeCount, 0);
+    fill(round);
+  }
+  assert.equal(storage(t), after, 'the same storage after 49 more rounds of 80 prefixes');
+});
