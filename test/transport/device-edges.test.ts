@@ -8,9 +8,9 @@
 import { describe, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { Pair, ipv4Packet, msgType, A_ADDR } from './pair.js';
+import { Pair, ipv4Packet, msgType, A_ADDR, B_ADDR } from './pair.js';
 import { sealPending } from '../../src/transport/device.js';
-import { KEEPALIVE_TIMEOUT, MAX_STAGED_PACKETS, REKEY_TIMEOUT, UNDER_LOAD_HANDSHAKES } from '../../src/transport/constants.js';
+import { KEEPALIVE_TIMEOUT, MAX_STAGED_PACKETS, REKEY_TIMEOUT, SEND_REJECT_AFTER_MESSAGES, UNDER_LOAD_HANDSHAKES } from '../../src/transport/constants.js';
 
 const initiationsFrom = (p: Pair, from: 'a' | 'b') => p.log.filter((s) => s.from === from && msgType(s.d) === 1);
 
@@ -218,5 +218,92 @@ describe('authenticated but unwanted inner packets', () => {
     p.collect('a', p.a.receive(response, { address: '192.0.2.2', port: 51821 }, p.now));
     assert.equal(p.a.dropCount('unknown-index'), 1);
     assert.equal(p.eventsOf('a', 'handshake-complete').length, 1);
+  });
+});
+
+describe('paths no other device test takes', () => {
+  it('a packet from the host that is no IP packet is a bad inner packet; a peer with no endpoint drops what waits', () => {
+    const p = new Pair({ noEndpointOnB: true });
+    p.a.send(Uint8Array.of(0x50, 1, 2, 3), p.now);
+    assert.equal(p.a.dropCount('bad-inner-packet'), 1);
+    for (let i = 0; i < 3; i++) p.sendFromB();
+    assert.equal(p.wire.length, 0);
+    assert.equal(p.b.dropCount('no-endpoint'), 3);
+    assert.equal(p.peerOfB.staged.length, 0);
+  });
+
+  it('a peer whose public key is a low-order point gets no initiation', () => {
+    const p = new Pair();
+    const lowOrder = new Uint8Array(32); // u = 0: every DH with it is all zeros
+    p.a.upsertPeer({ publicKey: lowOrder, endpoint: A_ADDR, allowedIps: [{ ip: Uint8Array.of(10, 0, 0, 7), cidr: 32 }] }, p.now);
+    const out = p.a.send(ipv4Packet('10.0.0.1', '10.0.0.7'), p.now);
+    assert.equal(out.datagrams.length, 0);
+    assert.equal(p.a.dropCount('handshake-failed'), 1);
+  });
+
+  it('an initiation from a key the responder does not know fails the handshake, unanswered', () => {
+    const p = new Pair();
+    const stranger = new Pair();
+    // stranger.a knows p.b's key as its peer: its initiation is well-formed and passes MAC1 at p.b.
+    stranger.a.upsertPeer({ publicKey: p.b.publicKey!, endpoint: A_ADDR, allowedIps: [{ ip: Uint8Array.of(10, 0, 0, 9), cidr: 32 }] }, stranger.now);
+    const init = stranger.a.send(ipv4Packet('10.0.0.1', '10.0.0.9'), stranger.now).datagrams[0]!.data;
+    const out = p.b.receive(init, A_ADDR, p.now);
+    assert.equal(out.datagrams.length, 0);
+    assert.equal(p.b.dropCount('handshake-failed'), 1);
+    assert.equal(p.b.dropCount('bad-mac1'), 0);
+  });
+
+  it('a cookie reply for a pending initiation that does not open is a bad cookie', () => {
+    const p = new Pair();
+    p.sendFromA();
+    const init = p.lose()[0]!.d.data;
+    const reply = new Uint8Array(64);
+    reply[0] = 3;
+    reply.set(init.subarray(4, 8), 4); // our sender index: known
+    reply.fill(7, 8);
+    p.a.receive(reply, B_ADDR, p.now);
+    assert.equal(p.a.dropCount('bad-cookie'), 1);
+    reply[4]! ^= 1;
+    p.a.receive(reply, B_ADDR, p.now);
+    assert.equal(p.a.dropCount('unknown-index'), 1, 'another index: unknown');
+  });
+
+  it('an exception inside the receive path (here: the random source failing) is a counted drop, never a throw', () => {
+    let failing = false;
+    const random = (n: number): Uint8Array => {
+      if (failing) throw new Error('no entropy');
+      return new Uint8Array(randomBytes(n));
+    };
+    // Handshake messages: b needs randomness for its index.
+    const p = new Pair({ b: { random } });
+    p.sendFromA();
+    failing = true;
+    assert.doesNotThrow(() => p.step());
+    assert.equal(p.b.dropCount('malformed'), 1);
+    // Transport messages: b's confirmation sends its staged data, whose timer jitter needs randomness.
+    failing = false;
+    const q = new Pair({ b: { random } });
+    q.sendFromA();
+    q.step(); // initiation -> b; b answers
+    q.sendFromB(); // b stages a packet until a's data confirms the session
+    q.step(); // response -> a; a sends its staged packet
+    failing = true;
+    assert.doesNotThrow(() => q.step());
+    assert.equal(q.b.dropCount('malformed'), 1);
+  });
+
+  it('a batch that reaches the send counter limit midway sends up to it and keeps the rest for the new session', () => {
+    const p = new Pair();
+    p.handshake();
+    p.advance(REKEY_TIMEOUT, { deliver: true });
+    p.lose();
+    const kp = p.peerOfA.keypairs.current!;
+    kp.sendCounter = SEND_REJECT_AFTER_MESSAGES - 2;
+    // Four packets waiting in one batch (as after a handshake), a fifth sent now.
+    for (let i = 0; i < 4; i++) p.peerOfA.staged.push(ipv4Packet('10.0.0.1', '10.0.0.2', Uint8Array.of(i)));
+    p.sendFromA(ipv4Packet('10.0.0.1', '10.0.0.2', Uint8Array.of(4)));
+    const sent = p.wire.filter((s) => s.from === 'a');
+    assert.deepEqual(sent.map((s) => msgType(s.d)), [4, 4, 1], 'two data messages, then an initiation');
+    assert.deepEqual(p.peerOfA.staged.map((x) => x[20]), [2, 3, 4], 'the rest waits, in order');
   });
 });
