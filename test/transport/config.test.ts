@@ -120,8 +120,14 @@ describe('device configuration', () => {
     assert.equal(p.peerOfA.persistentKeepalive, 25);
     assert.equal(p.a.setPersistentKeepalive(p.peerOfA, 30, p.now).datagrams.length, 0);
     assert.equal(p.peerOfA.persistentKeepalive, 30);
+    // The keepalive armed under 25 s still comes; the next one 30 s after it.
+    const t0 = p.now;
+    p.advance(56_000, { deliver: true });
+    const idle = p.log.filter((s) => s.from === 'a' && s.at > t0 && msgType(s.d) === 4 && s.d.data.length === 32).map((s) => s.at - t0);
+    assert.deepEqual(idle, [25_000, 55_000]);
     assert.equal(p.a.setPersistentKeepalive(p.peerOfA, 0, p.now).datagrams.length, 0);
     assert.equal(p.peerOfA.timers.persistentKeepalive, null, 'off: its timer is disarmed');
+    assert.equal(p.a.setPersistentKeepalive(p.peerOfA, 0, p.now).datagrams.length, 0, 'off again: nothing sent');
   });
 
   it('removePeer of an unknown key is false; removeAllPeers leaves no peer, route or session', () => {

@@ -307,3 +307,24 @@ describe('paths no other device test takes', () => {
     assert.deepEqual(p.peerOfA.staged.map((x) => x[20]), [2, 3, 4], 'the rest waits, in order');
   });
 });
+
+describe('buffers the caller reuses', () => {
+  it('a packet that has to wait for a session is copied: the caller may overwrite its buffer at once', () => {
+    const p = new Pair();
+    const buf = ipv4Packet('10.0.0.1', '10.0.0.2', new Uint8Array(16).fill(0x11));
+    const original = Uint8Array.from(buf);
+    p.sendFromA(buf);
+    buf.fill(0xee, 20); // the next TUN read lands in the same buffer
+    p.flush();
+    assert.deepEqual(p.delivered.map((d) => d.packet), [original]);
+  });
+
+  it('a removed peer lets go of the packets that waited for it', () => {
+    const p = new Pair();
+    p.sendFromA();
+    const peer = p.peerOfA;
+    assert.equal(peer.staged.length, 1);
+    p.a.removePeer(peer.publicKey);
+    assert.deepEqual(peer.staged, []);
+  });
+});
