@@ -90,7 +90,7 @@ async function churn(port, n, conc) {
   const page = Buffer.alloc(612 + 64, 120);
   b.tcp.listen(port, (s) => {
     s.once('data', () => s.end(page));
-    s.on('end', () => s.end());
+    s.on('end', () => { if (!s.writableEnded) s.end(); });
   });
   let started = 0, done = 0, bytes = 0;
   const one = () => {
@@ -109,7 +109,9 @@ async function churn(port, n, conc) {
 if (conns) {
   const [warmN, n, conc] = [Number(mb), Number(rateArg ?? 0), Number(delayArg ?? 32)];
   const w = await churn(81, warmN, conc);
+  if (globalThis.__startHeap) await globalThis.__startHeap();
   const r = n > 0 ? await churn(82, n, conc) : null;
+  if (globalThis.__stopHeap) await globalThis.__stopHeap(process.env.HEAPOUT);
   console.log(JSON.stringify({ warm: w, r, drops }));
   process.exit(0);
 }
