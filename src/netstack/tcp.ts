@@ -34,6 +34,12 @@ const EPHEMERAL_LOW = 49152;
 const EPHEMERAL_HIGH = 65535;
 /** Domain of the timestamp offset's hash under the ISN secret. */
 const TS_LABEL = new TextEncoder().encode('tcp timestamp offset');
+/**
+ * Keyed hashes remembered per host pair (timestamp offset) and per
+ * destination (ephemeral port offset); a table this full is emptied, so a
+ * flood of sources costs only the hashing it would have cost anyway.
+ */
+const HASH_CACHE_MAX = 4096;
 
 export interface ListenOptions {
   /** Only accept on this one of our addresses (default, or '0.0.0.0' / '::': all of ours). */
@@ -124,6 +130,22 @@ function u16(n: number): Uint8Array {
   return new Uint8Array([n >> 8, n & 0xff]);
 }
 
+/** The first four bytes of a hash as an unsigned 32-bit number. */
+function hash32(h: Uint8Array): number {
+  return ((h[0]! << 24) | (h[1]! << 16) | (h[2]! << 8) | h[3]!) >>> 0;
+}
+
+/** table's value for key, computed and remembered on a miss (the table is emptied when full). */
+function cached(table: Map<string, number>, key: string, compute: () => number): number {
+  let v = table.get(key);
+  if (v === undefined) {
+    if (table.size >= HASH_CACHE_MAX) table.clear();
+    v = compute();
+    table.set(key, v);
+  }
+  return v;
+}
+
 export class Tcp implements ConnOwner {
   readonly cfg: TcpConfig;
   readonly stats: TcpStats = {
@@ -155,6 +177,9 @@ export class Tcp implements ConnOwner {
   private readonly timers = new DeadlineHeap<TcpConn>();
   private readonly isnKey: Uint8Array;
   private readonly portKey: Uint8Array;
+  /** tsOffset() and ephemeral()'s hash by tupleKey (ports 0 / remote port only): a BLAKE2s each, per connection. */
+  private readonly tsOffsets = new Map<string, number>();
+  private readonly portOffsets = new Map<string, number>();
   private nextEphemeral = 0;
 
   constructor(
@@ -272,8 +297,7 @@ export class Tcp implements ConnOwner {
   /** RFC 6056 algorithm 3: a keyed-hash offset per destination plus a counter. */
   private ephemeral(local: Uint8Array, remote: Uint8Array, rport: number): number {
     const span = EPHEMERAL_HIGH - EPHEMERAL_LOW + 1;
-    const h = mac(this.portKey, local, remote, u16(rport));
-    const offset = ((h[0]! << 24) | (h[1]! << 16) | (h[2]! << 8) | h[3]!) >>> 0;
+    const offset = cached(this.portOffsets, tupleKey(local, 0, remote, rport), () => hash32(mac(this.portKey, local, remote, u16(rport))));
     for (let i = 0; i < span; i++) {
       const port = EPHEMERAL_LOW + ((offset + this.nextEphemeral + i) % span);
       if (!this.inUse(local, port, remote, rport)) {
@@ -286,8 +310,7 @@ export class Tcp implements ConnOwner {
 
   /** RFC 6528: ISN = M + F(localip, localport, remoteip, remoteport, secretkey), M a 4 microsecond clock. */
   private isn(now: number, local: Uint8Array, lport: number, remote: Uint8Array, rport: number): number {
-    const h = mac(this.isnKey, local, u16(lport), remote, u16(rport));
-    const f = ((h[0]! << 24) | (h[1]! << 16) | (h[2]! << 8) | h[3]!) >>> 0;
+    const f = hash32(mac(this.isnKey, local, u16(lport), remote, u16(rport)));
     return (Math.floor(now * 250) + f) >>> 0;
   }
 
@@ -301,8 +324,7 @@ export class Tcp implements ConnOwner {
    * waits out the initial RTO (1 s).
    */
   private tsOffset(local: Uint8Array, remote: Uint8Array): number {
-    const h = mac(this.isnKey, TS_LABEL, local, remote);
-    return ((h[0]! << 24) | (h[1]! << 16) | (h[2]! << 8) | h[3]!) >>> 0;
+    return cached(this.tsOffsets, tupleKey(local, 0, remote, 0), () => hash32(mac(this.isnKey, TS_LABEL, local, remote)));
   }
 
   /** A connection whose local address is not ours (transparent) holds it on the host until its tuple is gone. */
