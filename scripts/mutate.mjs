@@ -3,10 +3,15 @@
 //   npm run mutate -- tcp --summary     (score so far of a running or stopped run)
 //   npm run mutate -- transport --files replay,ratelimiter --tests replay,under-load
 //     narrows a run to some files of the folder (--files) and to the test
-//     files whose names contain one of the --tests words: a lower bound for
-//     those files' score (fewer tests kill fewer mutants).
+//     files whose names contain one of the --tests words (and none of the
+//     --skip words): a lower bound for those files' score (fewer tests kill
+//     fewer mutants). Rerun the same --files without --tests/--skip to judge
+//     what survived by the whole folder: the incremental file (named by
+//     --files only) keeps the kills, so only survivors and uncovered mutants
+//     run again.
 // Not part of `npm test` or CI: run it before a release, or after changing a
-// folder's tests, with `nice -n 19`.
+// folder's tests. Two workers (WGTS_MUTATE_CONCURRENCY=2) at normal priority: under
+// `nice -n 19` on a shared 2-core machine a run starved for hours.
 //
 // Stryker's vitest runner keeps one vitest instance for the whole run. Its
 // dry run records which tests reach which mutant (coverageAnalysis perTest),
@@ -49,8 +54,9 @@ const option = (name) => {
 };
 const onlyFiles = option('--files');
 const onlyTests = option('--tests');
+const skipTests = option('--skip');
 const mutate = onlyFiles ? onlyFiles.map((f) => folderMutate[0].replace(/\*\*\/\*\.js$|[^/]*$/, `${f}.js`)) : folderMutate;
-const part = onlyFiles || onlyTests ? `-${(onlyFiles ?? ['all']).join('+')}` : '';
+const part = onlyFiles || onlyTests || skipTests ? `-${(onlyFiles ?? ['all']).join('+')}` : '';
 
 const progressFile = `reports/mutation/${scope}${part}-progress.jsonl`;
 if (process.argv.includes('--summary')) {
@@ -68,9 +74,12 @@ function walk(dir) {
     return statSync(p).isDirectory() ? walk(p) : name.endsWith('.test.js') ? [p] : [];
   });
 }
-const testFiles = tests.flatMap(walk).filter((f) => !onlyTests || onlyTests.some((w) => f.includes(w))).sort();
+const testFiles = tests
+  .flatMap(walk)
+  .filter((f) => (!onlyTests || onlyTests.some((w) => f.includes(w))) && !(skipTests ?? []).some((w) => f.includes(w)))
+  .sort();
 if (testFiles.length === 0) {
-  console.error(`no test files in ${tests.join(', ')} match --tests ${onlyTests?.join(',')}`);
+  console.error(`no test files in ${tests.join(', ')} match --tests ${onlyTests?.join(',')} --skip ${skipTests?.join(',')}`);
   process.exit(2);
 }
 
@@ -106,8 +115,14 @@ const stryker = new Stryker({
   // The dry run runs the whole folder with coverage counters; on a loaded
   // machine that takes far longer than Stryker's default 5 minutes.
   dryRunTimeoutMinutes: 90,
-  timeoutMS: 10_000,
-  timeoutFactor: 2,
+  // A mutant's time limit is 1.5 x its covering tests' time in the dry run
+  // + 5 s. Most endless loops run through the mutated code, and Stryker's
+  // hit limit (100 x that mutant's hits in the dry run) stops them within
+  // a second; the time limit catches the rest and mutants that make the
+  // tests crawl. At 2 x + 10 s (before) each such mutant held a worker for
+  // over two minutes when tcp-transfer covered it.
+  timeoutMS: 5_000,
+  timeoutFactor: 1.5,
   tempDirName: '.stryker-tmp', // each run makes its own sandbox-XXXX inside
   cleanTempDir: true,
 });
@@ -123,7 +138,7 @@ const score = valid === 0 ? 0 : (100 * killed) / valid;
 const unjudged = results.filter((r) => r.status === 'Survived' && r.testsCompleted === 0);
 for (const r of unjudged) console.log(`not judged (0 tests completed): ${r.fileName}:${r.location.start.line} ${r.mutatorName} -> ${r.replacement}`);
 const minutes = ((Date.now() - started) / 60_000).toFixed(1);
-console.log(`\nmutation score for ${scope}${part}${onlyTests ? ` (tests: ${testFiles.join(' ')})` : ''}: ${score.toFixed(1)} % (${killed} killed or timed out, ${count('Survived')} survived, ${count('NoCoverage')} not covered, of ${valid}; ${count('CompileError') + count('RuntimeError')} invalid, ${count('Ignored')} ignored${unjudged.length > 0 ? `; ${unjudged.length} survivors ran no test: rerun` : ''}) in ${minutes} min`);
+console.log(`\nmutation score for ${scope}${part}${onlyTests || skipTests ? ` (tests: ${testFiles.join(' ')})` : ''}: ${score.toFixed(1)} % (${killed} killed or timed out, ${count('Survived')} survived, ${count('NoCoverage')} not covered, of ${valid}; ${count('CompileError') + count('RuntimeError')} invalid, ${count('Ignored')} ignored${unjudged.length > 0 ? `; ${unjudged.length} survivors ran no test: rerun` : ''}) in ${minutes} min`);
 
 /**
  * `--summary`: the score of what a run has measured so far (or measured

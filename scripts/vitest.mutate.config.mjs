@@ -4,13 +4,40 @@
 // Stryker's `testFiles` option would narrow the run as well, but with it
 // Stryker 9.6 activates static mutants (module-level values) only after the
 // modules are loaded, and reports them survived without testing them
-// (stryker-js issue 6144). Stryker sets the pool (one worker thread).
+// (stryker-js issue 6144). Stryker sets the pool (one worker thread) and
+// bail (the first failing test ends a mutant's run).
+//
+// Files run fastest first: vitest's own order is slowest first (it sorts for
+// parallel workers), so with one worker and bail a mutant that a 1 s file
+// kills waited for a 60 s file to pass first. The order is each file's
+// duration in the dry run, the first full run Stryker makes, frozen there:
+// later durations are cut short by bail and would reorder at random.
 //
 //   WGTS_MUTATE_TESTS ──> include ──> Stryker's vitest runner
+//   dry run durations ──> FastFirst.sort ──> per mutant: fast files first, bail
+import { relative } from 'node:path';
+import { BaseSequencer } from 'vitest/node';
 import { defineConfig } from 'vitest/config';
 
 const files = (process.env.WGTS_MUTATE_TESTS ?? '').split(',').filter((f) => f.length > 0);
 if (files.length === 0) throw new Error('WGTS_MUTATE_TESTS names no test file (run through scripts/mutate.mjs)');
+
+class FastFirst extends BaseSequencer {
+  /** File key -> its duration the first time vitest's results cache knew it (ms). */
+  frozen = new Map();
+
+  async sort(specs) {
+    const key = (s) => `${s.project.name}:${relative(this.ctx.config.root, s.moduleId)}`;
+    for (const s of specs) {
+      const k = key(s);
+      const known = this.ctx.cache.getFileTestResults(k);
+      if (!this.frozen.has(k) && known !== undefined) this.frozen.set(k, known.duration);
+    }
+    // Unknown files (the dry run) keep the order of WGTS_MUTATE_TESTS.
+    const rank = (s) => this.frozen.get(key(s)) ?? -1;
+    return [...specs].sort((a, b) => rank(a) - rank(b));
+  }
+}
 
 export default defineConfig({
   test: {
@@ -20,5 +47,6 @@ export default defineConfig({
     hookTimeout: 600_000,
     teardownTimeout: 60_000,
     watch: false,
+    sequence: { sequencer: FastFirst },
   },
 });
