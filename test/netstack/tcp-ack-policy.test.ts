@@ -14,7 +14,7 @@ import { test } from 'vitest';
 import assert from 'node:assert/strict';
 import { Stack } from '../../src/netstack/stack.js';
 import type { TcpSocket } from '../../src/netstack/tcp-socket.js';
-import { decodeTcp, rawTcp, seededRandom, F_ACK, F_SYN, type TcpInfo } from './helpers.js';
+import { decodeTcp, rawTcp, seededRandom, F_ACK, F_FIN, F_SYN, type TcpInfo } from './helpers.js';
 import { DEFAULT_TCP } from '../../src/netstack/tcp-config.js';
 
 const US = '10.0.0.2';
@@ -27,12 +27,15 @@ const SEG = 1000;
 interface Receiver {
   /** A data segment [seq, seq + SEG) from the peer at `t`; returns what we sent at that instant. */
   data(seq: number, t: number): TcpInfo[];
-  /** The same segment, input without polling. */
-  input(seq: number, t: number): void;
+  /** The same segment (or `len` bytes, or a FIN with `flags`), input without polling. */
+  input(seq: number, t: number, len?: number, flags?: number): void;
   /** Runs timers up to `t`; returns what we sent. */
   at(t: number): TcpInfo[];
   received(): number;
   stack: Stack;
+  sock: TcpSocket;
+  /** Our sequence number after the SYN (SND.UNA at the start). */
+  ours: number;
 }
 
 /** A stack that accepted a connection (MSS 1460, SACK permitted and window scale 7 unless `sack` is false, no timestamps) and reads all it gets. */
@@ -50,8 +53,8 @@ async function receiver(sack = true): Promise<Receiver> {
   assert.ok(sock, 'accepted');
   let got = 0;
   (sock as TcpSocket).on('data', (b: Buffer) => (got += b.length));
-  const input = (seq: number, t: number) =>
-    s.input(rawTcp({ src: PEER, dst: US, sport: SPORT, dport: 80, seq, ack: ours, flags: F_ACK, data: Buffer.alloc(SEG, seq & 0xff) }), t);
+  const input = (seq: number, t: number, len = SEG, flags = F_ACK) =>
+    s.input(rawTcp({ src: PEER, dst: US, sport: SPORT, dport: 80, seq, ack: ours, flags, data: Buffer.alloc(len, seq & 0xff) }), t);
   return {
     data(seq, t) {
       input(seq, t);
@@ -61,6 +64,8 @@ async function receiver(sack = true): Promise<Receiver> {
     at: poll,
     received: () => got,
     stack: s,
+    sock: sock as TcpSocket,
+    ours,
   };
 }
 
@@ -120,4 +125,37 @@ test('a received batch: one ACK at its poll answers all its segments, holes repo
   const n = await receiver(false);
   assert.deepEqual(batch(n, [0, 1].map(seg), 10), [{ ack: seg(2), sack: [] }]);
   assert.deepEqual(batch(n, [3, 4, 5].map(seg), 20), [{ ack: seg(2), sack: [] }, { ack: seg(2), sack: [] }, { ack: seg(2), sack: [] }]);
+});
+
+test('inside a batch the ACK waits for the poll only until 64 KiB is unacknowledged: at exactly 65536 bytes it goes out', async () => {
+  const r = await receiver();
+  // Two segments first: their ACK opens the window past the SYN's unscaled 65535.
+  assert.deepEqual(batch(r, [D, D + SEG], 5), [{ ack: D + 2 * SEG, sack: [] }]);
+  await new Promise<void>((res) => setImmediate(res));
+  r.at(6);
+  // 65 segments of 1024 bytes in one batch: the 64th brings the unacknowledged data to 65536 bytes exactly,
+  // and is ACKed at once; the 65th, a lone segment after that ACK, waits for the delayed-ACK timer.
+  const base = D + 2 * SEG;
+  r.stack.batching = true;
+  for (let k = 0; k < 65; k++) r.input(base + k * 1024, 10, 1024);
+  r.stack.batching = false;
+  assert.deepEqual(acks(r.at(10)), [{ ack: base + 65536, sack: [] }]);
+  assert.deepEqual(acks(r.at(10 + DEFAULT_TCP.delayedAck)), [{ ack: base + 65 * 1024, sack: [] }]);
+});
+
+test('inside a batch the ACK of a FIN that ends the connection (FIN-WAIT-2 to TIME-WAIT) still goes out', async () => {
+  const r = await receiver();
+  r.sock.end();
+  const [fin] = r.at(5).filter((x) => x.flags & F_FIN);
+  assert.ok(fin, 'our FIN');
+  // The peer ACKs our FIN (FIN-WAIT-2), then sends its own FIN inside a received batch.
+  r.stack.input(rawTcp({ src: PEER, dst: US, sport: SPORT, dport: 80, seq: D, ack: fin.seq + 1, flags: F_ACK }), 6);
+  assert.deepEqual(r.at(6), []);
+  const conn = [...r.stack.tcp.connections()][0]!;
+  assert.equal(conn.state, 'FIN-WAIT-2');
+  r.stack.batching = true;
+  r.input(D, 7, 0, F_FIN | F_ACK);
+  r.stack.batching = false;
+  assert.deepEqual(acks(r.at(7)), [{ ack: D + 1, sack: [] }], 'the FIN is ACKed although the connection left the table');
+  assert.equal([...r.stack.tcp.connections()].length, 0, 'in TIME-WAIT');
 });

@@ -178,3 +178,18 @@ test('a zero window: data even at RCV.NXT is out of window and answered with a z
   seg(full + 1, ack, F_ACK);
   assert.equal(drops(), before + 2, 'an empty ACK past RCV.NXT is not');
 });
+
+test('a segment that starts below RCV.NXT and ends inside the window is acceptable: its new part is taken, the old part trimmed', async () => {
+  // RFC 9293 3.10.7.4: acceptable when its first OR its last byte is in the window (a retransmission overlapping new data).
+  const f = await fixture();
+  const start = f.conn.rcvNxt;
+  f.seg(start, f.conn.snd.una, Buffer.from('0123456789'));
+  f.out();
+  await tick();
+  f.seg(start + 5, f.conn.snd.una, Buffer.from('56789abcde'));
+  f.out();
+  await tick();
+  assert.equal(f.drops(), 0, 'not refused');
+  assert.equal(f.conn.rcvNxt, start + 15);
+  assert.equal(Buffer.concat(f.received).toString(), '0123456789abcde', 'the overlap delivered once');
+});
