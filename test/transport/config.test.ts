@@ -179,3 +179,22 @@ describe('device: what a datagram that is no message counts as', () => {
     }
   });
 });
+
+describe('timers firing after the configuration changed under them', () => {
+  it('a retransmission due after the endpoint was removed, and a persistent keepalive due after the key was, send nothing', () => {
+    const p = new Pair();
+    p.sendFromA();
+    p.lose();
+    p.a.upsertPeer({ publicKey: publicKey(p.bKey), endpoint: null }, p.now);
+    p.advance(5_000 + 334);
+    assert.equal(p.wire.length, 0, 'no initiation to nowhere');
+
+    const q = new Pair();
+    q.handshake();
+    q.collect('a', q.a.setPersistentKeepalive(q.peerOfA, 25, q.now));
+    q.flush();
+    q.a.setPrivateKey(null);
+    q.advance(30_000);
+    assert.equal(q.wire.filter((s) => s.from === 'a').length, 0, 'no keepalive and no initiation without a key');
+  });
+});
