@@ -328,3 +328,16 @@ describe('buffers the caller reuses', () => {
     assert.deepEqual(peer.staged, []);
   });
 });
+
+describe('events', () => {
+  it('handshake-complete names the role each side played; handshake-initiated says whether it was a retry', () => {
+    const p = new Pair();
+    p.sendFromA();
+    p.lose();
+    p.advanceTo(p.a.nextDeadline(), { deliver: true });
+    assert.deepEqual(p.eventsOf('a', 'handshake-initiated').map((e) => e.type === 'handshake-initiated' && e.retry), [false, true]);
+    assert.deepEqual(p.eventsOf('a', 'handshake-complete').map((e) => e.type === 'handshake-complete' && e.role), ['initiator']);
+    assert.deepEqual(p.eventsOf('b', 'handshake-complete').map((e) => e.type === 'handshake-complete' && e.role), ['responder']);
+    assert.ok(p.eventsOf('a', 'handshake-complete').every((e) => e.type === 'handshake-complete' && e.peer === p.peerOfA));
+  });
+});
