@@ -2,7 +2,8 @@
 //   npm run mutate -- noise            (crypto | noise | transport | netstack | tcp)
 //   npm run mutate -- tcp --summary     (score so far of a running or stopped run)
 //   npm run mutate -- transport --files replay,ratelimiter --tests replay,under-load
-//     narrows a run to some files of the folder (--files) and to the test
+//     narrows a run to some files of the folder (--files; `allowedips:101-250`
+//     for lines 101-250 of dist/src/transport/allowedips.js) and to the test
 //     files whose names contain one of the --tests words (and none of the
 //     --skip words): a lower bound for those files' score (fewer tests kill
 //     fewer mutants). Rerun the same --files without --tests/--skip to judge
@@ -55,7 +56,11 @@ const option = (name) => {
 const onlyFiles = option('--files');
 const onlyTests = option('--tests');
 const skipTests = option('--skip');
-const mutate = onlyFiles ? onlyFiles.map((f) => folderMutate[0].replace(/\*\*\/\*\.js$|[^/]*$/, `${f}.js`)) : folderMutate;
+// A file may carry a line range of its compiled JavaScript, `allowedips:101-250`
+// (Stryker's `file.js:from-to`), to split one slow file over several runs.
+const mutate = onlyFiles
+  ? onlyFiles.map((f) => folderMutate[0].replace(/\*\*\/\*\.js$|[^/]*$/, f.replace(/^([^:]+)(:\d+-\d+)?$/, '$1.js$2')))
+  : folderMutate;
 const part = onlyFiles || onlyTests || skipTests ? `-${(onlyFiles ?? ['all']).join('+')}` : '';
 
 const progressFile = `reports/mutation/${scope}${part}-progress.jsonl`;

@@ -10,7 +10,10 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { Pair, ipv4Packet, msgType, A_ADDR, B_ADDR } from './pair.js';
 import { sealPending } from '../../src/transport/device.js';
-import { KEEPALIVE_TIMEOUT, MAX_STAGED_PACKETS, REKEY_TIMEOUT, SEND_REJECT_AFTER_MESSAGES, UNDER_LOAD_HANDSHAKES } from '../../src/transport/constants.js';
+import {
+  KEEPALIVE_TIMEOUT, MAX_STAGED_PACKETS, REJECT_AFTER_TIME, REKEY_ON_RECEIVE_AFTER, REKEY_TIMEOUT, SEND_REJECT_AFTER_MESSAGES, UNDER_LOAD_HANDSHAKES,
+} from '../../src/transport/constants.js';
+import { open } from '../../src/crypto/aead.js';
 
 const initiationsFrom = (p: Pair, from: 'a' | 'b') => p.log.filter((s) => s.from === from && msgType(s.d) === 1);
 
@@ -159,6 +162,8 @@ describe('keepalives and timers', () => {
     assert.deepEqual(keepalives(), [KEEPALIVE_TIMEOUT]);
     p.advanceTo(t0 + 2 * KEEPALIVE_TIMEOUT + 1, { deliver: true });
     assert.deepEqual(keepalives(), [KEEPALIVE_TIMEOUT, 2 * KEEPALIVE_TIMEOUT]);
+    p.advanceTo(t0 + 4 * KEEPALIVE_TIMEOUT, { deliver: true });
+    assert.deepEqual(keepalives(), [KEEPALIVE_TIMEOUT, 2 * KEEPALIVE_TIMEOUT], 'one more, not more and more');
   });
 
   it('a keepalive is not data: sending only keepalives never starts a new handshake', () => {
@@ -339,5 +344,101 @@ describe('events', () => {
     assert.deepEqual(p.eventsOf('a', 'handshake-complete').map((e) => e.type === 'handshake-complete' && e.role), ['initiator']);
     assert.deepEqual(p.eventsOf('b', 'handshake-complete').map((e) => e.type === 'handshake-complete' && e.role), ['responder']);
     assert.ok(p.eventsOf('a', 'handshake-complete').every((e) => e.type === 'handshake-complete' && e.peer === p.peerOfA));
+  });
+});
+
+describe('timers: only due ones fire, each with its own rule', () => {
+  it('a tick before any deadline changes nothing', () => {
+    const p = new Pair();
+    p.handshake();
+    p.collect('a', p.a.setPersistentKeepalive(p.peerOfA, 25, p.now));
+    p.sendFromA(); // a has sent data: a new handshake is due if nothing comes back
+    p.flush();
+    const q = new Pair();
+    q.sendFromA(); // a pending initiation: its retransmission is armed
+    q.lose();
+    for (const [pair, dev] of [[p, p.a], [p, p.b], [q, q.a]] as const) {
+      const peer = dev === pair.a ? pair.peerOfA : pair.peerOfB;
+      const before = { ...peer.timers };
+      const out = dev.tick(pair.now + 1);
+      assert.deepEqual(out, { datagrams: [], packets: [], events: [] });
+      assert.deepEqual(peer.timers, before);
+    }
+  });
+
+  it('after giving up, keys are zeroed 3 x REJECT_AFTER_TIME later, not before', () => {
+    const p = new Pair();
+    p.sendFromA();
+    while (p.eventsOf('a', 'handshake-gave-up').length === 0) {
+      p.lose();
+      p.advanceTo(p.a.nextDeadline());
+    }
+    assert.equal(p.a.nextDeadline(), p.now + 3 * REJECT_AFTER_TIME);
+  });
+
+  it('the responder does not re-key on receive; the initiator re-keys on receive once per session', () => {
+    const p = new Pair();
+    p.handshake();
+    p.sendFromB();
+    p.flush();
+    p.advanceTo(p.now + REKEY_ON_RECEIVE_AFTER, { deliver: true });
+    p.lose();
+    p.sendFromA(); // a re-keys on send (its session is past REKEY_AFTER_TIME) ...
+    p.step(); // ... and its data reaches b, the responder, 165 s into the session
+    assert.equal(p.wire.filter((s) => s.from === 'b').length, 0, 'b starts no handshake');
+
+    const q = new Pair();
+    q.handshake();
+    q.sendFromB();
+    q.flush();
+    q.advanceTo(q.now + REKEY_ON_RECEIVE_AFTER, { deliver: true });
+    q.lose();
+    q.sendFromB();
+    q.step(); // data -> a, the initiator: a last-minute handshake
+    assert.equal(q.lose().filter((s) => s.from === 'a' && msgType(s.d) === 1).length, 1);
+    assert.deepEqual(q.eventsOf('a', 'handshake-initiated').map((e) => e.type === 'handshake-initiated' && e.retry).slice(-1), [false]);
+    // Past the initiation rate limit, without the retransmission timer: more data brings no second one.
+    q.now += REKEY_TIMEOUT + 1000;
+    q.sendFromB();
+    q.step();
+    assert.equal(q.lose().filter((s) => s.from === 'a' && msgType(s.d) === 1).length, 0);
+  });
+
+  it('the new-handshake timer\'s initiation is no retry; a keepalive is no bad inner packet', () => {
+    const p = new Pair();
+    p.handshake();
+    const t0 = p.now;
+    p.advance(KEEPALIVE_TIMEOUT);
+    p.lose(); // b's keepalive is lost: a heard nothing back
+    p.advanceTo(t0 + KEEPALIVE_TIMEOUT + REKEY_TIMEOUT + 334); // before that initiation's own retransmission
+    assert.deepEqual(p.eventsOf('a', 'handshake-initiated').map((e) => e.type === 'handshake-initiated' && e.retry), [false, false]);
+    const q = new Pair();
+    q.handshake();
+    q.advance(KEEPALIVE_TIMEOUT, { deliver: true });
+    assert.equal(q.b.dropCount('bad-inner-packet') + q.a.dropCount('bad-inner-packet'), 0);
+  });
+
+  it('a transport message to the index of a pending initiation is an unknown index', () => {
+    const p = new Pair();
+    p.sendFromA();
+    const init = p.lose()[0]!.d.data;
+    const m = new Uint8Array(32);
+    m[0] = 4;
+    m.set(init.subarray(4, 8), 4);
+    p.a.receive(m, B_ADDR, p.now);
+    assert.equal(p.a.dropCount('unknown-index'), 1);
+    assert.equal(p.a.dropCount('malformed'), 0);
+  });
+
+  it('the disallowed source is kept as a copy: a driver reusing its plaintext buffer does not change it', () => {
+    const p = new Pair();
+    p.handshake();
+    const data = p.a.send(ipv4Packet('10.9.9.9', '10.0.0.2'), p.now).datagrams[0]!.data;
+    const out = { datagrams: [], packets: [], events: [] };
+    const job = p.b.receiveDeferred(data, A_ADDR, p.now, out)!;
+    const plain = open(job.keypair.recvKey, job.counter, job.data.subarray(16))!;
+    p.b.openFinished(job, plain, p.now, out);
+    plain.fill(0);
+    assert.deepEqual(p.peerOfB.lastDisallowedSource, Uint8Array.of(10, 9, 9, 9));
   });
 });

@@ -66,6 +66,15 @@ describe('keypair slots', () => {
     assert.deepEqual([s.previous, s.current, s.next], [waiting, again, null]);
   });
 
+  it('an initiator keypair after a responder one on empty slots drops nothing', () => {
+    const s = new Keypairs();
+    const n = kp(false);
+    assert.deepEqual(s.install(n), []);
+    const i = kp(true);
+    assert.deepEqual(s.install(i), [], 'no current and no previous to drop');
+    assert.deepEqual([s.previous, s.current, s.next], [n, i, null]);
+  });
+
   it('confirm rotates only the waiting next into current', () => {
     const s = new Keypairs();
     const prev = kp(true);
