@@ -5,8 +5,12 @@
  * vps's public port, the vps being wgts --userspace with a [Forward] or the
  * kernel path (wireguard-go + nftables DNAT), measured in the same run.
  *
- *   conn/s:      wrk -t2 -c32 -d4s -H 'Connection: close' (one connection per request)
- *                with its median and p99 latency
+ *   conn/s:      wrk -t2 -c32 -d4s -H 'Connection: close' (one connection per request),
+ *                after an unmeasured 2 s of the same load (a fresh Node forwarder runs
+ *                its first thousand connections or so in unoptimized code)
+ *                with its median and p99 latency, and the user-space forwarder's
+ *                CPU over that run (whole process and main thread, /proc/PID/stat):
+ *                a main thread short of 100 % means the rate is not its CPU limit
  *   alone:       one request at a time, connect to last byte, median of 200 (a Node client)
  *   keep-alive:  wrk -t2 -c1000 -d4s, requests/s and errors
  *   CPU per GB:  whole-machine busy time from /proc/stat while iperf3 moves
@@ -23,6 +27,7 @@ import { join } from 'node:path';
 import type { Row } from './harness.js';
 import { skip } from './harness.js';
 import { cleanupAll, waitFor, which, type Netns, type Proc } from '../test/harness/netns.js';
+import { cpuTicks } from '../test/harness/procstat.js';
 import { A, createTopology, tempDir } from '../test/interop/forward-topology.js';
 import { kernelArm, KERNEL_ARM, nodeRelayArm, startHome, wgtsArm, type Arm } from './forward-arms.js';
 import { machineBusySeconds, NOFILE, netnsUnavailable, percentile } from './netns-bench.js';
@@ -35,11 +40,22 @@ const IPERF = 5201;
 const PAGE = 612; // bytes: the size of nginx's default welcome page
 const ALONE = 200;
 const WRK_SECONDS = 4;
+/**
+ * Unmeasured wrk -c32 before the measured one, for every arm: a daemon
+ * started moments ago forwards its first connections in V8's unoptimized
+ * tiers. On a busy machine (load 11) a cold wgts did 230 / 416 conn/s at
+ * 1,663 / 1,140 us CPU per connection, the same after 4 s of load 492 / 832
+ * conn/s at 639 / 510 us: a long-running forwarder is the warm one.
+ */
+const WARM_SECONDS = 2;
 const CPU_SECONDS = 4;
 
 interface Wrk { rps: number; p50: number; p99: number; errors: number; requests: number }
 
-interface Figures { close: Wrk; alone: number[]; keepalive: Wrk; cpuPerGB: number; gb: number }
+/** A user-space forwarder's CPU over the wrk -c32 run: % of one core (process, main thread) and µs per connection. */
+interface ArmCpu { core: number; main: number; usPerConn: number }
+
+interface Figures { close: Wrk; closeCpu: ArmCpu | null; alone: number[]; keepalive: Wrk; cpuPerGB: number; gb: number }
 
 function nginxConf(dir: string): string {
   return `worker_processes 2;
@@ -93,10 +109,10 @@ export function parseWrk(out: string): Wrk {
   return { rps: Number(rps[1]), p50: wrkMs(p50[1]!), p99: wrkMs(p99[1]!), errors, requests: Number(req[1]) };
 }
 
-async function wrk(client: Netns, conns: number, close: boolean): Promise<Wrk> {
-  const cmd = ['prlimit', `--nofile=${NOFILE}:${NOFILE}`, '--', 'wrk', '-t2', `-c${conns}`, `-d${WRK_SECONDS}s`, '--latency', '--timeout', '5s'];
+async function wrk(client: Netns, conns: number, close: boolean, seconds = WRK_SECONDS): Promise<Wrk> {
+  const cmd = ['prlimit', `--nofile=${NOFILE}:${NOFILE}`, '--', 'wrk', '-t2', `-c${conns}`, `-d${seconds}s`, '--latency', '--timeout', '5s'];
   if (close) cmd.push('-H', 'Connection: close');
-  const r = await client.exec([...cmd, `http://${A.vpsPub4}:${HTTP}/`], { timeoutMs: (WRK_SECONDS + 20) * 1000 });
+  const r = await client.exec([...cmd, `http://${A.vpsPub4}:${HTTP}/`], { timeoutMs: (seconds + 20) * 1000 });
   if (r.code !== 0) throw new Error(`wrk failed (${r.code}): ${r.stderr}${r.stdout}`);
   return parseWrk(r.stdout);
 }
@@ -140,12 +156,21 @@ async function cpuPerGB(client: Netns): Promise<{ perGB: number; gb: number }> {
   return { perGB: (after - before) / gb, gb };
 }
 
-async function measure(client: Netns): Promise<Figures> {
+async function measure(client: Netns, proc: Proc | null): Promise<Figures> {
+  await wrk(client, 32, true, WARM_SECONDS);
+  const pid = proc?.pid;
+  const ticks = () => (pid === undefined ? [0, 0] : [cpuTicks(pid), cpuTicks(pid, pid)]);
+  const [all0, main0] = ticks();
+  const t0 = performance.now();
   const close = await wrk(client, 32, true);
+  const secs = (performance.now() - t0) / 1000;
+  const [all1, main1] = ticks();
+  const closeCpu = pid === undefined ? null
+    : { core: (all1! - all0!) / secs, main: (main1! - main0!) / secs, usPerConn: ((all1! - all0!) * 10_000) / Math.max(1, close.requests) };
   const single = await alone(client);
   const keepalive = await wrk(client, 1000, false);
   const cpu = await cpuPerGB(client);
-  return { close, alone: single, keepalive, cpuPerGB: cpu.perGB, gb: cpu.gb };
+  return { close, closeCpu, alone: single, keepalive, cpuPerGB: cpu.perGB, gb: cpu.gb };
 }
 
 function rows(ours: Figures, ref: Figures, node: Figures): Row[] {
@@ -156,7 +181,7 @@ function rows(ours: Figures, ref: Figures, node: Figures): Row[] {
   });
   return [
     r('connections/s (wrk -c32, Connection: close)', (f) => f.close.rps, 'conn/s', { text: '>= 1.0x', met: ours.close.rps >= ref.close.rps },
-      `; errors wgts ${ours.close.errors}, kernel ${ref.close.errors}`),
+      `; errors wgts ${ours.close.errors}, kernel ${ref.close.errors}; CPU wgts ${cpuText(ours.closeCpu)}, bare Node relay ${cpuText(node.closeCpu)}`),
     r('  median latency of those', (f) => f.close.p50, 'ms', { text: '<= 1.2x', met: ours.close.p50 <= 1.2 * ref.close.p50 }),
     r('  p99 latency of those', (f) => f.close.p99, 'ms', { text: '<= 1.5x', met: ours.close.p99 <= 1.5 * ref.close.p99 }),
     r(`one request alone, connect to last byte (median of ${ALONE})`, (f) => med(f.alone), 'ms', { text: '<= 1.2x', met: med(ours.alone) <= 1.2 * med(ref.alone) },
@@ -167,6 +192,10 @@ function rows(ours: Figures, ref: Figures, node: Figures): Row[] {
     r('whole-machine CPU seconds per GB forwarded (iperf3, /proc/stat)', (f) => f.cpuPerGB, 's/GB', { text: '<= 1.0x', met: ours.cpuPerGB <= ref.cpuPerGB },
       `; GB moved: wgts ${ours.gb.toFixed(2)}, kernel ${ref.gb.toFixed(2)}`),
   ];
+}
+
+function cpuText(c: ArmCpu | null): string {
+  return c === null ? 'n/a' : `${c.core.toFixed(0)} % of a core (main thread ${c.main.toFixed(0)} %), ${c.usPerConn.toFixed(0)} us/conn`;
 }
 
 export async function run(): Promise<Row[]> {
@@ -182,7 +211,7 @@ export async function run(): Promise<Row[]> {
     for (const make of [kernelArm, nodeRelayArm, wgtsArm]) {
       const arm: Arm = await make(t, home, [HTTP, IPERF]);
       try {
-        results.push(await measure(t.client));
+        results.push(await measure(t.client, arm.proc));
       } finally {
         await arm.stop();
       }

@@ -15,10 +15,14 @@ export function rssKb(pid: number): number {
   }
 }
 
-/** utime + stime in clock ticks (fields 14 and 15 of /proc/PID/stat), or 0 when the process is gone. */
-export function cpuTicks(pid: number): number {
+/**
+ * utime + stime in clock ticks (fields 14 and 15 of /proc/PID/stat), or 0
+ * when the process is gone; with `tid`, of that one thread (its main
+ * thread: tid = pid).
+ */
+export function cpuTicks(pid: number, tid?: number): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const stat = readFileSync(tid === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${tid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return Number(f[11]) + Number(f[12]);
   } catch {
