@@ -77,7 +77,7 @@ describe('device configuration', () => {
 
   it('upsertPeer: a bad key length throws; our own public key is ignored; a second call updates the same peer', () => {
     const p = new Pair();
-    assert.throws(() => p.a.upsertPeer({ publicKey: new Uint8Array(31) }, p.now), RangeError);
+    assert.throws(() => p.a.upsertPeer({ publicKey: new Uint8Array(31) }, p.now), { name: 'RangeError', message: /public key must be 32 bytes/ });
     const self = p.a.upsertPeer({ publicKey: publicKey(p.aKey), allowedIps: [{ ip: v4('10.9.0.0'), cidr: 16 }] }, p.now);
     assert.equal(self.peer, null);
     assert.equal(p.a.listPeers().length, 1);

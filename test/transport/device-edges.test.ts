@@ -166,6 +166,14 @@ describe('keepalives and timers', () => {
     assert.deepEqual(keepalives(), [KEEPALIVE_TIMEOUT, 2 * KEEPALIVE_TIMEOUT], 'one more, not more and more');
   });
 
+  it('data received once gets one keepalive, not a second', () => {
+    const p = new Pair();
+    p.handshake();
+    const t0 = p.now;
+    p.advanceTo(t0 + 3 * KEEPALIVE_TIMEOUT, { deliver: true });
+    assert.deepEqual(p.log.filter((s) => s.from === 'b' && msgType(s.d) === 4).map((s) => s.at - t0), [KEEPALIVE_TIMEOUT]);
+  });
+
   it('a keepalive is not data: sending only keepalives never starts a new handshake', () => {
     const p = new Pair();
     p.handshake();
@@ -298,18 +306,23 @@ describe('paths no other device test takes', () => {
   });
 
   it('a batch that reaches the send counter limit midway sends up to it and keeps the rest for the new session', () => {
-    const p = new Pair();
-    p.handshake();
-    p.advance(REKEY_TIMEOUT, { deliver: true });
-    p.lose();
-    const kp = p.peerOfA.keypairs.current!;
-    kp.sendCounter = SEND_REJECT_AFTER_MESSAGES - 2;
-    // Four packets waiting in one batch (as after a handshake), a fifth sent now.
-    for (let i = 0; i < 4; i++) p.peerOfA.staged.push(ipv4Packet('10.0.0.1', '10.0.0.2', Uint8Array.of(i)));
-    p.sendFromA(ipv4Packet('10.0.0.1', '10.0.0.2', Uint8Array.of(4)));
-    const sent = p.wire.filter((s) => s.from === 'a');
-    assert.deepEqual(sent.map((s) => msgType(s.d)), [4, 4, 1], 'two data messages, then an initiation');
-    assert.deepEqual(p.peerOfA.staged.map((x) => x[20]), [2, 3, 4], 'the rest waits, in order');
+    for (const side of ['a', 'b'] as const) { // the initiator, and the responder (which otherwise never re-keys on send)
+      const p = new Pair();
+      p.handshake();
+      p.sendFromB(); // confirms b's session
+      p.flush();
+      p.advance(REKEY_TIMEOUT, { deliver: true });
+      p.lose();
+      const peer = side === 'a' ? p.peerOfA : p.peerOfB;
+      const [src, dst] = side === 'a' ? ['10.0.0.1', '10.0.0.2'] : ['10.0.0.2', '10.0.0.1'];
+      peer.keypairs.current!.sendCounter = SEND_REJECT_AFTER_MESSAGES - 2;
+      // Four packets waiting in one batch (as after a handshake), a fifth sent now.
+      for (let i = 0; i < 4; i++) peer.staged.push(ipv4Packet(src, dst, Uint8Array.of(i)));
+      p.collect(side, (side === 'a' ? p.a : p.b).send(ipv4Packet(src, dst, Uint8Array.of(4)), p.now));
+      const sent = p.wire.filter((s) => s.from === side);
+      assert.deepEqual(sent.map((s) => msgType(s.d)), [4, 4, 1], `${side}: two data messages, then an initiation`);
+      assert.deepEqual(peer.staged.map((x) => x[20]), [2, 3, 4], `${side}: the rest waits, in order`);
+    }
   });
 });
 

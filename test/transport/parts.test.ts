@@ -9,6 +9,7 @@ import { describe, it } from 'vitest';
 import assert from 'node:assert/strict';
 import { Keypair, Keypairs } from '../../src/transport/keypair.js';
 import * as T from '../../src/transport/timers.js';
+import * as C from '../../src/transport/constants.js';
 import { KEEPALIVE_TIMEOUT, REJECT_AFTER_TIME, REKEY_TIMEOUT, REKEY_TIMEOUT_JITTER_MAX } from '../../src/transport/constants.js';
 import { RateLimiter, sourceKey } from '../../src/transport/ratelimiter.js';
 import { decrementHopLimit, innerPacketLength, isMulticast, paddedLength } from '../../src/transport/packet.js';
@@ -23,6 +24,17 @@ function kp(isInitiator: boolean): Keypair {
   const i = nextIndex++;
   return new Keypair(new Uint8Array(32).fill(i), new Uint8Array(32).fill(i + 1), isInitiator, 0, i, i + 1000);
 }
+
+describe('constants', () => {
+  it('the message limits: the whitepaper\'s (section 6.1) and their 2^53 stand-ins (constants.ts)', () => {
+    // Whitepaper 6.1: Reject-After-Messages = 2^64 - 2^13 - 1, Rekey-After-Messages = 2^60.
+    assert.equal(C.REJECT_AFTER_MESSAGES, 2n ** 64n - 2n ** 13n - 1n);
+    assert.equal(C.REKEY_AFTER_MESSAGES, 2 ** 60);
+    // The same shape below 2^53, where a JS number still counts exactly.
+    assert.equal(C.SEND_REJECT_AFTER_MESSAGES, 2 ** 53 - 2 ** 13 - 1);
+    assert.ok(C.SEND_REKEY_AFTER_MESSAGES < C.SEND_REJECT_AFTER_MESSAGES);
+  });
+});
 
 describe('keypair slots', () => {
   it('an initiator keypair becomes current at once; the old current becomes previous and the old previous drops out', () => {
@@ -192,10 +204,20 @@ describe('post-MAC2 rate limiter: refill and sweep', () => {
     assert.equal(lim.size, 3, 'no sweep before a second has passed');
     lim.allow('192.0.2.4', 1000);
     assert.equal(lim.size, 3, 'the source idle for exactly a second went, the others stay');
-    lim.allow('192.0.2.4', 1499);
-    assert.equal(lim.size, 3, 'the next sweep only a second after the last');
+    lim.allow('192.0.2.4', 1600);
+    assert.equal(lim.size, 3, 'the next sweep only a second after the last: .2, idle 1100 ms, is still there');
     lim.allow('192.0.2.4', 2000);
     assert.equal(lim.size, 1, '.2 (idle 1500 ms) and .3 (idle 1001 ms) went, .4 stays');
+  });
+
+  it('a source used again moves to the back of the eviction order', () => {
+    const lim = new RateLimiter(2);
+    for (let i = 0; i < 5; i++) assert.equal(lim.allow('192.0.2.1', 0), true);
+    lim.allow('192.0.2.2', 0);
+    assert.equal(lim.allow('192.0.2.1', 0), false, 'burst spent; .1 is now the most recently used');
+    lim.allow('192.0.2.3', 0); // a full table evicts the least recently used: .2
+    assert.equal(lim.evicted, 1);
+    assert.equal(lim.allow('192.0.2.1', 0), false, '.1 kept its spent bucket');
   });
 
   it('source keys: zones are ignored, IPv4-mapped needs all ten zero bytes, unparseable text is its own key', () => {
@@ -291,7 +313,11 @@ describe('inner packet helpers', () => {
       assert.equal(decrementHopLimit(p), hl > 1, `hop limit ${hl}`);
       assert.equal(p[7], hl > 1 ? hl - 1 : hl);
     }
-    assert.equal(decrementHopLimit(new Uint8Array(10)), false, 'no IP header');
+    const notIp = new Uint8Array(48);
+    notIp[0] = 0x50;
+    notIp[7] = 64;
+    assert.equal(decrementHopLimit(notIp), false, 'version 5: no IP header');
+    assert.equal(notIp[7], 64);
   }));
 
   it('multicast: IPv4 224/4 and the limited broadcast, IPv6 ff00::/8', () => {
