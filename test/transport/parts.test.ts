@@ -255,6 +255,9 @@ describe('inner packet helpers', () => {
     assert.equal(innerPacketLength(p4), 28, 'exactly the buffer');
     assert.equal(innerPacketLength(p4.subarray(0, 27)), -1, 'total past the end');
     assert.equal(innerPacketLength(p4.subarray(0, 19)), -1, 'shorter than a header');
+    const bare4 = ipv4Packet('10.0.0.1', '10.0.0.2', new Uint8Array(0));
+    assert.equal(innerPacketLength(bare4), 20, 'a header alone, nothing after it');
+    assert.equal(innerPacketLength(ipv6Packet(v6(1), v6(2), new Uint8Array(0))), 40, 'an IPv6 header alone');
     const ihl6 = Uint8Array.from(padded4);
     ihl6[0] = 0x46;
     assert.equal(innerPacketLength(ihl6), 28, 'options inside the total');
