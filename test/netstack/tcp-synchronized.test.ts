@@ -224,3 +224,67 @@ test('RST and SYN checks once established (RFC 5961): each answered or dropped u
   assert.equal(p.s.tcp.stats.challengeAcks, 2);
   assert.equal(p.conn().state, 'ESTABLISHED');
 });
+
+test('an orphan (destroyed with nothing unread) that gets new data answers at once with <SEQ=SND.MAX><ACK=RCV.NXT><CTL=RST,ACK>; its FIN\'s empty ACK does not', async () => {
+  const p = peer(35);
+  let server: TcpSocket | null = null;
+  p.s.tcp.listen(PORT, (sock) => (server = sock));
+  const [synack] = p.send({ seq: IRS, flags: F_SYN, options: SYN_OPTS(900) });
+  const iss = synack!.seq;
+  p.send({ seq: IRS + 1, ack: iss + 1, flags: F_ACK, options: opts([1000, 1]) });
+  await tick();
+  server!.destroy();
+  await tick();
+  const [fin] = p.s.poll(p.now).map((x) => decodeTcp(x)!);
+  assert.equal(fin!.flags & F_FIN, F_FIN, 'a graceful close: FIN');
+  const acked = p.send({ seq: IRS + 1, ack: iss + 2, flags: F_ACK, options: opts([1001, 1]) });
+  assert.deepEqual(acked, [], 'the ACK of our FIN draws nothing');
+  assert.equal(p.conn().state, 'FIN-WAIT-2');
+  assert.equal(p.s.tcp.stats.resetsSent, 0);
+  // (A FIN without data would be taken: see the next test.)
+  const r = p.send({ seq: IRS + 1, ack: iss + 2, flags: F_ACK, data: Buffer.from('late'), options: opts([1002, 1]) });
+  assert.deepEqual(r.map((x) => [x.flags, x.seq, x.ack]), [[F_RST | F_ACK, iss + 2, IRS + 1]], 'a RST at once');
+  assert.equal(p.drops('tcp-data-after-close'), 1);
+  assert.equal(p.s.tcp.stats.resetsSent, 1);
+  assert.equal([...p.s.tcp.connections()].length, 0);
+});
+
+test('an orphan in FIN-WAIT-2 takes the peer\'s bare FIN: ACK, TIME-WAIT, no RST', async () => {
+  const p = peer(36);
+  let server: TcpSocket | null = null;
+  p.s.tcp.listen(PORT, (sock) => (server = sock));
+  const [synack] = p.send({ seq: IRS, flags: F_SYN, options: SYN_OPTS(900) });
+  const iss = synack!.seq;
+  p.send({ seq: IRS + 1, ack: iss + 1, flags: F_ACK, options: opts([1000, 1]) });
+  await tick();
+  server!.destroy();
+  await tick();
+  p.s.poll(p.now);
+  p.send({ seq: IRS + 1, ack: iss + 2, flags: F_ACK, options: opts([1001, 1]) });
+  assert.equal(p.conn().state, 'FIN-WAIT-2');
+  const r = p.send({ seq: IRS + 1, ack: iss + 2, flags: F_FIN | F_ACK, options: opts([1002, 1]) });
+  assert.deepEqual(r.map((x) => [x.flags, x.ack]), [[F_ACK, IRS + 2]]);
+  assert.equal(p.s.tcp.stats.resetsSent, 0);
+  assert.equal(p.s.tcp.timeWaitCount, 1);
+});
+
+test('a RST fails a held write and a pending end() with ECONNRESET, and the socket once', async () => {
+  const { p } = await established();
+  let server: TcpSocket | null = null;
+  for (const c of p.s.tcp.connections()) server = c.socket as TcpSocket;
+  const errors: TcpError[] = [];
+  server!.on('error', (e: TcpError) => errors.push(e));
+  const cbs: string[] = [];
+  // Far more than the send buffer takes: the write's callback waits for room.
+  server!.write(Buffer.alloc(8 << 20), (e) => cbs.push(`write ${(e as TcpError | undefined)?.code}`));
+  server!.end((e?: Error | null) => cbs.push(`end ${(e as TcpError | undefined)?.code}`));
+  await tick();
+  p.s.poll(p.now);
+  p.send({ seq: IRS + 1, flags: F_RST });
+  await tick();
+  await tick();
+  assert.deepEqual(cbs, ['write ECONNRESET', 'end ECONNRESET'], 'the held write and the end() learn of the reset');
+  assert.equal(errors.length, 1);
+  assert.equal(errors[0]!.code, 'ECONNRESET');
+  assert.equal(errors[0]!.syscall, 'read');
+});
