@@ -225,8 +225,8 @@ test('RST and SYN checks once established (RFC 5961): each answered or dropped u
   assert.equal(p.conn().state, 'ESTABLISHED');
 });
 
-test('an orphan (destroyed with nothing unread) that gets new data answers at once with <SEQ=SND.MAX><ACK=RCV.NXT><CTL=RST,ACK>; its FIN\'s empty ACK does not', async () => {
-  const p = peer(35);
+/** A passive connection whose socket was destroyed with nothing unread: an orphan closing with FIN. Returns our ISS and our FIN segment. */
+async function orphan(p: Peer): Promise<{ iss: number; out: TcpInfo[] }> {
   let server: TcpSocket | null = null;
   p.s.tcp.listen(PORT, (sock) => (server = sock));
   const [synack] = p.send({ seq: IRS, flags: F_SYN, options: SYN_OPTS(900) });
@@ -235,7 +235,12 @@ test('an orphan (destroyed with nothing unread) that gets new data answers at on
   await tick();
   server!.destroy();
   await tick();
-  const [fin] = p.s.poll(p.now).map((x) => decodeTcp(x)!);
+  return { iss, out: p.s.poll(p.now).map((x) => decodeTcp(x)!) };
+}
+
+test('an orphan (destroyed with nothing unread) that gets new data answers at once with <SEQ=SND.MAX><ACK=RCV.NXT><CTL=RST,ACK>; its FIN\'s empty ACK does not', async () => {
+  const p = peer(35);
+  const { iss, out: [fin] } = await orphan(p);
   assert.equal(fin!.flags & F_FIN, F_FIN, 'a graceful close: FIN');
   const acked = p.send({ seq: IRS + 1, ack: iss + 2, flags: F_ACK, options: opts([1001, 1]) });
   assert.deepEqual(acked, [], 'the ACK of our FIN draws nothing');
@@ -251,15 +256,7 @@ test('an orphan (destroyed with nothing unread) that gets new data answers at on
 
 test('an orphan in FIN-WAIT-2 takes the peer\'s bare FIN: ACK, TIME-WAIT, no RST', async () => {
   const p = peer(36);
-  let server: TcpSocket | null = null;
-  p.s.tcp.listen(PORT, (sock) => (server = sock));
-  const [synack] = p.send({ seq: IRS, flags: F_SYN, options: SYN_OPTS(900) });
-  const iss = synack!.seq;
-  p.send({ seq: IRS + 1, ack: iss + 1, flags: F_ACK, options: opts([1000, 1]) });
-  await tick();
-  server!.destroy();
-  await tick();
-  p.s.poll(p.now);
+  const { iss } = await orphan(p);
   p.send({ seq: IRS + 1, ack: iss + 2, flags: F_ACK, options: opts([1001, 1]) });
   assert.equal(p.conn().state, 'FIN-WAIT-2');
   const r = p.send({ seq: IRS + 1, ack: iss + 2, flags: F_FIN | F_ACK, options: opts([1002, 1]) });
