@@ -10,9 +10,11 @@
  * (5 s), so the rekeys this test counts come one per 5 s of transfer however
  * low the message knob is. On a quiet machine 16 MB took 3.9 s, the session
  * from the first handshake never got old enough to re-key, and the check saw
- * 0 rekeys (under load the same 16 MB took 16 s and passed). 96 MB runs about
- * 16 s on a quiet machine (64 MB took 10.6 s: two rekeys) and one to two
- * minutes under heavy load; the rekey count asked for follows the time taken.
+ * 0 rekeys (under load the same 16 MB took 16 s and passed). 96 MB ran about
+ * 16 s on a quiet machine when this was written and takes 55-64 s now (12-15
+ * Mbit/s through 3 % loss with reordering, at 148f243 as at 4ddc354; not
+ * explained yet), one to two minutes or more under heavy load; the rekey
+ * count asked for follows the time taken.
  */
 import { it } from 'vitest';
 import assert from 'node:assert/strict';
@@ -24,7 +26,10 @@ it('a forwarded download survives rekeys, NAT rebinding and 3 % loss with reorde
   console.log(describeFault(r));
   assert.deepEqual(faultVerdict(r, rebindAt.length), [], describeFault(r));
   // At one message-triggered rekey per REKEY_TIMEOUT (5 s), a transfer of T seconds has room for
-  // about T/5; ask for all but one of them (at least one), so a faster machine does not fail it.
-  const due = Math.max(1, Math.floor(r.seconds / 5) - 1);
-  assert.ok(r.handshakes.home >= due, `${due} rekeys expected in ${r.seconds.toFixed(1)} s at one per 5 s: ${describeFault(r)}`);
+  // about T/5, but not all of them: each initiation also waits its jitter, and at 3 % loss each way
+  // a lost initiation or response costs another REKEY_TIMEOUT (8 and 10 were seen in 58 and 64 s,
+  // where all-but-one asked for 10 and 11). Ask for half of them (at least one): rekeys that stop
+  // part-way still fail it, and a faster machine does not.
+  const due = Math.max(1, Math.floor(r.seconds / 10));
+  assert.ok(r.handshakes.home >= due, `${due} rekeys expected in ${r.seconds.toFixed(1)} s (half of one per 5 s): ${describeFault(r)}`);
 });
